@@ -1,0 +1,225 @@
+// The whole configuration, validated once at start (every error reported with its key path)
+// and then frozen. Defaults here are the embedded defaults `npm start` runs on.
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+const endpoint = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'expected host:port (empty host means all interfaces)');
+
+/** An endpoint that may be switched off with an empty string or null. */
+const optionalEndpoint = z.union([endpoint, z.literal(''), z.null()]).transform((v) => v || null);
+
+const retry = z
+  .object({
+    initialIntervalMs: z.number().int().positive().default(500),
+    maxIntervalMs: z.number().int().positive().default(30_000),
+    /** Give up on an item after this long; 0 = try once only. */
+    maxElapsedMs: z.number().int().nonnegative().default(300_000),
+    multiplier: z.number().min(1).default(1.5),
+    /** Jitter: each wait is drawn from [1 - r, 1 + r] times the nominal interval. */
+    randomizationFactor: z.number().min(0).max(1).default(0.5),
+  })
+  .strict();
+
+const tls = z
+  .object({
+    caFile: z.string().optional(),
+    certFile: z.string().optional(),
+    keyFile: z.string().optional(),
+    insecureSkipVerify: z.boolean().default(false),
+  })
+  .strict();
+
+const exporter = z
+  .object({
+    /** http(s)://host:port = OTLP/HTTP protobuf; grpc(s)://host:port = OTLP/gRPC; '' = none. */
+    endpoint: z
+      .string()
+      .default('')
+      .refine((s) => s === '' || /^(https?|grpcs?):\/\/[^/\s]+(\/.*)?$/.test(s), {
+        message: 'expected http(s)://host:port, grpc(s)://host:port or an empty string (no downstream)',
+      }),
+    headers: z.record(z.string(), z.string()).default({}),
+    compression: z.enum(['none', 'gzip']).default('none'),
+    timeoutMs: z.number().int().positive().default(10_000),
+    tls: tls.prefault({}),
+    queue: z
+      .object({
+        maxBytes: z.number().int().positive().default(64 * MiB),
+        /** refuse: senders get 503/UNAVAILABLE and retry; drop: accept, count and drop. */
+        whenFull: z.enum(['refuse', 'drop']).default('refuse'),
+        concurrency: z.number().int().min(1).max(256).default(4),
+      })
+      .strict()
+      .prefault({}),
+    retry: retry.prefault({}),
+  })
+  .strict();
+
+const scorerDefinition = z.looseObject({ type: z.string() });
+
+const scorerEntry = z
+  .object({
+    experiment: z.string().min(1),
+    name: z.string().min(1),
+    definition: scorerDefinition,
+    sampleRate: z.number().min(0).max(1).default(0),
+    filterString: z.string().nullable().optional(),
+  })
+  .strict();
+
+const modelProvider = z
+  .object({
+    baseUrl: z.string().url().optional(),
+    apiKey: z.string().optional(),
+    /** Requests in flight to this provider at once. */
+    concurrency: z.number().int().min(1).max(1024).optional(),
+  })
+  .strict();
+
+const price = z
+  .object({
+    inputPerMillionTokens: z.number().nonnegative(),
+    outputPerMillionTokens: z.number().nonnegative(),
+  })
+  .strict();
+
+const budget = z
+  .object({
+    tokensPerDay: z.number().int().positive().optional(),
+    costPerDay: z.number().positive().optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    receivers: z
+      .object({
+        otlp: z
+          .object({
+            grpc: z
+              .object({
+                endpoint: optionalEndpoint.default('0.0.0.0:4317'),
+                maxRecvMsgSizeBytes: z.number().int().positive().default(4 * MiB),
+              })
+              .strict()
+              .prefault({}),
+            http: z
+              .object({
+                endpoint: optionalEndpoint.default('0.0.0.0:4318'),
+                /** Checked after decompression, as the OTLP spec asks. */
+                maxRequestBodyBytes: z.number().int().positive().default(20 * MiB),
+              })
+              .strict()
+              .prefault({}),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    exporters: z
+      .object({ otlp: exporter.prefault({}) })
+      .strict()
+      .prefault({}),
+    admin: z
+      .object({
+        endpoint: endpoint.default('127.0.0.1:4320'),
+        /** Bearer token for /api; also SCORECAR_ADMIN_TOKEN. */
+        token: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
+    storage: z
+      .object({ dir: z.string().min(1).default('./data') })
+      .strict()
+      .prefault({}),
+    assembler: z
+      .object({
+        /** Wait after the root span arrives for stragglers of the same trace. */
+        settleMs: z.number().int().nonnegative().default(2_000),
+        /** Complete a trace whose root never arrives after this long without new spans. */
+        idleTimeoutMs: z.number().int().positive().default(30_000),
+        /** Complete any trace this long after its first span, whatever else happens. */
+        maxAgeMs: z.number().int().positive().default(300_000),
+        maxBytes: z.number().int().positive().default(256 * MiB),
+        /** How many finished trace ids are remembered to recognise late spans. */
+        decisionCacheSize: z.number().int().positive().default(200_000),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        /** Budget for request bodies in flight + export queue + buffered traces. */
+        memoryBytes: z.number().int().positive().default(512 * MiB),
+        retryAfterSeconds: z.number().int().min(1).max(3600).default(1),
+      })
+      .strict()
+      .prefault({}),
+    experiments: z
+      .object({
+        /**
+         * Where a trace's experiment comes from, first hit wins: `resource:<attr>`,
+         * `header:<name>` (request header / gRPC metadata) or `span:<attr>` (root span).
+         */
+        resolution: z
+          .array(z.string().regex(/^(resource|header|span):.+$/, 'expected resource:<attr>, header:<name> or span:<attr>'))
+          .default(['resource:mlflow.experimentId', 'header:x-mlflow-experiment-id', 'resource:service.name']),
+        default: z.string().min(1).default('default'),
+      })
+      .strict()
+      .prefault({}),
+    sampling: z
+      .object({
+        /** One salt for every scorer, so samples nest; change it only to re-draw every sample. */
+        salt: z.string().default('scorecar-v1'),
+      })
+      .strict()
+      .prefault({}),
+    scoring: z
+      .object({
+        queueSize: z.number().int().positive().default(10_000),
+        defaultModel: z.string().default('openai:/gpt-4.1-mini'),
+        timeoutMs: z.number().int().positive().default(60_000),
+        retry: retry.prefault({ initialIntervalMs: 1000, maxIntervalMs: 30_000, maxElapsedMs: 120_000 }),
+        /** Default concurrency per model provider (per base URL). */
+        concurrency: z.number().int().min(1).max(1024).default(8),
+        providers: z
+          .object({
+            openai: modelProvider.optional(),
+            anthropic: modelProvider.optional(),
+            databricks: modelProvider.optional(),
+          })
+          .strict()
+          .prefault({}),
+        /** Price table keyed by model URI, used to record cost on assessments. */
+        prices: z.record(z.string(), price).default({}),
+        /** Hard daily budget per experiment ('*' applies to every experiment without its own). */
+        budgets: z.record(z.string(), budget).default({}),
+        sandbox: z
+          .object({
+            timeoutMs: z.number().int().positive().default(1_000),
+            memoryBytes: z.number().int().positive().default(64 * MiB),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    scorers: z.array(scorerEntry).default([]),
+    logging: z
+      .object({
+        level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+        format: z.enum(['text', 'json']).default('text'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ExporterConfig = Config['exporters']['otlp'];
+export type RetryConfig = z.infer<typeof retry>;
+export type ScorerEntry = z.infer<typeof scorerEntry>;

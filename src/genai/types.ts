@@ -1,0 +1,68 @@
+// The GenAI view of a completed trace: what scorers, filters and judges read. Built once per
+// trace from whichever instrumentation convention the app used.
+import type { Attributes, SpanData } from '../otlp/decode.ts';
+
+/** MLflow trace status names; OTel UNSET maps to OK, as MLflow does for finished traces. */
+export type TraceStatus = 'OK' | 'ERROR';
+
+export interface RetrievedDocument {
+  content: string;
+  id?: string;
+  score?: number;
+  metadata?: Record<string, unknown>;
+}
+
+export interface Retrieval {
+  spanId: string;
+  spanName: string;
+  /** The retriever's query, when the convention records it. */
+  query?: unknown;
+  documents: RetrievedDocument[];
+}
+
+export interface TokenUsage {
+  inputTokens?: number;
+  outputTokens?: number;
+  totalTokens?: number;
+}
+
+/** Ground truth supplied by the app alongside the trace (attributes), used by judges. */
+export interface Expectations {
+  expectedResponse?: unknown;
+  expectedFacts?: string[];
+  guidelines?: string[];
+  [key: string]: unknown;
+}
+
+export interface TraceView {
+  traceId: string;
+  experimentId: string;
+  /** The span without a parent; when none was seen, the earliest-starting span. */
+  rootSpan: SpanData;
+  /** All spans, ordered by start time. */
+  spans: SpanData[];
+  /** Root span name (MLflow trace.name). */
+  name: string;
+  status: TraceStatus;
+  startTimeMs: number;
+  endTimeMs: number;
+  /** MLflow trace.execution_time_ms. */
+  executionTimeMs: number;
+  sessionId?: string;
+  userId?: string;
+  tokenUsage: TokenUsage;
+  /** Request of the trace (MLflow `inputs`): parsed JSON where the convention encodes JSON. */
+  inputs: unknown;
+  /** Response of the trace (MLflow `outputs`). */
+  outputs: unknown;
+  retrievals: Retrieval[];
+  expectations: Expectations;
+  /** MLflow trace tags (filter `tag.k`). */
+  tags: Record<string, string>;
+  /** MLflow trace metadata (filter `metadata.k`): root span attributes, then resource attributes. */
+  metadata: Record<string, string>;
+  /** Conventions recognised in this trace, e.g. ['mlflow', 'openinference']. */
+  conventions: string[];
+  /** Resource attributes of the root span. */
+  resource: Attributes;
+}

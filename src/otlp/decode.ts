@@ -80,14 +80,26 @@ function longToBigInt(v: Long | number | undefined): bigint {
 
 export function anyValueToJs(v: PbAnyValue | undefined): AttrValue {
   if (v === undefined || v === null) return null;
-  if (v.stringValue !== undefined && v.stringValue !== null) return v.stringValue;
-  if (v.boolValue !== undefined && v.boolValue !== null) return v.boolValue;
-  if (v.intValue !== undefined && v.intValue !== null) return longToNumber(v.intValue);
-  if (v.doubleValue !== undefined && v.doubleValue !== null) return v.doubleValue;
-  if (v.arrayValue) return (v.arrayValue.values ?? []).map(anyValueToJs);
-  if (v.kvlistValue) return attributesToJs(v.kvlistValue.values);
-  if (v.bytesValue) return v.bytesValue;
-  return null;
+  // Decoded messages carry prototype defaults for every oneof member, so the oneof's
+  // discriminator (named `value` in common.proto) says which one is really set.
+  switch ((v as { value?: string }).value) {
+    case 'stringValue':
+      return v.stringValue ?? '';
+    case 'boolValue':
+      return v.boolValue ?? false;
+    case 'intValue':
+      return longToNumber(v.intValue);
+    case 'doubleValue':
+      return v.doubleValue ?? 0;
+    case 'arrayValue':
+      return (v.arrayValue?.values ?? []).map(anyValueToJs);
+    case 'kvlistValue':
+      return attributesToJs(v.kvlistValue?.values);
+    case 'bytesValue':
+      return v.bytesValue ?? new Uint8Array();
+    default:
+      return null;
+  }
 }
 
 export function attributesToJs(kvs: PbKeyValue[] | undefined): Attributes {

@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'FAILED_PRECONDITION'
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'
+  | 'INVALID_FILTER'
+  | 'INVALID_DEFINITION'
   // capacity
   | 'OVERLOADED'
   | 'QUEUE_FULL'

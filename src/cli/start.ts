@@ -1,5 +1,71 @@
-// `scorecar start`: load and validate the config, build the pipeline, run until SIGTERM/SIGINT.
-export async function runStart(_argv: string[]): Promise<number> {
-  process.stderr.write('scorecar start: not available yet\n');
-  return 2;
+// `scorecar start`: load and validate the config, build the pipeline, run until SIGTERM/SIGINT,
+// then stop gracefully (stop accepting, complete buffered traces, drain the exporter) and exit 0.
+import { parseArgs } from 'node:util';
+import { Scorecar } from '../app.ts';
+import { ConfigError, loadConfig } from '../config/index.ts';
+
+const HELP = `Usage: scorecar start [--config FILE] [--shutdown-timeout MS]
+
+  --config FILE            YAML config (default: $SCORECAR_CONFIG, else the embedded defaults)
+  --shutdown-timeout MS    how long SIGTERM may take to drain the exporter (default 10000)
+`;
+
+export async function runStart(argv: string[]): Promise<number> {
+  let values: { config?: string; 'shutdown-timeout'?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'shutdown-timeout': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`scorecar start: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const file = values.config ?? process.env.SCORECAR_CONFIG;
+  let config;
+  try {
+    config = loadConfig({ file });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`scorecar: ${e.message}\n`);
+      return 78; // EX_CONFIG
+    }
+    throw e;
+  }
+  const shutdownMs = Number(values['shutdown-timeout'] ?? 10_000);
+  const app = new Scorecar(config);
+  try {
+    await app.start();
+  } catch (e) {
+    app.log.error('cannot start', { error: (e as Error).message });
+    await app.stop(1000).catch(() => {});
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    let signalled = false;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (signalled) {
+        app.log.warn('second signal: exiting now', { signal: sig });
+        process.exit(1);
+      }
+      signalled = true;
+      app.log.info('shutting down', { signal: sig });
+      app.stop(shutdownMs).then(resolve, (e: unknown) => {
+        app.log.error('error during shutdown', { error: (e as Error).message });
+        resolve();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  return 0;
 }

@@ -41,6 +41,12 @@ export interface TraceView {
   rootSpan: SpanData;
   /** All spans, ordered by start time. */
   spans: SpanData[];
+  /**
+   * MLflow span type of each span, parallel to `spans` (filter `span.type`): LLM, CHAT_MODEL,
+   * RETRIEVER, TOOL, CHAIN, AGENT, EMBEDDING, RERANKER, PARSER or UNKNOWN, read from
+   * mlflow.spanType, openinference.span.kind, traceloop.span.kind, gen_ai.operation.name, ...
+   */
+  spanTypes: string[];
   /** Root span name (MLflow trace.name). */
   name: string;
   status: TraceStatus;

@@ -1,3 +1,18 @@
+export { MemoryBudget } from './budget.ts';
+export {
+  createTransport,
+  type EnqueueResult,
+  GrpcTransport,
+  HttpTransport,
+  OtlpForwarder,
+  type SendOutcome,
+  type Transport,
+} from './exporter.ts';
+export { type GrpcReceiverOptions, OtlpGrpcReceiver } from './grpc-receiver.ts';
+export { type HttpReceiverOptions, OtlpHttpReceiver } from './http-receiver.ts';
+export { type IngestContext, type IngestOutcome, OtlpIngest, type SpanSink } from './ingest.ts';
+export { backoffMs, parseRetryAfter, sleep } from './retry.ts';
+export { encodeRpcStatus, GRPC, grpcRetryable, httpRetryable, retryDelayFromStatus, rpcStatusJson } from './status.ts';
 export {
   type AttrValue,
   type Attributes,

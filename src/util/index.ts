@@ -1,3 +1,3 @@
 export { type ErrorCode, errorMessage, isScorecarError, ScorecarError } from './errors.ts';
 export { createLogger, type Logger, type LoggerOptions, type LogLevel, silentLogger } from './log.ts';
-export { Counter, Gauge, Histogram, MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from './metrics.ts';
+export { CallbackCounter, Counter, Gauge, Histogram, MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from './metrics.ts';

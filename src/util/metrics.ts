@@ -109,6 +109,30 @@ export class Gauge implements Metric {
   }
 }
 
+/** A counter whose value is read from the component that owns it at scrape time. */
+export class CallbackCounter implements Metric {
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames: readonly string[];
+  private readonly collect: () => number | Array<[Labels, number]>;
+  constructor(name: string, help: string, labelNames: readonly string[], collect: () => number | Array<[Labels, number]>) {
+    this.name = name;
+    this.help = help;
+    this.labelNames = labelNames;
+    this.collect = collect;
+  }
+  render(): string {
+    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
+    const c = this.collect();
+    if (typeof c === 'number') return `${out}${this.name} ${fmt(c)}\n`;
+    for (const [l, v] of c) {
+      const k = labelKey(this.labelNames, l);
+      out += `${this.name}${k ? `{${k}}` : ''} ${fmt(v)}\n`;
+    }
+    return out;
+  }
+}
+
 export class Histogram implements Metric {
   readonly name: string;
   readonly help: string;
@@ -169,6 +193,14 @@ export class MetricsRegistry {
     collect?: () => number | Array<[Labels, number]>,
   ): Gauge {
     return this.add(new Gauge(name, help, labelNames, collect));
+  }
+  counterFunc(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    collect: () => number | Array<[Labels, number]>,
+  ): CallbackCounter {
+    return this.add(new CallbackCounter(name, help, labelNames, collect));
   }
   histogram(name: string, help: string, buckets: readonly number[], labelNames: readonly string[] = []): Histogram {
     return this.add(new Histogram(name, help, buckets, labelNames));

@@ -1,0 +1,178 @@
+// The composition root: builds every stage from a validated config, starts them in order and
+// shuts them down in reverse (stop accepting -> complete buffered traces -> drain exports).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Assembler, type CompleteTrace } from './assembly/index.ts';
+import type { Config } from './config/index.ts';
+import { MemoryBudget, OtlpForwarder, OtlpGrpcReceiver, OtlpHttpReceiver, OtlpIngest } from './otlp/index.ts';
+import { createLogger, type Logger } from './util/log.ts';
+import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from './util/metrics.ts';
+
+export interface ScorecarOptions {
+  logger?: Logger;
+  metrics?: MetricsRegistry;
+  /** Extra consumers of completed traces (tests, embedders), called after the built-in stages. */
+  onTrace?: (trace: CompleteTrace) => void;
+}
+
+export interface Endpoints {
+  grpc: number | undefined;
+  http: number | undefined;
+  admin: number;
+}
+
+export class Scorecar {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly metrics: MetricsRegistry;
+  readonly budget: MemoryBudget;
+  readonly forwarder: OtlpForwarder;
+  readonly assembler: Assembler;
+  readonly ingest: OtlpIngest;
+  private readonly httpReceiver: OtlpHttpReceiver | undefined;
+  private readonly grpcReceiver: OtlpGrpcReceiver | undefined;
+  private admin: http.Server | undefined;
+  private readonly consumers: Array<(t: CompleteTrace) => void> = [];
+  private ready = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(config: Config, opts: ScorecarOptions = {}) {
+    this.config = config;
+    this.log = opts.logger ?? createLogger(config.logging);
+    this.metrics = opts.metrics ?? new MetricsRegistry();
+    if (opts.onTrace) this.consumers.push(opts.onTrace);
+    const m = this.metrics;
+    const exp = config.exporters.otlp;
+    this.forwarder = new OtlpForwarder(exp, m, this.log.child({ component: 'exporter' }));
+    this.assembler = new Assembler(config.assembler, (t) => this.onComplete(t));
+    this.assembler.onConsumerError = (err, t) =>
+      this.log.error('a trace consumer failed', { traceId: t.traceId, error: err instanceof Error ? err.message : String(err) });
+    this.budget = new MemoryBudget(config.limits.memoryBytes);
+    this.budget.addHolder(() => this.forwarder.queuedBytes());
+    this.budget.addHolder(() => this.assembler.bytes);
+    this.ingest = new OtlpIngest({
+      forwarder: this.forwarder,
+      sink: (buf, scan, header) => this.assembler.ingest(buf, scan, header),
+      metrics: m,
+      log: this.log,
+      refuseWhenQueueFull: exp.queue.whenFull === 'refuse',
+    });
+    const rx = config.receivers.otlp;
+    const retryAfterSeconds = config.limits.retryAfterSeconds;
+    if (rx.http.endpoint) {
+      this.httpReceiver = new OtlpHttpReceiver(
+        { endpoint: rx.http.endpoint, maxRequestBodyBytes: rx.http.maxRequestBodyBytes, retryAfterSeconds },
+        this.ingest,
+        this.budget,
+        m,
+        this.log.child({ component: 'otlp-http' }),
+      );
+    }
+    if (rx.grpc.endpoint) {
+      this.grpcReceiver = new OtlpGrpcReceiver(
+        { endpoint: rx.grpc.endpoint, maxRecvMsgSizeBytes: rx.grpc.maxRecvMsgSizeBytes, retryAfterSeconds },
+        this.ingest,
+        this.budget,
+        m,
+        this.log.child({ component: 'otlp-grpc' }),
+      );
+    }
+    this.registerMetrics();
+  }
+
+  /** Adds a consumer of completed traces. */
+  onTrace(consumer: (t: CompleteTrace) => void): void {
+    this.consumers.push(consumer);
+  }
+
+  private onComplete(t: CompleteTrace): void {
+    for (const c of this.consumers) c(t);
+  }
+
+  private registerMetrics(): void {
+    const m = this.metrics;
+    const a = this.assembler;
+    m.counterFunc('scorecar_assembler_spans_total', 'Spans seen by the assembler, by outcome', ['outcome'], () => [
+      [{ outcome: 'buffered' }, a.counters.spansBuffered],
+      [{ outcome: 'duplicate' }, a.counters.spansDuplicate],
+      [{ outcome: 'late' }, a.counters.spansLate],
+      [{ outcome: 'evicted' }, a.counters.spansEvicted],
+    ]);
+    m.counterFunc('scorecar_assembler_traces_completed_total', 'Traces handed to scoring, by completion rule', ['reason'], () =>
+      Object.entries(a.counters.tracesCompleted).map(([reason, v]) => [{ reason }, v]),
+    );
+    m.counterFunc('scorecar_assembler_traces_evicted_total', 'Traces dropped from the buffer because it was full', [], () => a.counters.tracesEvicted);
+    m.gauge('scorecar_assembler_buffer_bytes', 'Bytes charged for buffered traces', [], () => a.bytes);
+    m.gauge('scorecar_assembler_buffer_traces', 'Traces currently buffered', [], () => a.traceCount);
+    m.gauge('scorecar_memory_budget_used_bytes', 'Bytes counted against limits.memoryBytes', [], () => this.budget.used());
+    m.gauge('scorecar_memory_budget_limit_bytes', 'limits.memoryBytes', [], () => this.budget.limit);
+    m.gauge('process_resident_memory_bytes', 'Resident set size', [], () => process.memoryUsage.rss());
+    m.gauge('scorecar_ready', '1 when every receiver is listening', [], () => (this.ready ? 1 : 0));
+  }
+
+  async start(): Promise<Endpoints> {
+    this.forwarder.start();
+    this.assembler.start();
+    const grpcAddr = this.grpcReceiver ? await this.grpcReceiver.listen() : undefined;
+    const httpAddr = this.httpReceiver ? await this.httpReceiver.listen() : undefined;
+    const adminPort = await this.startAdmin();
+    this.ready = true;
+    this.log.info('scorecar started', {
+      grpc: grpcAddr ? `:${grpcAddr.port}` : 'off',
+      http: httpAddr ? `:${httpAddr.port}` : 'off',
+      admin: `:${adminPort}`,
+      downstream: this.config.exporters.otlp.endpoint || 'none',
+    });
+    return { grpc: grpcAddr?.port, http: httpAddr?.port, admin: adminPort };
+  }
+
+  private async startAdmin(): Promise<number> {
+    // Minimal admin endpoints; the full admin API server replaces this handler.
+    const server = http.createServer((req, res) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
+        res.end(this.metrics.render());
+      } else if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: 'ok' }));
+      } else if (path === '/readyz') {
+        res.writeHead(this.ready ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ready: this.ready }));
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: `no route ${path}` } }));
+      }
+    });
+    const ep = this.config.admin.endpoint;
+    const i = ep.lastIndexOf(':');
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(Number(ep.slice(i + 1)), ep.slice(0, i) || '127.0.0.1', () => resolve());
+    });
+    this.admin = server;
+    return (server.address() as AddressInfo).port;
+  }
+
+  /**
+   * Graceful stop: refuse new requests, finish those in progress, complete every buffered trace,
+   * then give the exporter until the deadline to drain.
+   */
+  stop(deadlineMs = 10_000): Promise<void> {
+    this.stopping ??= (async () => {
+      const deadline = Date.now() + deadlineMs;
+      this.ready = false;
+      this.httpReceiver?.beginDrain();
+      this.grpcReceiver?.beginDrain();
+      await Promise.all([this.httpReceiver?.close(), this.grpcReceiver?.close()]);
+      this.assembler.stop();
+      const n = this.assembler.flushAll('shutdown');
+      if (n > 0) this.log.info('completed buffered traces at shutdown', { traces: n });
+      await this.forwarder.shutdown(deadline);
+      await new Promise<void>((r) => (this.admin ? this.admin.close(() => r()) : r()));
+      this.admin?.closeAllConnections();
+      this.log.info('scorecar stopped');
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,292 @@
+// OTLP/HTTP receiver: POST /v1/traces, /v1/logs, /v1/metrics with protobuf or JSON bodies,
+// gzip/deflate/zstd encoded or not. Statuses follow the OTLP spec and the Go collector: 400 for
+// bad payloads, 413 over the size limit (checked after decompression), 415 for unknown content
+// types or encodings, 405 for other methods, 429 + Retry-After when the memory budget is full,
+// 503 + Retry-After when the export queue is full or the server is shutting down.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
+import { isScorecarError } from '../util/errors.ts';
+import type { Logger } from '../util/log.ts';
+import type { MetricsRegistry } from '../util/metrics.ts';
+import type { MemoryBudget } from './budget.ts';
+import type { IngestOutcome, OtlpIngest } from './ingest.ts';
+import { jsonToProtobuf, type Signal } from './json.ts';
+import { otlpType, TYPE } from './proto.ts';
+import { encodeRpcStatus, GRPC, rpcStatusJson } from './status.ts';
+
+export interface HttpReceiverOptions {
+  endpoint: string;
+  maxRequestBodyBytes: number;
+  retryAfterSeconds: number;
+}
+
+const PATHS: Record<string, Signal> = { '/v1/traces': 'traces', '/v1/logs': 'logs', '/v1/metrics': 'metrics' };
+const RESPONSE_TYPE: Record<Signal, string> = {
+  traces: TYPE.traceResponse,
+  logs: TYPE.logsResponse,
+  metrics: TYPE.metricsResponse,
+};
+const REJECTED_FIELD: Record<Signal, string> = {
+  traces: 'rejectedSpans',
+  logs: 'rejectedLogRecords',
+  metrics: 'rejectedDataPoints',
+};
+
+type Format = 'protobuf' | 'json';
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly grpcCode: number;
+  readonly retryAfter: number | undefined;
+  constructor(status: number, grpcCode: number, message: string, retryAfter?: number) {
+    super(message);
+    this.status = status;
+    this.grpcCode = grpcCode;
+    this.retryAfter = retryAfter;
+  }
+}
+
+function decompress(body: Buffer, encoding: string, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null, out: Buffer): void => {
+      if (!err) return resolve(out);
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+        reject(new HttpError(413, GRPC.RESOURCE_EXHAUSTED, `decompressed body exceeds the limit of ${limit} bytes`));
+      } else reject(new HttpError(400, GRPC.INVALID_ARGUMENT, `cannot decompress ${encoding} body: ${err.message}`));
+    };
+    const opts = { maxOutputLength: limit };
+    if (encoding === 'gzip' || encoding === 'x-gzip') zlib.gunzip(body, opts, done);
+    else if (encoding === 'deflate') zlib.inflate(body, opts, done);
+    else if (encoding === 'zstd') zlib.zstdDecompress(body, opts, done);
+    else reject(new HttpError(415, GRPC.INVALID_ARGUMENT, `unsupported content-encoding '${encoding}'`));
+  });
+}
+
+export class OtlpHttpReceiver {
+  private readonly opts: HttpReceiverOptions;
+  private readonly ingest: OtlpIngest;
+  private readonly budget: MemoryBudget;
+  private readonly log: Logger;
+  private readonly server: http.Server;
+  private draining = false;
+  private inflight = 0;
+  private idle: (() => void) | undefined;
+  private readonly requests;
+
+  constructor(opts: HttpReceiverOptions, ingest: OtlpIngest, budget: MemoryBudget, metrics: MetricsRegistry, log: Logger) {
+    this.opts = opts;
+    this.ingest = ingest;
+    this.budget = budget;
+    this.log = log;
+    this.requests = metrics.counter('scorecar_receiver_requests_total', 'OTLP requests by outcome', ['signal', 'transport', 'outcome']);
+    this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000 }, (req, res) => {
+      this.inflight++;
+      this.handle(req, res).finally(() => {
+        this.inflight--;
+        if (this.inflight === 0) this.idle?.();
+      });
+    });
+    this.server.on('clientError', (err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      this.log.debug('malformed HTTP request', { error: err.message });
+    });
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const i = this.opts.endpoint.lastIndexOf(':');
+    const host = this.opts.endpoint.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+    const port = Number(this.opts.endpoint.slice(i + 1));
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  /** Stops accepting connections and waits for requests in progress. */
+  async close(): Promise<void> {
+    this.draining = true;
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+      if (this.inflight === 0) return;
+      this.idle = () => this.server.closeAllConnections();
+    });
+  }
+
+  /** Requests arriving from now on get 503 (used when shutdown starts, before close()). */
+  beginDrain(): void {
+    this.draining = true;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '').split('?')[0]!;
+    const signal = PATHS[path];
+    let format: Format = 'json';
+    let reserved = 0;
+    try {
+      if (!signal) throw new HttpError(404, GRPC.NOT_FOUND, `no such path ${path}; OTLP paths are /v1/traces, /v1/logs, /v1/metrics`);
+      if (req.method !== 'POST') {
+        res.setHeader('Allow', 'POST');
+        throw new HttpError(405, GRPC.UNIMPLEMENTED, `method ${req.method} not allowed; use POST`);
+      }
+      const ct = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (ct === 'application/x-protobuf' || ct === 'application/protobuf') format = 'protobuf';
+      else if (ct !== 'application/json') {
+        throw new HttpError(415, GRPC.INVALID_ARGUMENT, `unsupported content-type '${ct}'; use application/x-protobuf or application/json`);
+      }
+      const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      if (!['identity', '', 'gzip', 'x-gzip', 'deflate', 'zstd'].includes(encoding)) {
+        throw new HttpError(415, GRPC.INVALID_ARGUMENT, `unsupported content-encoding '${encoding}'; use gzip, deflate, zstd or none`);
+      }
+      if (this.draining) {
+        throw new HttpError(503, GRPC.UNAVAILABLE, 'scorecar is shutting down', this.opts.retryAfterSeconds);
+      }
+      const limit = this.opts.maxRequestBodyBytes;
+      const declared = Number(req.headers['content-length'] ?? Number.NaN);
+      if (declared > limit) {
+        throw new HttpError(413, GRPC.RESOURCE_EXHAUSTED, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`);
+      }
+      const initial = Number.isFinite(declared) ? declared : 64 * 1024;
+      if (!this.budget.tryReserve(initial)) {
+        throw new HttpError(429, GRPC.UNAVAILABLE, 'memory budget is full; retry later', this.opts.retryAfterSeconds);
+      }
+      reserved = initial;
+      let raw = await this.readBody(req, limit);
+      if (raw.length > reserved) {
+        this.budget.reserve(raw.length - reserved);
+        reserved = raw.length;
+      }
+      if (encoding !== 'identity' && encoding !== '') {
+        raw = await decompress(raw, encoding, limit);
+        this.budget.reserve(raw.length);
+        reserved += raw.length;
+      }
+      let body = raw;
+      if (format === 'json') {
+        if (raw.length === 0) throw new HttpError(400, GRPC.INVALID_ARGUMENT, 'empty body is not valid OTLP/JSON; send {} for an empty request');
+        body = jsonToProtobuf(signal, raw);
+      }
+      const outcome = this.ingest.handle(signal, body, {
+        transport: 'http',
+        experimentHeader: headerValue(req.headers['x-mlflow-experiment-id']),
+      });
+      this.requests.inc({ signal, transport: 'http', outcome: outcome.rejected > 0 ? 'partial' : 'ok' });
+      this.respondOk(res, signal, format, outcome);
+    } catch (e) {
+      const err = toHttpError(e, this.opts.retryAfterSeconds);
+      if (err.status >= 500 && err.status !== 503) this.log.error('OTLP/HTTP request failed', { error: e instanceof Error ? e.message : String(e) });
+      this.requests.inc({ signal: signal ?? 'unknown', transport: 'http', outcome: String(err.status) });
+      this.respondError(req, res, format, err);
+    } finally {
+      if (reserved > 0) this.budget.release(reserved);
+    }
+  }
+
+  private readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let failed = false;
+      req.on('data', (c: Buffer) => {
+        if (failed) return;
+        size += c.length;
+        if (size > limit) {
+          failed = true;
+          chunks.length = 0;
+          reject(new HttpError(413, GRPC.RESOURCE_EXHAUSTED, `request body exceeds the limit of ${limit} bytes`));
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on('end', () => {
+        if (!failed) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      });
+      req.on('error', (e) => {
+        if (!failed) reject(new HttpError(400, GRPC.INVALID_ARGUMENT, `error reading the request body: ${e.message}`));
+        failed = true;
+      });
+      req.on('aborted', () => {
+        if (!failed) reject(new HttpError(400, GRPC.CANCELLED, 'the client aborted the request'));
+        failed = true;
+      });
+    });
+  }
+
+  private respondOk(res: http.ServerResponse, signal: Signal, format: Format, outcome: IngestOutcome): void {
+    const partial =
+      outcome.rejected > 0 ? { [REJECTED_FIELD[signal]]: outcome.rejected, errorMessage: outcome.errorMessage } : undefined;
+    if (format === 'json') {
+      const body = JSON.stringify(
+        partial ? { partialSuccess: { ...partial, [REJECTED_FIELD[signal]]: String(outcome.rejected) } } : {},
+      );
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    let body: Uint8Array = new Uint8Array(0);
+    if (partial) {
+      const t = otlpType(RESPONSE_TYPE[signal]);
+      body = t.encode(t.create({ partialSuccess: partial })).finish();
+    }
+    res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': body.length });
+    res.end(body);
+  }
+
+  private respondError(req: http.IncomingMessage, res: http.ServerResponse, format: Format, err: HttpError): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const headers: Record<string, string | number> = {};
+    if (err.retryAfter !== undefined) headers['retry-after'] = err.retryAfter;
+    const delay = err.retryAfter === undefined ? undefined : err.retryAfter * 1000;
+    let body: Buffer;
+    if (format === 'protobuf') {
+      body = encodeRpcStatus(err.grpcCode, err.message, delay);
+      headers['content-type'] = 'application/x-protobuf';
+    } else {
+      body = Buffer.from(rpcStatusJson(err.grpcCode, err.message, delay));
+      headers['content-type'] = 'application/json';
+    }
+    headers['content-length'] = body.length;
+    // A body we stopped reading (too large, refused early) must not be read to its end: close
+    // the connection after the response instead.
+    if (!req.complete) headers.connection = 'close';
+    res.writeHead(err.status, headers);
+    res.end(body);
+    if (!req.complete) req.resume();
+  }
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  return s === undefined || s === '' ? undefined : s;
+}
+
+function toHttpError(e: unknown, retryAfter: number): HttpError {
+  if (e instanceof HttpError) return e;
+  if (isScorecarError(e)) {
+    switch (e.code) {
+      case 'INVALID_PROTOBUF':
+      case 'INVALID_JSON':
+      case 'INVALID_ARGUMENT':
+        return new HttpError(400, GRPC.INVALID_ARGUMENT, e.message);
+      case 'QUEUE_FULL':
+      case 'SHUTTING_DOWN':
+        return new HttpError(503, GRPC.UNAVAILABLE, e.message, retryAfter);
+      case 'OVERLOADED':
+        return new HttpError(429, GRPC.UNAVAILABLE, e.message, retryAfter);
+      case 'PAYLOAD_TOO_LARGE':
+        return new HttpError(413, GRPC.RESOURCE_EXHAUSTED, e.message);
+      default:
+        return new HttpError(500, GRPC.INTERNAL, e.message);
+    }
+  }
+  return new HttpError(500, GRPC.INTERNAL, e instanceof Error ? e.message : String(e));
+}
+

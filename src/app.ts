@@ -107,6 +107,8 @@ export class Scorecar {
     m.gauge('scorecar_memory_budget_used_bytes', 'Bytes counted against limits.memoryBytes', [], () => this.budget.used());
     m.gauge('scorecar_memory_budget_limit_bytes', 'limits.memoryBytes', [], () => this.budget.limit);
     m.gauge('process_resident_memory_bytes', 'Resident set size', [], () => process.memoryUsage.rss());
+    m.gauge('nodejs_heap_used_bytes', 'V8 heap in use', [], () => process.memoryUsage().heapUsed);
+    m.gauge('nodejs_array_buffers_bytes', 'Memory held by ArrayBuffers and Buffers', [], () => process.memoryUsage().arrayBuffers);
     m.gauge('scorecar_ready', '1 when every receiver is listening', [], () => (this.ready ? 1 : 0));
   }
 

@@ -16,6 +16,8 @@ import type { CompleteTrace, CompletionReason, TraceConsumer } from './types.ts'
  * in the per-trace arrays and its id string. Measured with bench/assembler-memory.ts.
  */
 export const SPAN_OVERHEAD_BYTES = 160;
+/** Bytes charged per copy of a trace's spans out of one request (its ArrayBuffer). */
+export const CHUNK_OVERHEAD_BYTES = 128;
 /** Bytes charged per buffered trace: the entry object, its map slot and its arrays. */
 export const TRACE_OVERHEAD_BYTES = 400;
 /** Above this many spans a trace switches from a linear id list to a Set. */
@@ -45,10 +47,20 @@ export interface AssemblerCounters {
 
 class Entry {
   readonly key: string;
-  readonly spans: Uint8Array[] = [];
+  /** Copies of this trace's spans, one per request that brought some. */
+  readonly chunks: Uint8Array[] = [];
+  /**
+   * 4 numbers per span: chunk index, offset and length in that chunk, offset of its span id.
+   * Numbers rather than a view object per span keep the long-lived heap small; views are made
+   * once, when the trace completes.
+   */
+  readonly meta: number[] = [];
   readonly resources: ResourceRef[] = [];
   readonly scopes: ScopeRef[] = [];
-  ids: string[] | Set<string> = [];
+  /** Span ids as strings, built only once a trace grows past LINEAR_DEDUP_LIMIT spans. */
+  idSet: Set<string> | undefined;
+  /** Indexes into the ingest scratch of this trace's spans from the request being ingested. */
+  readonly pendingIdx: number[] = [];
   bytes = TRACE_OVERHEAD_BYTES;
   wireBytes = 0;
   readonly firstSeen: number;
@@ -56,27 +68,31 @@ class Entry {
   rootAt = -1;
   /** Wheel slot the entry is filed under; entries found under any other slot are stale. */
   slot = -1;
+  /** Bytes of this trace's spans in the request being ingested (scratch for ingest()). */
+  pending = 0;
   constructor(key: string, now: number) {
     this.key = key;
     this.firstSeen = now;
     this.lastSeen = now;
   }
-  /** Adds the span id; false when it was already there (a duplicate). */
-  addId(id: string): boolean {
-    const ids = this.ids;
-    if (Array.isArray(ids)) {
-      if (ids.includes(id)) return false;
-      ids.push(id);
-      if (ids.length > LINEAR_DEDUP_LIMIT) this.ids = new Set(ids);
-      return true;
-    }
-    if (ids.has(id)) return false;
-    ids.add(id);
-    return true;
+  get spanCount(): number {
+    return this.meta.length >> 2;
   }
 }
 
+function eq8(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolean {
+  for (let i = 0; i < 8; i++) if (a[ai + i] !== b[bi + i]) return false;
+  return true;
+}
+
 const latin1 = (buf: Buffer, start: number, len: number): string => buf.toString('latin1', start, start + len);
+
+/** Whether the 16-byte ids at a and b are equal (cheaper than making a string to compare). */
+function sameId(buf: Buffer, a: number, b: number): boolean {
+  if (a === b) return true;
+  for (let i = 0; i < 16; i++) if (buf[a + i] !== buf[b + i]) return false;
+  return true;
+}
 
 export class Assembler {
   private readonly opts: Required<AssemblerOptions>;
@@ -90,6 +106,9 @@ export class Assembler {
   private bufferedBytes = 0;
   private readonly resourceIntern = new Map<string, ResourceRef>();
   private readonly scopeIntern = new Map<string, ScopeRef>();
+  /** Scratch for ingest(): 6 slots per accepted span (entry, start, length, id offset, resource, scope). */
+  private readonly accepted: Array<Entry | number | ResourceRef | ScopeRef> = [];
+  private readonly touched: Entry[] = [];
   readonly counters: AssemblerCounters = {
     spansBuffered: 0,
     spansDuplicate: 0,
@@ -129,25 +148,30 @@ export class Assembler {
   /** Buffers the valid spans of a scanned ExportTraceServiceRequest. */
   ingest(buf: Buffer, scan: ScanResult, experimentHeader?: string): void {
     const now = this.opts.now();
+    // Pass 1: find each span's trace, drop duplicates and late spans, and total the bytes each
+    // trace takes from this request. Pass 2 copies each trace's spans into one allocation of
+    // exactly that size: one allocation per (trace, request) instead of one per span, and no
+    // request buffer kept alive by a long-running trace.
+    const acc = this.accepted;
+    const touched = this.touched;
     for (const rs of scan.resources) {
       const resource = this.internResource(buf, rs.resource, rs.schemaUrl, experimentHeader);
       for (const ss of rs.scopes) {
         const scope = this.internScope(buf, ss.scope, ss.schemaUrl);
         const s = ss.spans;
         let e: Entry | undefined;
-        let lastKey = '';
+        let lastOff = -1;
         for (let i = 0; i < s.length; i += SPAN_STRIDE) {
           const tOff = spanTraceIdOffset(s, i);
           if (tOff < 0) continue; // rejected by the scanner
-          const key = latin1(buf, tOff, 16);
-          if (key !== lastKey || e === undefined) {
-            lastKey = key;
+          if (e === undefined || lastOff < 0 || !sameId(buf, tOff, lastOff)) {
+            const key = latin1(buf, tOff, 16);
+            lastOff = tOff;
             e = this.traces.get(key);
             if (e === undefined) {
               if (this.decided.has(key)) {
                 this.counters.spansLate++;
-                e = undefined;
-                lastKey = '';
+                lastOff = -1;
                 continue;
               }
               e = new Entry(key, now);
@@ -156,23 +180,16 @@ export class Assembler {
               this.schedule(e, this.deadline(e));
             }
           }
-          if (!e.addId(latin1(buf, spanIdOffset(s, i), 8))) {
+          const idOff = spanIdOffset(s, i);
+          if (this.isDuplicate(e, buf, idOff)) {
             this.counters.spansDuplicate++;
             continue;
           }
-          const start = s[i]!;
-          const end = s[i + 1]!;
-          // Copy: the request buffer must not stay alive for as long as this trace does.
-          const span = Uint8Array.prototype.slice.call(buf, start, end) as Uint8Array;
-          e.spans.push(span);
-          e.resources.push(resource);
-          e.scopes.push(scope);
-          const charged = end - start + SPAN_OVERHEAD_BYTES;
-          e.bytes += charged;
-          e.wireBytes += end - start;
-          this.bufferedBytes += charged;
-          this.counters.spansBuffered++;
-          e.lastSeen = now;
+          const len = s[i + 1]! - s[i]!;
+          if (e.pending === 0) touched.push(e);
+          e.pending += len;
+          e.pendingIdx.push(acc.length);
+          acc.push(e, s[i]!, len, idOff, resource, scope);
           if (e.rootAt < 0 && !spanHasParent(s, i)) {
             e.rootAt = now;
             const d = this.deadline(e);
@@ -181,7 +198,59 @@ export class Assembler {
         }
       }
     }
+    for (const e of touched) {
+      const chunk = new Uint8Array(e.pending);
+      const ci = e.chunks.length;
+      e.chunks.push(chunk);
+      let at = 0;
+      for (const k of e.pendingIdx) {
+        const start = acc[k + 1] as number;
+        const len = acc[k + 2] as number;
+        chunk.set(buf.subarray(start, start + len), at);
+        e.meta.push(ci, at, len, at + (acc[k + 3] as number) - start);
+        e.resources.push(acc[k + 4] as ResourceRef);
+        e.scopes.push(acc[k + 5] as ScopeRef);
+        at += len;
+      }
+      const charged = e.pending + CHUNK_OVERHEAD_BYTES + e.pendingIdx.length * SPAN_OVERHEAD_BYTES;
+      e.bytes += charged;
+      e.wireBytes += e.pending;
+      this.bufferedBytes += charged;
+      this.counters.spansBuffered += e.pendingIdx.length;
+      e.pending = 0;
+      e.pendingIdx.length = 0;
+      e.lastSeen = now;
+    }
+    acc.length = 0;
+    touched.length = 0;
     if (this.bufferedBytes > this.opts.maxBytes) this.evict();
+  }
+
+  /** Whether the span id at buf[idOff] is already buffered, or pending, for this trace. */
+  private isDuplicate(e: Entry, buf: Buffer, idOff: number): boolean {
+    const total = e.spanCount + e.pendingIdx.length;
+    if (e.idSet === undefined && total >= LINEAR_DEDUP_LIMIT) {
+      const set = new Set<string>();
+      for (let j = 0; j < e.meta.length; j += 4) {
+        const c = e.chunks[e.meta[j]!]!;
+        const o = e.meta[j + 3]!;
+        set.add(Buffer.from(c.buffer, c.byteOffset + o, 8).toString('latin1'));
+      }
+      for (const k of e.pendingIdx) set.add(latin1(buf, this.accepted[k + 3] as number, 8));
+      e.idSet = set;
+    }
+    if (e.idSet !== undefined) {
+      const id = latin1(buf, idOff, 8);
+      if (e.idSet.has(id)) return true;
+      e.idSet.add(id);
+      return false;
+    }
+    const meta = e.meta;
+    for (let j = 0; j < meta.length; j += 4) {
+      if (eq8(e.chunks[meta[j]!]!, meta[j + 3]!, buf, idOff)) return true;
+    }
+    for (const k of e.pendingIdx) if (eq8(buf, this.accepted[k + 3] as number, buf, idOff)) return true;
+    return false;
   }
 
   /** Completes every trace whose deadline has passed. Returns how many completed. */
@@ -269,9 +338,14 @@ export class Assembler {
   private complete(e: Entry, reason: CompletionReason, now: number): void {
     this.remove(e);
     this.counters.tracesCompleted[reason]++;
+    const spans: Uint8Array[] = new Array(e.spanCount);
+    for (let j = 0, n = 0; j < e.meta.length; j += 4, n++) {
+      const c = e.chunks[e.meta[j]!]!;
+      spans[n] = new Uint8Array(c.buffer, c.byteOffset + e.meta[j + 1]!, e.meta[j + 2]!);
+    }
     const trace: CompleteTrace = {
       traceId: Buffer.from(e.key, 'latin1').toString('hex'),
-      spans: e.spans,
+      spans,
       resources: e.resources,
       scopes: e.scopes,
       reason,
@@ -294,7 +368,7 @@ export class Assembler {
       if (this.bufferedBytes <= this.opts.maxBytes) break;
       this.remove(e);
       this.counters.tracesEvicted++;
-      this.counters.spansEvicted += e.spans.length;
+      this.counters.spansEvicted += e.spanCount;
     }
   }
 

@@ -151,6 +151,8 @@ export class OtlpHttpReceiver {
       if (declared > limit) {
         throw new HttpError(413, GRPC.RESOURCE_EXHAUSTED, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`);
       }
+      const ctx = { transport: 'http' as const, experimentHeader: headerValue(req.headers['x-mlflow-experiment-id']) };
+      if (Number.isFinite(declared)) this.ingest.precheck(signal, declared, ctx);
       const initial = Number.isFinite(declared) ? declared : 64 * 1024;
       if (!this.budget.tryReserve(initial)) {
         throw new HttpError(429, GRPC.UNAVAILABLE, 'memory budget is full; retry later', this.opts.retryAfterSeconds);
@@ -171,10 +173,7 @@ export class OtlpHttpReceiver {
         if (raw.length === 0) throw new HttpError(400, GRPC.INVALID_ARGUMENT, 'empty body is not valid OTLP/JSON; send {} for an empty request');
         body = jsonToProtobuf(signal, raw);
       }
-      const outcome = this.ingest.handle(signal, body, {
-        transport: 'http',
-        experimentHeader: headerValue(req.headers['x-mlflow-experiment-id']),
-      });
+      const outcome = this.ingest.handle(signal, body, ctx);
       this.requests.inc({ signal, transport: 'http', outcome: outcome.rejected > 0 ? 'partial' : 'ok' });
       this.respondOk(res, signal, format, outcome);
     } catch (e) {
@@ -254,9 +253,10 @@ export class OtlpHttpReceiver {
       headers['content-type'] = 'application/json';
     }
     headers['content-length'] = body.length;
-    // A body we stopped reading (too large, refused early) must not be read to its end: close
-    // the connection after the response instead.
-    if (!req.complete) headers.connection = 'close';
+    // A body over the size limit is not read to its end: the connection closes after the
+    // response. Other early refusals (budget, queue, shutdown) drain the body, so the sender
+    // reads a clean status with its retry hint instead of a reset connection.
+    if (!req.complete && err.status === 413) headers.connection = 'close';
     res.writeHead(err.status, headers);
     res.end(body);
     if (!req.complete) req.resume();

@@ -59,6 +59,17 @@ export class OtlpIngest {
     }
   }
 
+  /**
+   * Whether a request of about this many bytes can be taken now: checked before its body is
+   * read, so a full export queue refuses senders without first paying to receive their data.
+   */
+  precheck(signal: Signal, bytes: number, ctx: IngestContext): void {
+    if (this.refuseWhenFull && this.forwarder.enabled && !this.forwarder.hasRoom(bytes)) {
+      this.m.refused.inc({ signal, transport: ctx.transport, reason: 'export_queue_full' }, 0);
+      throw new ScorecarError('QUEUE_FULL', 'the downstream export queue is full; retry later', { retryable: true });
+    }
+  }
+
   traces(body: Buffer, ctx: IngestContext): IngestOutcome {
     const scan = scanTraceRequest(body);
     const accepted = scan.spanCount - scan.rejected;

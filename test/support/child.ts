@@ -1,0 +1,106 @@
+// Runs `scorecar start` as a separate process (real CLI, real signals) for tests that need its
+// own memory figures or its exit behaviour.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './scorecar.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const NODE = join(ROOT, 'node_modules/.bin/node');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ChildScorecar {
+  proc: ChildProcess;
+  httpUrl: string;
+  grpcUrl: string;
+  adminUrl: string;
+  output(): string;
+  /** Peak resident set size so far (VmHWM), in bytes. */
+  peakRss(): number;
+  rss(): number;
+  /** SIGTERM and wait for the exit code. */
+  terminate(): Promise<number | null>;
+  kill(): void;
+}
+
+export async function startChild(yaml: string, env: Record<string, string> = {}): Promise<ChildScorecar> {
+  const [grpcPort, httpPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'scorecar-child-'));
+  const file = join(dir, 'scorecar.yaml');
+  writeFileSync(
+    file,
+    `receivers:\n  otlp:\n    grpc: {endpoint: "127.0.0.1:${grpcPort}"}\n    http: {endpoint: "127.0.0.1:${httpPort}"}\nadmin: {endpoint: "127.0.0.1:${adminPort}"}\nstorage: {dir: "${dir}"}\n${yaml}\n`,
+  );
+  const proc = spawn(NODE, [join(ROOT, 'bin/scorecar.js'), 'start', '--config', file], {
+    cwd: dir,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  await waitFor(
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`scorecar exited early (${proc.exitCode}):\n${out}`);
+      try {
+        return (await fetch(`${adminUrl}/readyz`)).status === 200;
+      } catch {
+        return false;
+      }
+    },
+    30_000,
+    'scorecar child to be ready',
+  );
+  const status = (key: string): number => {
+    try {
+      const m = new RegExp(`${key}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) * 1024 : 0;
+    } catch {
+      return 0;
+    }
+  };
+  return {
+    proc,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    grpcUrl: `127.0.0.1:${grpcPort}`,
+    adminUrl,
+    output: () => out,
+    peakRss: () => status('VmHWM'),
+    rss: () => status('VmRSS'),
+    terminate: () => {
+      proc.kill('SIGTERM');
+      return exited;
+    },
+    kill: () => {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    },
+  };
+}
+
+/** Sums a metric family from a Prometheus text page, filtered by labels. */
+export async function scrape(adminUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([^{ ]+)(?:\{([^}]*)\})? (.+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const ls = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => ls[k] === v)) sum += Number(m[3]);
+  }
+  return sum;
+}

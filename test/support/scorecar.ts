@@ -1,0 +1,74 @@
+// Starts a scorecar in this process on ephemeral loopback ports, for wire tests.
+import { Scorecar, type ScorecarOptions } from '../../src/app.ts';
+import type { CompleteTrace } from '../../src/assembly/index.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { createLogger } from '../../src/util/log.ts';
+
+export interface TestScorecar {
+  app: Scorecar;
+  httpUrl: string;
+  grpcUrl: string;
+  adminUrl: string;
+  traces: CompleteTrace[];
+  stop(): Promise<void>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+/** `yaml` is merged over loopback ports; `overrides` edits the parsed document last. */
+export async function startScorecar(
+  yaml = '',
+  opts: ScorecarOptions & { overrides?: (doc: Record<string, unknown>) => void } = {},
+): Promise<TestScorecar> {
+  const config = loadConfig({
+    text: yaml,
+    env: {},
+    overrides: (doc) => {
+      const d = doc as Record<string, Record<string, unknown>>;
+      d.receivers ??= {};
+      const rx = ((d.receivers.otlp as Record<string, Record<string, unknown>>) ??= {});
+      rx.grpc = { endpoint: '127.0.0.1:0', ...(rx.grpc ?? {}) };
+      rx.http = { endpoint: '127.0.0.1:0', ...(rx.http ?? {}) };
+      d.admin = { endpoint: '127.0.0.1:0', ...(d.admin ?? {}) };
+      opts.overrides?.(doc as Record<string, unknown>);
+    },
+  });
+  const traces: CompleteTrace[] = [];
+  const app = new Scorecar(config, {
+    logger: opts.logger ?? createLogger({ level: (process.env.SCORECAR_TEST_LOG as 'debug') ?? 'error' }),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    onTrace: (t) => {
+      traces.push(t);
+      opts.onTrace?.(t);
+    },
+  });
+  const ep = await app.start();
+  const adminUrl = `http://127.0.0.1:${ep.admin}`;
+  return {
+    app,
+    httpUrl: `http://127.0.0.1:${ep.http}`,
+    grpcUrl: `127.0.0.1:${ep.grpc}`,
+    adminUrl,
+    traces,
+    stop: () => app.stop(5_000),
+    async metric(name, labels = {}) {
+      const text = await (await fetch(`${adminUrl}/metrics`)).text();
+      let sum = 0;
+      for (const line of text.split('\n')) {
+        if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+        const m = /^([^{ ]+)(?:\{([^}]*)\})? (.+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const ls = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+        if (Object.entries(labels).every(([k, v]) => ls[k] === v)) sum += Number(m[3]);
+      }
+      return sum;
+    },
+  };
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

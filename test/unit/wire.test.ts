@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { tracesFromRequest } from '../../src/assembly/index.ts';
+import {
+  decodeSpan,
+  jsonToProtobuf,
+  otlpType,
+  protobufToJson,
+  SPAN_STRIDE,
+  scanEnvelope,
+  scanTraceRequest,
+  spanHasParent,
+  spanTraceIdOffset,
+  TYPE,
+  WireError,
+  withoutRejected,
+} from '../../src/otlp/index.ts';
+
+const hex = (n: number) => randomBytes(n).toString('hex');
+
+function request(spans: Array<Record<string, unknown>>, extra: Record<string, unknown> = {}) {
+  return {
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] },
+        scopeSpans: [{ scope: { name: 'lib', version: '1' }, spans, schemaUrl: 'https://s' }],
+        schemaUrl: 'https://r',
+        ...extra,
+      },
+    ],
+  };
+}
+
+describe('wire scanner', () => {
+  it('finds every span, its trace id and whether it has a parent, like a full decode', () => {
+    const t1 = hex(16);
+    const t2 = hex(16);
+    const root = hex(8);
+    const spans = [
+      { traceId: t1, spanId: root, name: 'root', attributes: [{ key: 'k', value: { stringValue: 'v'.repeat(300) } }] },
+      { traceId: t1, spanId: hex(8), parentSpanId: root, name: 'child', events: [{ name: 'e' }], kind: 3 },
+      { traceId: t2, spanId: hex(8), parentSpanId: hex(8), name: 'orphan', status: { code: 2, message: 'x' } },
+    ];
+    const buf = jsonToProtobuf('traces', JSON.stringify(request(spans)));
+    const scan = scanTraceRequest(buf);
+    expect(scan.spanCount).toBe(3);
+    expect(scan.rejected).toBe(0);
+    const s = scan.resources[0]!.scopes[0]!.spans;
+    const found: Array<{ trace: string; parent: boolean; name: string }> = [];
+    for (let i = 0; i < s.length; i += SPAN_STRIDE) {
+      const t = spanTraceIdOffset(s, i);
+      const span = otlpType(TYPE.span).decode(buf.subarray(s[i]!, s[i + 1]!)) as unknown as { name: string };
+      found.push({ trace: buf.subarray(t, t + 16).toString('hex'), parent: spanHasParent(s, i), name: span.name });
+    }
+    expect(found).toEqual([
+      { trace: t1, parent: false, name: 'root' },
+      { trace: t1, parent: true, name: 'child' },
+      { trace: t2, parent: true, name: 'orphan' },
+    ]);
+  });
+
+  it('treats an all-zero parent span id as no parent', () => {
+    const buf = jsonToProtobuf('traces', JSON.stringify(request([{ traceId: hex(16), spanId: hex(8), parentSpanId: '0000000000000000' }])));
+    const s = scanTraceRequest(buf).resources[0]!.scopes[0]!.spans;
+    expect(spanHasParent(s, 0)).toBe(false);
+  });
+
+  it('rejects spans with missing, short or all-zero ids and keeps the rest', () => {
+    const good = { traceId: hex(16), spanId: hex(8), name: 'good' };
+    const spans = [
+      good,
+      { spanId: hex(8), name: 'no trace id' },
+      { traceId: hex(16), name: 'no span id' },
+      { traceId: '00000000000000000000000000000000', spanId: hex(8) },
+      { traceId: hex(8), spanId: hex(8) },
+      { traceId: hex(16), spanId: '0000000000000000' },
+    ];
+    const buf = jsonToProtobuf('traces', JSON.stringify(request(spans)));
+    const scan = scanTraceRequest(buf);
+    expect(scan.spanCount).toBe(6);
+    expect(scan.rejected).toBe(5);
+    expect(scan.rejectReason).toMatch(/trace_id/);
+    const kept = withoutRejected(buf, scan);
+    const json = protobufToJson('traces', kept) as { resourceSpans: Array<Record<string, unknown>> };
+    const rs = json.resourceSpans[0] as { scopeSpans: Array<{ spans: Array<{ name: string }>; schemaUrl: string; scope: unknown }>; schemaUrl: string; resource: unknown };
+    expect(rs.scopeSpans[0]!.spans.map((x) => x.name)).toEqual(['good']);
+    expect(rs.schemaUrl).toBe('https://r');
+    expect(rs.scopeSpans[0]!.schemaUrl).toBe('https://s');
+    expect(rs.scopeSpans[0]!.scope).toEqual({ name: 'lib', version: '1' });
+    expect(rs.resource).toEqual({ attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] });
+  });
+
+  it('refuses truncated and malformed protobuf with the byte offset', () => {
+    const buf = jsonToProtobuf('traces', JSON.stringify(request([{ traceId: hex(16), spanId: hex(8), name: 'x'.repeat(50) }])));
+    for (const cut of [1, 5, buf.length - 3, buf.length - 1]) {
+      expect(() => scanTraceRequest(buf.subarray(0, cut))).toThrow(WireError);
+    }
+    expect(() => scanTraceRequest(Buffer.from([0x0b]))).toThrow(/wire type|field/); // group start
+    expect(() => scanTraceRequest(Buffer.from([0x00, 0x01]))).toThrow(/field number 0/);
+    try {
+      scanTraceRequest(buf.subarray(0, buf.length - 1));
+    } catch (e) {
+      expect((e as WireError).code).toBe('INVALID_PROTOBUF');
+      expect((e as WireError).message).toMatch(/at byte \d+/);
+    }
+  });
+
+  it('accepts an empty request and skips unknown fields', () => {
+    expect(scanTraceRequest(Buffer.alloc(0)).spanCount).toBe(0);
+    // field 15 varint, then a real request
+    const real = jsonToProtobuf('traces', JSON.stringify(request([{ traceId: hex(16), spanId: hex(8) }])));
+    const withUnknown = Buffer.concat([Buffer.from([0x78, 0x05]), real]);
+    expect(scanTraceRequest(withUnknown).spanCount).toBe(1);
+  });
+
+  it('counts log records and metrics without decoding them', () => {
+    const logs = jsonToProtobuf(
+      'logs',
+      JSON.stringify({
+        resourceLogs: [
+          { scopeLogs: [{ logRecords: [{ body: { stringValue: 'a' } }, { body: { stringValue: 'b' } }] }, { logRecords: [{}] }] },
+        ],
+      }),
+    );
+    expect(scanEnvelope(logs, [1, 2, 2])).toBe(3);
+    const metrics = jsonToProtobuf(
+      'metrics',
+      JSON.stringify({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'm1', gauge: { dataPoints: [{ asDouble: 1 }] } }, { name: 'm2' }] }] }] }),
+    );
+    expect(scanEnvelope(metrics, [1, 2, 2])).toBe(2);
+    expect(() => scanEnvelope(metrics.subarray(0, metrics.length - 2), [1, 2, 2])).toThrow(WireError);
+  });
+});
+
+describe('OTLP/JSON mapping', () => {
+  it('reads hex ids (any case), int64 as strings or numbers, snake_case keys, integer enums', () => {
+    const t = hex(16).toUpperCase();
+    const body = JSON.stringify({
+      resource_spans: [
+        {
+          scope_spans: [
+            {
+              spans: [
+                {
+                  trace_id: t,
+                  span_id: 'ABCDEF0123456789',
+                  start_time_unix_nano: '1700000000000000001',
+                  endTimeUnixNano: 1700000000500000000,
+                  kind: 2,
+                  attributes: [{ key: 'n', value: { intValue: '12345678901' } }, { key: 'd', value: { doubleValue: 0.5 } }],
+                  status: { code: 2, message: 'boom' },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const [trace] = tracesFromRequest(jsonToProtobuf('traces', body));
+    const span = decodeSpan(trace!.spans[0]!, trace!.resources[0]!, trace!.scopes[0]!);
+    expect(span.traceId).toBe(t.toLowerCase());
+    expect(span.spanId).toBe('abcdef0123456789');
+    expect(span.startTimeUnixNano).toBe(1700000000000000001n);
+    expect(span.kind).toBe(2);
+    expect(span.attributes).toEqual({ n: 12345678901, d: 0.5 });
+    expect(span.status).toEqual({ code: 2, message: 'boom' });
+  });
+
+  it('refuses invalid JSON, non-objects, non-hex ids and schema mismatches with INVALID_JSON', () => {
+    for (const bad of ['{', '[]', '"x"', '{"resourceSpans": 5}', '{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}']) {
+      expect(() => jsonToProtobuf('traces', bad), bad).toThrow(expect.objectContaining({ code: 'INVALID_JSON' }));
+    }
+  });
+
+  it('round-trips protobuf -> JSON -> protobuf', () => {
+    const obj = request([{ traceId: hex(16), spanId: hex(8), name: 'n', startTimeUnixNano: '5', attributes: [{ key: 'b', value: { boolValue: true } }] }]);
+    const pb = jsonToProtobuf('traces', JSON.stringify(obj));
+    const again = jsonToProtobuf('traces', JSON.stringify(protobufToJson('traces', pb)));
+    expect(Buffer.compare(pb, again)).toBe(0);
+  });
+});

@@ -44,7 +44,8 @@ export function hotPath(seconds: number): { spansPerSec: number; bytesPerSpan: n
       const r = reqs[idx]!;
       if (idx === 0) pass++;
       for (const off of idOffsets[idx]!) r.body.writeUInt32LE(pass, off);
-      ingest.traces(r.body, { transport: 'http', experimentHeader: undefined });
+      // A fresh buffer per request, as a receiver produces: buffered spans point into it.
+      ingest.traces(Buffer.from(r.body), { transport: 'http', experimentHeader: undefined });
       spans += r.spans;
       bytes += r.body.length;
       now += 5; // simulated clock: traces complete as time moves

@@ -28,7 +28,7 @@ export function memoryPerSpan(totalSpans = 200_000): { bytesPerSpan: number; wir
     for (let i = 0; i < reqs.length && spans < totalSpans; i++) {
       const r = reqs[i]!;
       for (const off of idOffsets[i]!) r.body.writeUInt32LE(pass, off);
-      asm.ingest(r.body, scans[i]!);
+      asm.ingest(Buffer.from(r.body), scans[i]!); // a fresh buffer per request, as receivers produce
       spans += r.spans;
     }
   }

@@ -8,7 +8,10 @@ const words = 'the a retrieval answer customer order shipping refund policy mode
 function text(bytes: number, seed: number): string {
   let s = '';
   let i = seed;
-  while (s.length < bytes) s += `${words[(i = (i * 1103515245 + 12345) & 0x7fffffff) % words.length]} `;
+  while (s.length < bytes) {
+    i = (i * 1103515245 + 12345) & 0x7fffffff;
+    s += `${words[i % words.length]} `;
+  }
   return s.slice(0, bytes);
 }
 

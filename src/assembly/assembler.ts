@@ -3,10 +3,13 @@
 // age), span de-duplication, the byte budget with oldest-first eviction, and the decision cache
 // that recognises late spans of traces already handed on.
 //
-// Hot path: ingest() runs per received request over the scanner's offsets. Trace and span ids
-// are kept as 16/8-character latin1 strings (cheap to make, cheap to hash), span bytes are copied
-// out of the request so a long-lived trace never pins a whole request buffer, and deadlines live
-// in a coarse timer wheel swept on an interval instead of one timer per trace.
+// Hot path: ingest() runs per received request over the scanner's offsets. Trace ids are kept as
+// 16-character latin1 strings (cheap to make, cheap to hash); spans stay where they arrived, in
+// the request buffer (shared with the export queue, no copy, no allocation per span), referenced
+// by offsets; each request buffer is charged to the byte budget once, while any trace uses it.
+// A trace still buffered after `compactAfterMs` gets its spans copied into its own allocation,
+// so a long-running trace never pins the requests it arrived in. Deadlines live in a coarse
+// timer wheel swept on an interval instead of one timer per trace.
 import type { ResourceRef, ScopeRef } from '../otlp/parts.ts';
 import { type ScanResult, SPAN_STRIDE, spanHasParent, spanIdOffset, spanTraceIdOffset } from '../otlp/wire.ts';
 import type { CompleteTrace, CompletionReason, TraceConsumer } from './types.ts';
@@ -15,8 +18,8 @@ import type { CompleteTrace, CompletionReason, TraceConsumer } from './types.ts'
  * Bytes charged per buffered span on top of its encoded size: the Uint8Array object, its slots
  * in the per-trace arrays and its id string. Measured with bench/assembler-memory.ts.
  */
-export const SPAN_OVERHEAD_BYTES = 160;
-/** Bytes charged per copy of a trace's spans out of one request (its ArrayBuffer). */
+export const SPAN_OVERHEAD_BYTES = 64;
+/** Bytes charged per request buffer or compacted copy held (the ArrayBuffer and its view). */
 export const CHUNK_OVERHEAD_BYTES = 128;
 /** Bytes charged per buffered trace: the entry object, its map slot and its arrays. */
 export const TRACE_OVERHEAD_BYTES = 400;
@@ -32,6 +35,8 @@ export interface AssemblerOptions {
   decisionCacheSize: number;
   /** Resolution of completion deadlines. */
   tickMs?: number;
+  /** Copy a trace's spans out of shared request buffers once it has been buffered this long. */
+  compactAfterMs?: number;
   now?: () => number;
 }
 
@@ -42,25 +47,33 @@ export interface AssemblerCounters {
   tracesCompleted: Record<CompletionReason, number>;
   tracesEvicted: number;
   spansEvicted: number;
+  tracesCompacted: number;
   consumerErrors: number;
+}
+
+/** A received request buffer, charged once while any buffered trace uses it. */
+interface Hold {
+  readonly bytes: number;
+  refs: number;
 }
 
 class Entry {
   readonly key: string;
-  /** Copies of this trace's spans, one per request that brought some. */
-  readonly chunks: Uint8Array[] = [];
+  /** Buffers holding this trace's spans: request buffers, or its own compacted copy. */
+  chunks: Uint8Array[] = [];
+  /** Request buffers this trace keeps alive (empty once compacted). */
+  holds: Hold[] = [];
   /**
    * 4 numbers per span: chunk index, offset and length in that chunk, offset of its span id.
    * Numbers rather than a view object per span keep the long-lived heap small; views are made
    * once, when the trace completes.
    */
-  readonly meta: number[] = [];
+  meta: number[] = [];
   readonly resources: ResourceRef[] = [];
   readonly scopes: ScopeRef[] = [];
   /** Span ids as strings, built only once a trace grows past LINEAR_DEDUP_LIMIT spans. */
   idSet: Set<string> | undefined;
-  /** Indexes into the ingest scratch of this trace's spans from the request being ingested. */
-  readonly pendingIdx: number[] = [];
+  /** Bytes charged to this trace alone (bookkeeping, and its compacted copy if any). */
   bytes = TRACE_OVERHEAD_BYTES;
   wireBytes = 0;
   readonly firstSeen: number;
@@ -68,8 +81,8 @@ class Entry {
   rootAt = -1;
   /** Wheel slot the entry is filed under; entries found under any other slot are stale. */
   slot = -1;
-  /** Bytes of this trace's spans in the request being ingested (scratch for ingest()). */
-  pending = 0;
+  /** When the entry was last queued for compaction. */
+  compactQueuedAt = -1;
   constructor(key: string, now: number) {
     this.key = key;
     this.firstSeen = now;
@@ -96,6 +109,7 @@ function sameId(buf: Buffer, a: number, b: number): boolean {
 
 export class Assembler {
   private readonly opts: Required<AssemblerOptions>;
+  // The decision cache and intern maps are bounded by count, not charged to the byte budget.
   private readonly consumer: TraceConsumer;
   private readonly traces = new Map<string, Entry>();
   /** Finished trace ids (FIFO), so their late spans are not taken for new traces. */
@@ -106,9 +120,9 @@ export class Assembler {
   private bufferedBytes = 0;
   private readonly resourceIntern = new Map<string, ResourceRef>();
   private readonly scopeIntern = new Map<string, ScopeRef>();
-  /** Scratch for ingest(): 6 slots per accepted span (entry, start, length, id offset, resource, scope). */
-  private readonly accepted: Array<Entry | number | ResourceRef | ScopeRef> = [];
-  private readonly touched: Entry[] = [];
+  /** Traces in the order they should be checked for compaction. */
+  private compactQueue: Entry[] = [];
+  private compactHead = 0;
   readonly counters: AssemblerCounters = {
     spansBuffered: 0,
     spansDuplicate: 0,
@@ -116,12 +130,13 @@ export class Assembler {
     tracesCompleted: { root: 0, idle: 0, max_age: 0, shutdown: 0 },
     tracesEvicted: 0,
     spansEvicted: 0,
+    tracesCompacted: 0,
     consumerErrors: 0,
   };
   onConsumerError: (err: unknown, trace: CompleteTrace) => void = () => {};
 
   constructor(opts: AssemblerOptions, consumer: TraceConsumer) {
-    this.opts = { tickMs: 100, now: Date.now, ...opts };
+    this.opts = { tickMs: 100, compactAfterMs: Math.max(5_000, opts.settleMs * 2), now: Date.now, ...opts };
     this.consumer = consumer;
     this.lastSweptSlot = Math.floor(this.opts.now() / this.opts.tickMs);
   }
@@ -145,15 +160,13 @@ export class Assembler {
     this.timer = undefined;
   }
 
-  /** Buffers the valid spans of a scanned ExportTraceServiceRequest. */
+  /**
+   * Buffers the valid spans of a scanned ExportTraceServiceRequest. `buf` must not be modified
+   * afterwards: buffered spans point into it.
+   */
   ingest(buf: Buffer, scan: ScanResult, experimentHeader?: string): void {
     const now = this.opts.now();
-    // Pass 1: find each span's trace, drop duplicates and late spans, and total the bytes each
-    // trace takes from this request. Pass 2 copies each trace's spans into one allocation of
-    // exactly that size: one allocation per (trace, request) instead of one per span, and no
-    // request buffer kept alive by a long-running trace.
-    const acc = this.accepted;
-    const touched = this.touched;
+    const hold: Hold = { bytes: buf.length + CHUNK_OVERHEAD_BYTES, refs: 0 };
     for (const rs of scan.resources) {
       const resource = this.internResource(buf, rs.resource, rs.schemaUrl, experimentHeader);
       for (const ss of rs.scopes) {
@@ -178,6 +191,7 @@ export class Assembler {
               this.traces.set(key, e);
               this.bufferedBytes += TRACE_OVERHEAD_BYTES;
               this.schedule(e, this.deadline(e));
+              this.queueCompaction(e, now);
             }
           }
           const idOff = spanIdOffset(s, i);
@@ -185,11 +199,24 @@ export class Assembler {
             this.counters.spansDuplicate++;
             continue;
           }
-          const len = s[i + 1]! - s[i]!;
-          if (e.pending === 0) touched.push(e);
-          e.pending += len;
-          e.pendingIdx.push(acc.length);
-          acc.push(e, s[i]!, len, idOff, resource, scope);
+          const start = s[i]!;
+          const len = s[i + 1]! - start;
+          let ci = e.chunks.length - 1;
+          if (ci < 0 || e.chunks[ci] !== buf) {
+            e.chunks.push(buf);
+            e.holds.push(hold);
+            hold.refs++;
+            ci++;
+            if (e.compactQueuedAt < 0) this.queueCompaction(e, now);
+          }
+          e.meta.push(ci, start, len, idOff);
+          e.resources.push(resource);
+          e.scopes.push(scope);
+          e.bytes += SPAN_OVERHEAD_BYTES;
+          e.wireBytes += len;
+          this.bufferedBytes += SPAN_OVERHEAD_BYTES;
+          this.counters.spansBuffered++;
+          e.lastSeen = now;
           if (e.rootAt < 0 && !spanHasParent(s, i)) {
             e.rootAt = now;
             const d = this.deadline(e);
@@ -198,45 +225,19 @@ export class Assembler {
         }
       }
     }
-    for (const e of touched) {
-      const chunk = new Uint8Array(e.pending);
-      const ci = e.chunks.length;
-      e.chunks.push(chunk);
-      let at = 0;
-      for (const k of e.pendingIdx) {
-        const start = acc[k + 1] as number;
-        const len = acc[k + 2] as number;
-        chunk.set(buf.subarray(start, start + len), at);
-        e.meta.push(ci, at, len, at + (acc[k + 3] as number) - start);
-        e.resources.push(acc[k + 4] as ResourceRef);
-        e.scopes.push(acc[k + 5] as ScopeRef);
-        at += len;
-      }
-      const charged = e.pending + CHUNK_OVERHEAD_BYTES + e.pendingIdx.length * SPAN_OVERHEAD_BYTES;
-      e.bytes += charged;
-      e.wireBytes += e.pending;
-      this.bufferedBytes += charged;
-      this.counters.spansBuffered += e.pendingIdx.length;
-      e.pending = 0;
-      e.pendingIdx.length = 0;
-      e.lastSeen = now;
-    }
-    acc.length = 0;
-    touched.length = 0;
+    if (hold.refs > 0) this.bufferedBytes += hold.bytes;
     if (this.bufferedBytes > this.opts.maxBytes) this.evict();
   }
 
-  /** Whether the span id at buf[idOff] is already buffered, or pending, for this trace. */
+  /** Whether the span id at buf[idOff] is already buffered for this trace. */
   private isDuplicate(e: Entry, buf: Buffer, idOff: number): boolean {
-    const total = e.spanCount + e.pendingIdx.length;
-    if (e.idSet === undefined && total >= LINEAR_DEDUP_LIMIT) {
+    const meta = e.meta;
+    if (e.idSet === undefined && meta.length >= LINEAR_DEDUP_LIMIT * 4) {
       const set = new Set<string>();
-      for (let j = 0; j < e.meta.length; j += 4) {
-        const c = e.chunks[e.meta[j]!]!;
-        const o = e.meta[j + 3]!;
-        set.add(Buffer.from(c.buffer, c.byteOffset + o, 8).toString('latin1'));
+      for (let j = 0; j < meta.length; j += 4) {
+        const c = e.chunks[meta[j]!]!;
+        set.add(Buffer.from(c.buffer, c.byteOffset + meta[j + 3]!, 8).toString('latin1'));
       }
-      for (const k of e.pendingIdx) set.add(latin1(buf, this.accepted[k + 3] as number, 8));
       e.idSet = set;
     }
     if (e.idSet !== undefined) {
@@ -245,12 +246,64 @@ export class Assembler {
       e.idSet.add(id);
       return false;
     }
-    const meta = e.meta;
     for (let j = 0; j < meta.length; j += 4) {
       if (eq8(e.chunks[meta[j]!]!, meta[j + 3]!, buf, idOff)) return true;
     }
-    for (const k of e.pendingIdx) if (eq8(buf, this.accepted[k + 3] as number, buf, idOff)) return true;
     return false;
+  }
+
+  private queueCompaction(e: Entry, now: number): void {
+    e.compactQueuedAt = now;
+    this.compactQueue.push(e);
+  }
+
+  /** Copies the spans of traces buffered for longer than compactAfterMs out of shared requests. */
+  private compactOld(now: number): void {
+    const q = this.compactQueue;
+    const limit = now - this.opts.compactAfterMs;
+    while (this.compactHead < q.length && q[this.compactHead]!.compactQueuedAt <= limit) {
+      const e = q[this.compactHead++]!;
+      e.compactQueuedAt = -1;
+      if (this.traces.get(e.key) === e && e.holds.length > 0) this.compact(e);
+    }
+    if (this.compactHead > 4096 && this.compactHead * 2 > q.length) {
+      this.compactQueue = q.slice(this.compactHead);
+      this.compactHead = 0;
+    }
+  }
+
+  private compact(e: Entry): void {
+    const meta = e.meta;
+    let total = 0;
+    for (let j = 0; j < meta.length; j += 4) total += meta[j + 2]!;
+    const own = Buffer.allocUnsafeSlow(total);
+    const next: number[] = new Array(meta.length);
+    let at = 0;
+    for (let j = 0; j < meta.length; j += 4) {
+      const c = e.chunks[meta[j]!]!;
+      const start = meta[j + 1]!;
+      const len = meta[j + 2]!;
+      own.set(c.subarray(start, start + len), at);
+      next[j] = 0;
+      next[j + 1] = at;
+      next[j + 2] = len;
+      next[j + 3] = at + meta[j + 3]! - start;
+      at += len;
+    }
+    this.releaseHolds(e);
+    e.chunks = [own];
+    e.meta = next;
+    const charged = total + CHUNK_OVERHEAD_BYTES;
+    e.bytes += charged;
+    this.bufferedBytes += charged;
+    this.counters.tracesCompacted++;
+  }
+
+  private releaseHolds(e: Entry): void {
+    for (const h of e.holds) {
+      if (--h.refs === 0) this.bufferedBytes -= h.bytes;
+    }
+    e.holds = [];
   }
 
   /** Completes every trace whose deadline has passed. Returns how many completed. */
@@ -267,6 +320,7 @@ export class Assembler {
       for (let slot = this.lastSweptSlot; slot <= nowSlot; slot++) done += this.sweepSlot(slot, now);
     }
     this.lastSweptSlot = nowSlot;
+    this.compactOld(now);
     return done;
   }
 
@@ -331,6 +385,7 @@ export class Assembler {
   private remove(e: Entry): void {
     this.traces.delete(e.key);
     this.bufferedBytes -= e.bytes;
+    this.releaseHolds(e);
     e.slot = -1;
     this.remember(e.key);
   }

@@ -2,7 +2,7 @@
 // then stop gracefully (stop accepting, complete buffered traces, drain the exporter) and exit 0.
 import { parseArgs } from 'node:util';
 import { Scorecar } from '../app.ts';
-import { ConfigError, loadConfig } from '../config/index.ts';
+import { type Config, ConfigError, loadConfig } from '../config/index.ts';
 
 const HELP = `Usage: scorecar start [--config FILE] [--shutdown-timeout MS]
 
@@ -31,7 +31,7 @@ export async function runStart(argv: string[]): Promise<number> {
     return 0;
   }
   const file = values.config ?? process.env.SCORECAR_CONFIG;
-  let config;
+  let config: Config;
   try {
     config = loadConfig({ file });
   } catch (e) {

@@ -37,9 +37,12 @@ export interface Expectations {
 export interface TraceView {
   traceId: string;
   experimentId: string;
-  /** The span without a parent; when none was seen, the earliest-starting span. */
+  /**
+   * The span without a parent (the earliest-starting one if several); when none was seen, the
+   * earliest-starting span whose parent is not in the trace, else the earliest-starting span.
+   */
   rootSpan: SpanData;
-  /** All spans, ordered by start time. */
+  /** All spans (duplicates by span id dropped), ordered by start time, parents first on ties. */
   spans: SpanData[];
   /**
    * MLflow span type of each span, parallel to `spans` (filter `span.type`): LLM, CHAT_MODEL,
@@ -52,7 +55,7 @@ export interface TraceView {
   status: TraceStatus;
   startTimeMs: number;
   endTimeMs: number;
-  /** MLflow trace.execution_time_ms. */
+  /** MLflow trace.execution_time_ms: root end - root start (whole trace extent without a root). */
   executionTimeMs: number;
   sessionId?: string;
   userId?: string;
@@ -65,7 +68,10 @@ export interface TraceView {
   expectations: Expectations;
   /** MLflow trace tags (filter `tag.k`). */
   tags: Record<string, string>;
-  /** MLflow trace metadata (filter `metadata.k`): root span attributes, then resource attributes. */
+  /**
+   * MLflow trace metadata (filter `metadata.k`): root span attributes, then resource attributes,
+   * then per-trace metadata conventions and mlflow.trace.session/user (see view.ts), stringified.
+   */
   metadata: Record<string, string>;
   /** Conventions recognised in this trace, e.g. ['mlflow', 'openinference']. */
   conventions: string[];

@@ -167,7 +167,7 @@ export function decodeSpan(bytes: Uint8Array, resource: ResourceRef, scope: Scop
   const m = otlpType(TYPE.span).decode(bytes) as PbSpan;
   const start = longToBigInt(m.startTimeUnixNano);
   const end = longToBigInt(m.endTimeUnixNano);
-  const parent = m.parentSpanId && m.parentSpanId.some((b) => b !== 0) ? hex(m.parentSpanId) : '';
+  const parent = m.parentSpanId?.some((b) => b !== 0) ? hex(m.parentSpanId) : '';
   return {
     traceId: hex(m.traceId),
     spanId: hex(m.spanId),

@@ -65,19 +65,30 @@ export class OtlpGrpcReceiver {
   private draining = false;
   private readonly requests;
 
-  constructor(opts: GrpcReceiverOptions, ingest: OtlpIngest, budget: MemoryBudget, metrics: MetricsRegistry, log: Logger) {
+  constructor(
+    opts: GrpcReceiverOptions,
+    ingest: OtlpIngest,
+    budget: MemoryBudget,
+    metrics: MetricsRegistry,
+    log: Logger,
+  ) {
     this.opts = opts;
     this.ingest = ingest;
     this.budget = budget;
     this.log = log;
-    this.requests = metrics.counter('scorecar_receiver_requests_total', 'OTLP requests by outcome', ['signal', 'transport', 'outcome']);
+    this.requests = metrics.counter('scorecar_receiver_requests_total', 'OTLP requests by outcome', [
+      'signal',
+      'transport',
+      'outcome',
+    ]);
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': opts.maxRecvMsgSizeBytes,
       'grpc.max_send_message_length': 4 * 1024 * 1024,
     });
     for (const svc of SERVICES) {
       this.server.addService(serviceDefinition(svc.path), {
-        Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => this.export(svc, call, cb),
+        Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
+          this.export(svc, call, cb),
       });
     }
   }
@@ -86,8 +97,10 @@ export class OtlpGrpcReceiver {
     const i = this.opts.endpoint.lastIndexOf(':');
     const host = this.opts.endpoint.slice(0, i) || '0.0.0.0';
     const port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(this.opts.endpoint.startsWith(':') ? `0.0.0.0${this.opts.endpoint}` : this.opts.endpoint, grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
+      this.server.bindAsync(
+        this.opts.endpoint.startsWith(':') ? `0.0.0.0${this.opts.endpoint}` : this.opts.endpoint,
+        grpc.ServerCredentials.createInsecure(),
+        (err, p) => (err ? reject(err) : resolve(p)),
       );
     });
     return { port, host };
@@ -133,10 +146,14 @@ export class OtlpGrpcReceiver {
     cb: grpc.sendUnaryData<Buffer>,
   ): void {
     const { signal } = svc;
-    if (this.draining) return this.fail(cb, signal, GRPC.UNAVAILABLE, 'scorecar is shutting down', this.opts.retryAfterSeconds);
+    if (this.draining) {
+      this.fail(cb, signal, GRPC.UNAVAILABLE, 'scorecar is shutting down', this.opts.retryAfterSeconds);
+      return;
+    }
     const body = call.request;
     if (!this.budget.tryReserve(body.length)) {
-      return this.fail(cb, signal, GRPC.UNAVAILABLE, 'memory budget is full; retry later', this.opts.retryAfterSeconds);
+      this.fail(cb, signal, GRPC.UNAVAILABLE, 'memory budget is full; retry later', this.opts.retryAfterSeconds);
+      return;
     }
     try {
       const header = call.metadata.get('x-mlflow-experiment-id')[0];
@@ -148,18 +165,30 @@ export class OtlpGrpcReceiver {
       if (outcome.rejected > 0) {
         const t = otlpType(svc.response);
         res = Buffer.from(
-          t.encode(t.create({ partialSuccess: { [svc.rejectedField]: outcome.rejected, errorMessage: outcome.errorMessage } })).finish(),
+          t
+            .encode(
+              t.create({
+                partialSuccess: { [svc.rejectedField]: outcome.rejected, errorMessage: outcome.errorMessage },
+              }),
+            )
+            .finish(),
         );
       }
       this.requests.inc({ signal, transport: 'grpc', outcome: outcome.rejected > 0 ? 'partial' : 'ok' });
       cb(null, res);
     } catch (e) {
       if (isScorecarError(e)) {
-        if (e.code === 'INVALID_PROTOBUF' || e.code === 'INVALID_ARGUMENT') return this.fail(cb, signal, GRPC.INVALID_ARGUMENT, e.message);
-        if (e.code === 'QUEUE_FULL') return this.fail(cb, signal, GRPC.UNAVAILABLE, e.message, this.opts.retryAfterSeconds);
+        if (e.code === 'INVALID_PROTOBUF' || e.code === 'INVALID_ARGUMENT') {
+          this.fail(cb, signal, GRPC.INVALID_ARGUMENT, e.message);
+          return;
+        }
+        if (e.code === 'QUEUE_FULL') {
+          this.fail(cb, signal, GRPC.UNAVAILABLE, e.message, this.opts.retryAfterSeconds);
+          return;
+        }
       }
       this.log.error('OTLP/gRPC request failed', { error: e instanceof Error ? e.message : String(e) });
-      return this.fail(cb, signal, GRPC.INTERNAL, e instanceof Error ? e.message : String(e));
+      this.fail(cb, signal, GRPC.INTERNAL, e instanceof Error ? e.message : String(e));
     } finally {
       this.budget.release(body.length);
     }

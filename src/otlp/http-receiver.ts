@@ -50,7 +50,10 @@ class HttpError extends Error {
 function decompress(body: Buffer, encoding: string, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const done = (err: Error | null, out: Buffer): void => {
-      if (!err) return resolve(out);
+      if (!err) {
+        resolve(out);
+        return;
+      }
       if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
         reject(new HttpError(413, GRPC.RESOURCE_EXHAUSTED, `decompressed body exceeds the limit of ${limit} bytes`));
       } else reject(new HttpError(400, GRPC.INVALID_ARGUMENT, `cannot decompress ${encoding} body: ${err.message}`));

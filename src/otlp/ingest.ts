@@ -80,7 +80,12 @@ export class OtlpIngest {
       this.m.rejected.inc({ signal: 'traces', transport: ctx.transport }, scan.rejected);
       this.log.debug('refused spans without valid ids', { rejected: scan.rejected });
     }
-    if (this.sink && accepted > 0) this.sink(body, scan, ctx.experimentHeader);
+    if (this.sink && accepted > 0) {
+      // The assembler keeps spans where they arrived. A body that is a small window on a larger
+      // allocation (a socket read buffer, an HTTP/2 frame) is copied so it does not pin the rest.
+      const own = body.byteLength * 2 < body.buffer.byteLength ? Buffer.from(body) : body;
+      this.sink(own, scan, ctx.experimentHeader); // offsets are relative to the start: still valid
+    }
     return {
       accepted,
       rejected: scan.rejected,

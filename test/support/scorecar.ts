@@ -25,7 +25,8 @@ export async function startScorecar(
     overrides: (doc) => {
       const d = doc as Record<string, Record<string, unknown>>;
       d.receivers ??= {};
-      const rx = ((d.receivers.otlp as Record<string, Record<string, unknown>>) ??= {});
+      d.receivers.otlp ??= {};
+      const rx = d.receivers.otlp as Record<string, Record<string, unknown>>;
       rx.grpc = { endpoint: '127.0.0.1:0', ...(rx.grpc ?? {}) };
       rx.http = { endpoint: '127.0.0.1:0', ...(rx.http ?? {}) };
       d.admin = { endpoint: '127.0.0.1:0', ...(d.admin ?? {}) };

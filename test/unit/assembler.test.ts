@@ -118,10 +118,10 @@ describe('assembler', () => {
   });
 
   it('evicts the oldest traces when over its byte budget, and counts them', () => {
-    const { done, asm, ingest, advance } = setup({ maxBytes: 20_000 });
+    const { done, asm, ingest, advance } = setup({ maxBytes: 10_000 });
     const traces = Array.from({ length: 20 }, () => trace(3));
     for (const t of traces) ingest(req([t.root, ...t.kids]));
-    expect(asm.bytes).toBeLessThanOrEqual(20_000);
+    expect(asm.bytes).toBeLessThanOrEqual(10_000);
     expect(asm.counters.tracesEvicted).toBeGreaterThan(0);
     expect(asm.counters.spansEvicted).toBe(asm.counters.tracesEvicted * 4);
     advance(2100);
@@ -183,5 +183,43 @@ describe('assembler', () => {
     asm.sweep(now);
     expect(asm.counters.consumerErrors).toBe(2);
     expect(asm.traceCount).toBe(0);
+  });
+});
+
+describe('assembler memory ownership', () => {
+  it('charges a request buffer once while traces use it, and copies long-lived traces out of it', () => {
+    let now = 0;
+    const done: CompleteTrace[] = [];
+    const asm = new Assembler(
+      { settleMs: 1000, idleTimeoutMs: 60_000, maxAgeMs: 600_000, maxBytes: 1 << 30, decisionCacheSize: 100, compactAfterMs: 5000, now: () => now },
+      (t) => done.push(t),
+    );
+    const quick = trace(2);
+    const slow = trace(2);
+    // One request carries a trace that finishes quickly and the start of a long-running one.
+    const b = req([quick.root, ...quick.kids, ...slow.kids]);
+    asm.ingest(b, scanTraceRequest(b));
+    const shared = asm.bytes;
+    expect(shared).toBeGreaterThan(b.length);
+    now += 1100;
+    asm.sweep(now);
+    expect(done.map((d) => d.traceId)).toEqual([quick.traceId]);
+    // The request is still held by the slow trace.
+    expect(asm.bytes).toBeGreaterThan(b.length);
+    now += 5000;
+    asm.sweep(now);
+    expect(asm.counters.tracesCompacted).toBe(1);
+    // Compacted: only the slow trace's own spans are charged now, not the whole request.
+    expect(asm.bytes).toBeLessThan(shared);
+    b.fill(0); // the request buffer may be reused or freed: the compacted trace no longer needs it
+    const late = req([slow.root]);
+    asm.ingest(late, scanTraceRequest(late));
+    now += 1100;
+    asm.sweep(now);
+    const c = done[1]!;
+    expect(c.traceId).toBe(slow.traceId);
+    const names = c.spans.map((s, i) => decodeSpan(s, c.resources[i]!, c.scopes[i]!).name).sort();
+    expect(names).toEqual(['c0', 'c1', 'root']);
+    expect(asm.bytes).toBe(0);
   });
 });

@@ -1,0 +1,65 @@
+// RAG app traced with OpenLLMetry (@traceloop/node-server-sdk): a workflow span per question,
+// a retrieval task wrapping a vector DB query span that reports its results, and the OpenAI SDK
+// auto-instrumented; session and user as association properties.
+import * as traceloop from '@traceloop/node-server-sdk';
+import OpenAI from 'openai';
+import { chatMessages, KB, MODEL, retrieve } from '../kb.ts';
+import { otlpBase, runTurns } from './common.ts';
+
+// The SDK types `openAI` against openai's CommonJS typings; this ES module imports the ESM ones.
+type TraceloopOpenAI = NonNullable<
+  NonNullable<Parameters<typeof traceloop.initialize>[0]>['instrumentModules']
+>['openAI'];
+
+traceloop.initialize({
+  appName: 'rag-openllmetry',
+  baseUrl: otlpBase(),
+  apiKey: 'fixture',
+  disableBatch: true,
+  silenceInitializationMessage: true,
+  traceloopSyncEnabled: false,
+  instrumentModules: { openAI: OpenAI as unknown as TraceloopOpenAI },
+});
+const client = new OpenAI();
+
+async function answer(question: string, stream: boolean): Promise<string> {
+  return traceloop.withWorkflow(
+    { name: 'rag_query', associationProperties: { session_id: KB.session, user_id: KB.user } },
+    async () => {
+      const docs = await traceloop.withTask({ name: 'retrieve' }, () =>
+        traceloop.withVectorDBCall({ vendor: 'memory', type: 'query' }, ({ span }) => {
+          const found = retrieve(question);
+          span.reportResults({
+            results: found.map((d) => ({
+              ids: d.id,
+              scores: d.score,
+              documents: d.content,
+              metadata: d.metadata,
+            })),
+          });
+          return found;
+        }),
+      );
+      if (stream) {
+        const s = await client.chat.completions.create({
+          model: MODEL,
+          messages: chatMessages(question, docs),
+          stream: true,
+          stream_options: { include_usage: true },
+        });
+        let text = '';
+        for await (const chunk of s) text += chunk.choices[0]?.delta.content ?? '';
+        return text;
+      }
+      const r = await client.chat.completions.create({
+        model: MODEL,
+        messages: chatMessages(question, docs),
+      });
+      return r.choices[0]?.message.content ?? '';
+    },
+    question,
+  );
+}
+
+await runTurns((turn) => answer(turn.question, turn.stream));
+await traceloop.forceFlush();

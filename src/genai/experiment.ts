@@ -1,0 +1,152 @@
+// Which experiment a trace belongs to. Resolution rules are tried in order, first hit wins:
+//   resource:<attr>  a resource attribute (first resource of the trace that has it)
+//   header:<name>    a request header; only x-mlflow-experiment-id is captured by the receivers,
+//                    into ResourceRef.experimentHeader
+//   span:<attr>      an attribute of the root span (MLflow's JSON-encoded strings are unquoted)
+// Default order (DESIGN.md, config experiments.resolution): resource:mlflow.experimentId,
+// header:x-mlflow-experiment-id, resource:service.name; else the configured default.
+// Cheap by design: resources are decoded once per distinct ResourceRef (decode.ts caches them),
+// and a span is decoded only when a span: rule is reached, and then only the root span, found by
+// a scan of each span's bytes for a parent id.
+import type { CompleteTrace } from '../assembly/types.ts';
+import { type AttrValue, decodeResource, decodeSpan, type SpanData } from '../otlp/decode.ts';
+import { unquote } from './values.ts';
+
+export const MLFLOW_EXPERIMENT_HEADER = 'x-mlflow-experiment-id';
+
+function text(v: AttrValue | undefined): string | undefined {
+  if (typeof v === 'string') {
+    const s = unquote(v).trim();
+    return s === '' ? undefined : s;
+  }
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return undefined;
+}
+
+function readVarint(buf: Uint8Array, pos: number): [value: number, next: number] {
+  let result = 0;
+  let mult = 1;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= buf.length) return [-1, -1];
+    const b = buf[pos++]!;
+    result += (b & 0x7f) * mult;
+    if ((b & 0x80) === 0) return [result, pos];
+    mult *= 128;
+  }
+  return [-1, -1];
+}
+
+/**
+ * Whether an encoded Span has a non-empty, non-zero parent_span_id (field 4). Malformed bytes
+ * count as "has a parent", so they never win the root election.
+ */
+export function encodedSpanHasParent(buf: Uint8Array): boolean {
+  let pos = 0;
+  while (pos < buf.length) {
+    const [tag, p1] = readVarint(buf, pos);
+    if (p1 < 0) return true;
+    const field = Math.floor(tag / 8);
+    const wire = tag % 8;
+    pos = p1;
+    if (wire === 0) {
+      const [, p2] = readVarint(buf, pos);
+      if (p2 < 0) return true;
+      pos = p2;
+    } else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else if (wire === 2) {
+      const [len, p2] = readVarint(buf, pos);
+      if (p2 < 0 || p2 + len > buf.length) return true;
+      if (field === 4) {
+        for (let i = p2; i < p2 + len; i++) if (buf[i] !== 0) return true;
+        return false;
+      }
+      pos = p2 + len;
+    } else return true;
+  }
+  return false;
+}
+
+/**
+ * The root span of an undecoded trace, chosen as buildTraceView chooses it: the earliest-starting
+ * parentless span (only those are decoded); without one, every span is decoded and the
+ * earliest-starting span whose parent is missing wins, else the earliest.
+ */
+function decodeRoot(trace: CompleteTrace): SpanData | undefined {
+  const earlier = (a: SpanData, b: SpanData | undefined) => !b || a.startTimeUnixNano < b.startTimeUnixNano;
+  let best: SpanData | undefined;
+  for (let i = 0; i < trace.spans.length; i++) {
+    if (encodedSpanHasParent(trace.spans[i]!)) continue;
+    const s = decodeSpan(trace.spans[i]!, trace.resources[i]!, trace.scopes[i]!);
+    if (earlier(s, best)) best = s;
+  }
+  if (best) return best;
+  const all = trace.spans.map((b, i) => decodeSpan(b, trace.resources[i]!, trace.scopes[i]!));
+  const ids = new Set(all.map((s) => s.spanId));
+  let orphan: SpanData | undefined;
+  for (const s of all) {
+    if (!ids.has(s.parentSpanId) && earlier(s, orphan)) orphan = s;
+    if (earlier(s, best)) best = s;
+  }
+  return orphan ?? best;
+}
+
+/**
+ * Resolution with a root-span supplier, so buildTraceView can reuse the root it already decoded.
+ * Unknown rule kinds and headers other than x-mlflow-experiment-id never match.
+ */
+export function resolveExperimentWith(
+  trace: CompleteTrace,
+  resolution: readonly string[],
+  defaultExperiment: string,
+  root: () => SpanData | undefined,
+): string {
+  const distinct = [...new Set(trace.resources)];
+  for (const rule of resolution) {
+    const colon = rule.indexOf(':');
+    if (colon <= 0) continue;
+    const kind = rule.slice(0, colon);
+    const name = rule.slice(colon + 1);
+    if (name === '') continue;
+    if (kind === 'resource') {
+      for (const ref of distinct) {
+        let v: string | undefined;
+        try {
+          v = text(decodeResource(ref)[name]);
+        } catch {
+          v = undefined; // an undecodable resource never names an experiment
+        }
+        if (v !== undefined) return v;
+      }
+    } else if (kind === 'header') {
+      if (name.toLowerCase() !== MLFLOW_EXPERIMENT_HEADER) continue;
+      for (const ref of distinct) {
+        const v = ref.experimentHeader?.trim();
+        if (v) return v;
+      }
+    } else if (kind === 'span') {
+      let span: SpanData | undefined;
+      try {
+        span = root();
+      } catch {
+        span = undefined;
+      }
+      const v = span ? text(span.attributes[name]) : undefined;
+      if (v !== undefined) return v;
+    }
+  }
+  return defaultExperiment;
+}
+
+/** The experiment of a completed trace (see the module header for the rules). */
+export function resolveExperiment(
+  trace: CompleteTrace,
+  resolution: readonly string[],
+  defaultExperiment: string,
+): string {
+  let cached: SpanData | undefined | null = null;
+  return resolveExperimentWith(trace, resolution, defaultExperiment, () => {
+    if (cached === null) cached = decodeRoot(trace);
+    return cached;
+  });
+}

@@ -88,10 +88,10 @@ function bodyPool(n: number, tracesPerRequest: number) {
   };
 }
 
-export async function throughput(seconds: number, concurrency = 8): Promise<{ spansPerCpuSec: number; spansPerSec: number; cpu: number; accepted: number; forwarded: number }> {
+export async function throughput(seconds: number, concurrency = 8, opts: { downstream?: boolean } = {}): Promise<{ spansPerCpuSec: number; spansPerSec: number; cpu: number; accepted: number; forwarded: number }> {
   const sink = await startSink();
   const sc: ChildScorecar = await startChild(
-    `exporters: {otlp: {endpoint: "${sink.url}", queue: {maxBytes: 268435456}}}\nassembler: {maxBytes: 2147483648}\nlimits: {memoryBytes: 4294967296}\nlogging: {level: warn}`,
+    `exporters: {otlp: {endpoint: "${opts.downstream === false ? '' : sink.url}", queue: {maxBytes: 268435456}}}\nassembler: {maxBytes: 2147483648}\nlimits: {memoryBytes: 4294967296}\nlogging: {level: warn}`,
   );
   const pool = bodyPool(32, 64);
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });

@@ -174,7 +174,7 @@ export const configSchema = z
     sampling: z
       .object({
         /** One salt for every scorer, so samples nest; change it only to re-draw every sample. */
-        salt: z.string().default('scorecar-v1'),
+        salt: z.string().min(1).default('scorecar/sampling/v1'),
       })
       .strict()
       .prefault({}),

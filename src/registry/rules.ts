@@ -1,12 +1,7 @@
 // Lifecycle rules that do not need the store: name and id checks, sample-rate ranges, filter
 // normalisation, status derivation and the canonical JSON used to compare definitions.
 import { ScorecarError } from '../util/errors.ts';
-import {
-  EXPERIMENT_ID_PATTERN,
-  MAX_FILTER_LENGTH,
-  SCORER_NAME_PATTERN,
-  type ScorerStatus,
-} from './types.ts';
+import { EXPERIMENT_ID_PATTERN, MAX_FILTER_LENGTH, SCORER_NAME_PATTERN, type ScorerStatus } from './types.ts';
 
 export function checkScorerName(name: unknown, field = 'name'): string {
   if (typeof name !== 'string' || !SCORER_NAME_PATTERN.test(name)) {
@@ -35,7 +30,8 @@ export function checkExperimentId(id: unknown, field = 'experimentId'): string {
 /** `start` needs 0 < rate <= 1; `update` accepts 0 too (= stop). */
 export function checkSampleRate(rate: unknown, opts: { allowZero: boolean; field?: string }): number {
   const field = opts.field ?? 'sampleRate';
-  const ok = typeof rate === 'number' && Number.isFinite(rate) && rate <= 1 && (opts.allowZero ? rate >= 0 : rate > 0);
+  const ok =
+    typeof rate === 'number' && Number.isFinite(rate) && rate <= 1 && (opts.allowZero ? rate >= 0 : rate > 0);
   if (!ok) {
     throw new ScorecarError(
       'INVALID_ARGUMENT',

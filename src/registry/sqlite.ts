@@ -136,12 +136,18 @@ function mapSqliteError(e: unknown): unknown {
   if (e instanceof ScorecarError) return e;
   const errcode = (e as { errcode?: unknown }).errcode;
   if (errcode === SQLITE_BUSY || errcode === SQLITE_LOCKED) {
-    return new ScorecarError('OVERLOADED', 'the registry store is busy (another process holds its write lock)', {
-      retryable: true,
-      cause: e,
-    });
+    return new ScorecarError(
+      'OVERLOADED',
+      'the registry store is busy (another process holds its write lock)',
+      {
+        retryable: true,
+        cause: e,
+      },
+    );
   }
-  return new ScorecarError('INTERNAL', `registry store error: ${(e as Error).message ?? String(e)}`, { cause: e });
+  return new ScorecarError('INTERNAL', `registry store error: ${(e as Error).message ?? String(e)}`, {
+    cause: e,
+  });
 }
 
 function notFoundExperiment(experimentId: string): ScorecarError {
@@ -157,9 +163,13 @@ function notFoundScorer(experimentId: string, name: string): ScorecarError {
   });
 }
 function notFoundVersion(experimentId: string, name: string, version: number): ScorecarError {
-  return new ScorecarError('NOT_FOUND', `scorer '${name}' has no version ${version} in experiment '${experimentId}'`, {
-    details: { resource: 'version', experimentId, name, version },
-  });
+  return new ScorecarError(
+    'NOT_FOUND',
+    `scorer '${name}' has no version ${version} in experiment '${experimentId}'`,
+    {
+      details: { resource: 'version', experimentId, name, version },
+    },
+  );
 }
 
 export class SqliteRegistryStore implements RegistryStore {
@@ -172,7 +182,8 @@ export class SqliteRegistryStore implements RegistryStore {
 
   constructor(opts: SqliteStoreOptions) {
     const path = opts.path ?? (opts.dir !== undefined ? join(opts.dir, SQLITE_FILE_NAME) : undefined);
-    if (path === undefined) throw new ScorecarError('INVALID_ARGUMENT', 'SqliteRegistryStore needs dir or path');
+    if (path === undefined)
+      throw new ScorecarError('INVALID_ARGUMENT', 'SqliteRegistryStore needs dir or path');
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.path = path === ':memory:' ? '' : path;
     try {
@@ -193,7 +204,8 @@ export class SqliteRegistryStore implements RegistryStore {
       version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`);
     const known = MIGRATIONS[MIGRATIONS.length - 1]!.version;
     const current = () =>
-      (this.db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
+      (this.db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number })
+        .v;
     if (current() > known) {
       throw new ScorecarError(
         'FAILED_PRECONDITION',
@@ -216,7 +228,9 @@ export class SqliteRegistryStore implements RegistryStore {
   /** Applied schema migrations, oldest first. */
   migrations(): Array<{ version: number; name: string; appliedAt: string }> {
     return (
-      this.db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all() as Array<{
+      this.db
+        .prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version')
+        .all() as Array<{
         version: number;
         name: string;
         applied_at: string;
@@ -275,9 +289,15 @@ export class SqliteRegistryStore implements RegistryStore {
     return this.get('SELECT 1 AS x FROM experiments WHERE experiment_id = ?', experimentId) !== undefined;
   }
   private scorerRow(experimentId: string, name: string): ScorerRow {
-    const row = this.get<ScorerRow>('SELECT * FROM scorers WHERE experiment_id = ? AND name = ?', experimentId, name);
+    const row = this.get<ScorerRow>(
+      'SELECT * FROM scorers WHERE experiment_id = ? AND name = ?',
+      experimentId,
+      name,
+    );
     if (!row) {
-      throw this.experimentExists(experimentId) ? notFoundScorer(experimentId, name) : notFoundExperiment(experimentId);
+      throw this.experimentExists(experimentId)
+        ? notFoundScorer(experimentId, name)
+        : notFoundExperiment(experimentId);
     }
     return row;
   }
@@ -294,8 +314,9 @@ export class SqliteRegistryStore implements RegistryStore {
   async revision(): Promise<number> {
     this.checkOpen();
     try {
-      return (this.get<{ revision: number }>('SELECT revision FROM registry_state WHERE id = 1') ?? { revision: 0 })
-        .revision;
+      return (
+        this.get<{ revision: number }>('SELECT revision FROM registry_state WHERE id = 1') ?? { revision: 0 }
+      ).revision;
     } catch (e) {
       throw mapSqliteError(e);
     }
@@ -320,17 +341,18 @@ export class SqliteRegistryStore implements RegistryStore {
   listScorers(experimentId: string): Promise<Scorer[] | null> {
     return this.read(() => {
       if (!this.experimentExists(experimentId)) return null;
-      return this.all<JoinedRow>(`${SELECT_JOINED} WHERE s.experiment_id = ? AND ${LATEST} ORDER BY s.name`, experimentId).map(
-        toScorer,
-      );
+      return this.all<JoinedRow>(
+        `${SELECT_JOINED} WHERE s.experiment_id = ? AND ${LATEST} ORDER BY s.name`,
+        experimentId,
+      ).map(toScorer);
     });
   }
 
   listActive(): Promise<Scorer[]> {
     return this.read(() =>
-      this.all<JoinedRow>(`${SELECT_JOINED} WHERE s.sample_rate > 0 AND ${LATEST} ORDER BY s.experiment_id, s.name`).map(
-        toScorer,
-      ),
+      this.all<JoinedRow>(
+        `${SELECT_JOINED} WHERE s.sample_rate > 0 AND ${LATEST} ORDER BY s.experiment_id, s.name`,
+      ).map(toScorer),
     );
   }
 
@@ -372,7 +394,10 @@ export class SqliteRegistryStore implements RegistryStore {
         name,
       );
       if (!existing) {
-        const { n } = this.get<{ n: number }>('SELECT COUNT(*) AS n FROM scorers WHERE experiment_id = ?', experimentId)!;
+        const { n } = this.get<{ n: number }>(
+          'SELECT COUNT(*) AS n FROM scorers WHERE experiment_id = ?',
+          experimentId,
+        )!;
         if (n >= input.maxNamesPerExperiment) {
           throw new ScorecarError(
             'LIMIT_EXCEEDED',
@@ -390,7 +415,12 @@ export class SqliteRegistryStore implements RegistryStore {
           now,
         );
       } else {
-        this.run('UPDATE scorers SET updated_at = ? WHERE experiment_id = ? AND name = ?', now, experimentId, name);
+        this.run(
+          'UPDATE scorers SET updated_at = ? WHERE experiment_id = ? AND name = ?',
+          now,
+          experimentId,
+          name,
+        );
       }
       const { last_version: version } = this.get<{ last_version: number }>(
         `INSERT INTO version_counters (experiment_id, name, last_version) VALUES (?, ?, 1)
@@ -413,12 +443,14 @@ export class SqliteRegistryStore implements RegistryStore {
   }
 
   setSampling(input: SamplingInput): Promise<SamplingResult> {
-    const { experimentId, name, sampleRate, now } = input;
+    const { experimentId, name, now } = input;
     return this.op(() => {
       const row = this.scorerRow(experimentId, name);
+      const sampleRate = input.sampleRate ?? row.sample_rate;
       const filter = input.filterString === undefined ? row.filter_string : input.filterString;
       const everStarted = row.ever_started === 1 || sampleRate > 0 ? 1 : 0;
-      const changed = row.sample_rate !== sampleRate || row.filter_string !== filter || row.ever_started !== everStarted;
+      const changed =
+        row.sample_rate !== sampleRate || row.filter_string !== filter || row.ever_started !== everStarted;
       if (changed) {
         this.run(
           `UPDATE scorers SET sample_rate = ?, filter_string = ?, ever_started = ?, updated_at = ?
@@ -436,7 +468,12 @@ export class SqliteRegistryStore implements RegistryStore {
     });
   }
 
-  deleteScorer(experimentId: string, name: string, version: number | 'all', now: string): Promise<DeleteResult> {
+  deleteScorer(
+    experimentId: string,
+    name: string,
+    version: number | 'all',
+    now: string,
+  ): Promise<DeleteResult> {
     return this.op(() => {
       this.scorerRow(experimentId, name);
       const versions = this.all<{ version: number }>(
@@ -462,7 +499,12 @@ export class SqliteRegistryStore implements RegistryStore {
           name,
           version as number,
         );
-        this.run('UPDATE scorers SET updated_at = ? WHERE experiment_id = ? AND name = ?', now, experimentId, name);
+        this.run(
+          'UPDATE scorers SET updated_at = ? WHERE experiment_id = ? AND name = ?',
+          now,
+          experimentId,
+          name,
+        );
       }
       this.bump();
       return { experimentId, name, deletedVersions: deleted, nameRemoved };
@@ -471,7 +513,8 @@ export class SqliteRegistryStore implements RegistryStore {
 
   stopAll(experimentId: string | null, now: string): Promise<Scorer[]> {
     return this.op(() => {
-      if (experimentId !== null && !this.experimentExists(experimentId)) throw notFoundExperiment(experimentId);
+      if (experimentId !== null && !this.experimentExists(experimentId))
+        throw notFoundExperiment(experimentId);
       const targets =
         experimentId === null
           ? this.all<{ experiment_id: string; name: string }>(
@@ -498,7 +541,9 @@ export class SqliteRegistryStore implements RegistryStore {
 
   dump(): Promise<RegistryDump> {
     return this.read(() => {
-      const revision = this.get<{ revision: number }>('SELECT revision FROM registry_state WHERE id = 1')!.revision;
+      const revision = this.get<{ revision: number }>(
+        'SELECT revision FROM registry_state WHERE id = 1',
+      )!.revision;
       const experiments = this.all<{ experiment_id: string; created_at: string }>(
         'SELECT experiment_id, created_at FROM experiments ORDER BY experiment_id',
       ).map((r) => ({ experimentId: r.experiment_id, createdAt: r.created_at }));

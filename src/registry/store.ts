@@ -28,8 +28,8 @@ export interface RegisterResult {
 export interface SamplingInput {
   experimentId: string;
   name: string;
-  /** Already range-checked by the caller. */
-  sampleRate: number;
+  /** Already range-checked by the caller; undefined = keep the current rate. */
+  sampleRate?: number;
   /** undefined = keep the current filter; null = no filter. Already compiled by the caller. */
   filterString?: string | null;
   now: string;
@@ -82,7 +82,12 @@ export interface RegistryStore {
   /** Sets the sampling config of a name (applies to whichever version is latest). NOT_FOUND. */
   setSampling(input: SamplingInput): Promise<SamplingResult>;
   /** One version or all; removing the last version removes the name. NOT_FOUND. */
-  deleteScorer(experimentId: string, name: string, version: number | 'all', now: string): Promise<DeleteResult>;
+  deleteScorer(
+    experimentId: string,
+    name: string,
+    version: number | 'all',
+    now: string,
+  ): Promise<DeleteResult>;
   /**
    * Kill switch: rate 0 for every active scorer of one experiment (or of all when null), in
    * one transaction. Returns the scorers it stopped. NOT_FOUND for an unknown experiment.

@@ -87,8 +87,8 @@ export const SCORER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const EXPERIMENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$/;
 /** Databricks documents at most 20 monitored scorers per experiment; the 21st name is refused. */
 export const MAX_SCORERS_PER_EXPERIMENT = 20;
-/** Longest filter string accepted (characters). */
-export const MAX_FILTER_LENGTH = 4096;
+/** Longest filter string accepted (characters; the same bound as src/sampling's parser). */
+export const MAX_FILTER_LENGTH = 10_000;
 
 /** An experiment known to the registry (created on the first registration in it). */
 export interface Experiment {

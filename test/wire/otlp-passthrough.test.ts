@@ -25,6 +25,7 @@ import { decodeSpan, protobufToJson, type SpanData } from '../../src/otlp/index.
 import { type CaptureServer, startGrpcCapture, startHttpCapture } from '../support/capture.ts';
 import { startScorecar, type TestScorecar, waitFor } from '../support/scorecar.ts';
 import { tracesFromRequest } from '../../src/assembly/index.ts';
+import { buildTraceView } from '../../src/genai/index.ts';
 
 const TRACES = 1000;
 
@@ -172,6 +173,18 @@ describe.each([
       expect(t.spans.length).toBe(perTrace.get(t.traceId));
       expect(t.hasRoot).toBe(true);
       expect(t.reason).toBe('root');
+      // The GenAI view the next stage reads.
+      const view = buildTraceView(t, { resolution: sc.app.config.experiments.resolution, defaultExperiment: 'default' });
+      const i = Number(/question (\d+)/.exec(JSON.stringify(view.inputs))?.[1]);
+      expect(view.inputs).toEqual({ question: `question ${i}: where is my order #${i}?` });
+      expect(view.outputs).toBe(`answer ${i}`);
+      expect(view.experimentId).toBe('exp-7');
+      expect(view.name).toBe('chat_pipeline');
+      expect(view.status).toBe(i % 10 === 0 ? 'ERROR' : 'OK');
+      expect(view.sessionId).toBe(`session-${i % 7}`);
+      expect(view.retrievals).toHaveLength(1);
+      expect(view.retrievals[0]!.documents.map((d) => d.content)).toEqual([`doc ${i}`]);
+      expect(view.tokenUsage.inputTokens).toBe(100 + i);
     }
     expect(await sc.metric('scorecar_receiver_accepted_items_total', { signal: 'traces' })).toBe(expectedSpans);
     expect(await sc.metric('scorecar_exporter_sent_items_total', { signal: 'traces' })).toBe(expectedSpans);

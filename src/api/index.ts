@@ -1,0 +1,21 @@
+// The admin HTTP server: REST API (scorer registry, kill switches, OpenAPI), metrics, health.
+export { errorBody, httpStatusOf } from './http.ts';
+export { API_PREFIX, buildOpenApi, type OpenApiDocument } from './openapi.ts';
+export {
+  type AdminRequest,
+  type AdminResponse,
+  type AdminRoute,
+  defineRoute,
+  type HttpMethod,
+  type ResponseDoc,
+  scorerRoutes,
+} from './routes.ts';
+export { COMPONENT_SCHEMAS, type JsonSchema, schemaRef } from './schemas.ts';
+export {
+  type AdminServer,
+  type AdminServerOptions,
+  createAdminServer,
+  DEFAULT_MAX_BODY_BYTES,
+  type HealthReport,
+  parseEndpoint,
+} from './server.ts';

@@ -1,0 +1,399 @@
+// The admin HTTP server (default :4320): the REST API under /api/v1 (scorer registry, kill
+// switches, OpenAPI document, routes other components add), /metrics, /healthz and /readyz.
+// Owns: bearer-token auth (constant-time compare; without a token it binds loopback only),
+// routing, request checks (size, content type, JSON, schema) and the JSON error envelope.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Registry } from '../registry/index.ts';
+import { errorMessage, ScorecarError } from '../util/errors.ts';
+import { type Logger, silentLogger } from '../util/log.ts';
+import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from '../util/metrics.ts';
+import {
+  fieldErrors,
+  hasBody,
+  invalidArgument,
+  isJsonContentType,
+  readBody,
+  sendError,
+  sendJson,
+} from './http.ts';
+import { API_PREFIX, buildOpenApi, type OpenApiDocument } from './openapi.ts';
+import { type AdminRequest, type AdminRoute, defineRoute, type HttpMethod, scorerRoutes } from './routes.ts';
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+export interface HealthReport {
+  ok: boolean;
+  checks: Record<string, unknown>;
+}
+
+export interface AdminServerOptions {
+  /** 'host:port' (config admin.endpoint); port 0 picks a free port. */
+  endpoint: string;
+  /** Bearer token for /api ('' or undefined = none: the server then binds 127.0.0.1 only). */
+  token?: string;
+  registry: Registry;
+  /** Rendered at GET /metrics. */
+  metrics: MetricsRegistry;
+  /** GET /healthz: 200 when ok, else 503; default always ok. */
+  health?: () => HealthReport;
+  /** GET /readyz: 200 when true, else 503; default always ready. */
+  ready?: () => boolean;
+  logger?: Logger;
+  /** More routes under /api/v1 (traces, backfills …); documented in the OpenAPI document too. */
+  routes?: readonly AdminRoute[];
+  /** Request body limit (default 1 MiB): larger bodies get 413 PAYLOAD_TOO_LARGE. */
+  maxBodyBytes?: number;
+}
+
+export interface AdminServer {
+  listen(): Promise<{ port: number; host: string }>;
+  close(): Promise<void>;
+  /** The OpenAPI document served at /api/v1/openapi.json. */
+  readonly openapi: OpenApiDocument;
+}
+
+interface CompiledRoute {
+  route: AdminRoute;
+  /** Template segments; null marks a parameter. */
+  segments: Array<{ literal: string } | { param: string }>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** 'host:port', '[::1]:port', ':port' (all interfaces). */
+export function parseEndpoint(endpoint: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]*):(\d{1,5})$/.exec(endpoint);
+  if (!m) throw new ScorecarError('CONFIG_INVALID', `admin.endpoint: expected host:port, got '${endpoint}'`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new ScorecarError('CONFIG_INVALID', `admin.endpoint: port ${port} out of range`);
+  let host = m[1]!;
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+function compile(route: AdminRoute): CompiledRoute {
+  if (!route.path.startsWith('/')) throw new Error(`route path must start with '/': ${route.path}`);
+  const segments = route.path
+    .slice(1)
+    .split('/')
+    .map((s) => {
+      const m = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(s);
+      return m ? { param: m[1]! } : { literal: s };
+    });
+  return { route, segments };
+}
+
+function match(c: CompiledRoute, segs: readonly string[]): Record<string, string> | null {
+  if (c.segments.length !== segs.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < segs.length; i++) {
+    const t = c.segments[i]!;
+    if ('literal' in t) {
+      if (t.literal !== segs[i]) return null;
+    } else {
+      params[t.param] = segs[i]!;
+    }
+  }
+  return params;
+}
+
+export function createAdminServer(opts: AdminServerOptions): AdminServer {
+  const log = opts.logger ?? silentLogger;
+  const token = opts.token ?? '';
+  const tokenDigest = token ? digest(token) : null;
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const health = opts.health ?? (() => ({ ok: true, checks: {} }));
+  const ready = opts.ready ?? (() => true);
+  const requests = opts.metrics.counter(
+    'scorecar_admin_requests_total',
+    'Admin API requests by route and status',
+    ['method', 'route', 'status'],
+  );
+  const duration = opts.metrics.histogram(
+    'scorecar_admin_request_duration_seconds',
+    'Admin API request latency',
+    [0.001, 0.005, 0.025, 0.1, 0.5, 2.5],
+    ['route'],
+  );
+
+  let openapi: OpenApiDocument;
+  const routes: AdminRoute[] = [
+    ...scorerRoutes(opts.registry),
+    ...(opts.routes ?? []),
+    defineRoute({
+      method: 'GET',
+      path: '/openapi.json',
+      operationId: 'getOpenApi',
+      summary: 'This OpenAPI 3.1 document',
+      tags: ['meta'],
+      responses: { '200': { description: 'OpenAPI document', schema: { type: 'object' } } },
+      handler: () => ({ status: 200, body: openapi }),
+    }),
+  ];
+  const seen = new Set<string>();
+  for (const r of routes) {
+    const key = `${r.method} ${r.path}`;
+    if (seen.has(key)) throw new Error(`duplicate admin route ${key}`);
+    seen.add(key);
+  }
+  openapi = buildOpenApi(routes, { version: packageVersion() });
+  const compiled = routes.map(compile);
+
+  const authorized = (req: IncomingMessage): boolean => {
+    if (!tokenDigest) return true;
+    const h = req.headers.authorization;
+    if (typeof h !== 'string') return false;
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+    if (!m) return false;
+    // Equal-length digests: the comparison time reveals neither the token nor its length.
+    return timingSafeEqual(digest(m[1]!), tokenDigest);
+  };
+
+  const handleApi = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    signal: AbortSignal,
+    label: (route: string) => void,
+  ): Promise<void> => {
+    if (!authorized(req)) {
+      throw new ScorecarError(
+        'UNAUTHENTICATED',
+        req.headers.authorization ? 'invalid bearer token' : 'missing Authorization: Bearer <token> header',
+      );
+    }
+    const rawSegs = url.pathname.slice(API_PREFIX.length + 1).split('/');
+    let segs: string[];
+    try {
+      segs = rawSegs.map((s) => decodeURIComponent(s));
+    } catch {
+      throw new ScorecarError('INVALID_ARGUMENT', `malformed percent-encoding in path ${url.pathname}`);
+    }
+    const method = (req.method === 'HEAD' ? 'GET' : req.method) as HttpMethod;
+    const candidates = compiled.map((c) => ({ c, params: match(c, segs) })).filter((x) => x.params !== null);
+    if (candidates.length === 0)
+      throw new ScorecarError('NOT_FOUND', `no such endpoint: ${req.method} ${url.pathname}`);
+    const hit = candidates.find((x) => x.c.route.method === method);
+    if (!hit) {
+      const allowed = [...new Set(candidates.map((x) => x.c.route.method))];
+      label(candidates[0]!.c.route.path);
+      throw new ScorecarError(
+        'METHOD_NOT_ALLOWED',
+        `${req.method} is not allowed on ${url.pathname}; use ${allowed.join(', ')}`,
+        {
+          details: { allowed },
+        },
+      );
+    }
+    const route = hit.c.route;
+    label(route.path);
+
+    // Query parameters: only declared ones, each at most once.
+    const rawQuery: Record<string, string> = {};
+    for (const [k, v] of url.searchParams) {
+      if (k in rawQuery)
+        throw invalidArgument('invalid query', [{ path: `query.${k}`, message: 'given more than once' }]);
+      rawQuery[k] = v;
+    }
+    let query: Record<string, string> = {};
+    if (route.query) {
+      const q = route.query.safeParse(rawQuery);
+      if (!q.success) throw invalidArgument('invalid query', fieldErrors(q.error.issues, 'query'));
+      query = q.data as Record<string, string>;
+    } else if (Object.keys(rawQuery).length > 0) {
+      throw invalidArgument(
+        'invalid query',
+        Object.keys(rawQuery).map((k) => ({ path: `query.${k}`, message: 'unknown query parameter' })),
+      );
+    }
+
+    let body: unknown;
+    const announced = hasBody(req);
+    if (route.body) {
+      if (announced && !isJsonContentType(req.headers['content-type'])) {
+        throw new ScorecarError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `request body must be application/json, got ${req.headers['content-type'] ?? 'no content type'}`,
+        );
+      }
+      const raw = announced ? await readBody(req, maxBody) : Buffer.alloc(0);
+      if (raw.length === 0) {
+        if (!route.bodyOptional)
+          throw new ScorecarError('INVALID_ARGUMENT', 'request body required (application/json)');
+      } else {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(raw.toString('utf8'));
+        } catch (e) {
+          throw new ScorecarError('INVALID_JSON', `request body is not valid JSON: ${errorMessage(e)}`);
+        }
+        const r = route.body.safeParse(parsed);
+        if (!r.success) throw invalidArgument('invalid request body', fieldErrors(r.error.issues, 'body'));
+        body = r.data;
+      }
+    } else if (announced) {
+      const raw = await readBody(req, maxBody);
+      if (raw.length > 0)
+        throw new ScorecarError('INVALID_ARGUMENT', `${route.method} ${route.path} takes no request body`);
+    }
+
+    const request: AdminRequest = {
+      method,
+      path: url.pathname,
+      params: hit.params!,
+      query,
+      body,
+      headers: req.headers,
+      signal,
+    };
+    const out = await route.handler(request);
+    if (res.headersSent || res.destroyed) return;
+    if (out.body === undefined) {
+      res.writeHead(out.status, out.headers ?? {});
+      res.end();
+    } else {
+      sendJson(res, out.status, out.body, out.headers);
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = process.hrtime.bigint();
+    let routeLabel = 'unmatched';
+    const ac = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    res.once('finish', () => {
+      requests.inc({ method: req.method ?? '', route: routeLabel, status: String(res.statusCode) });
+      duration.observe(Number(process.hrtime.bigint() - started) / 1e9, { route: routeLabel });
+    });
+    try {
+      const url = new URL(req.url ?? '/', 'http://admin.invalid');
+      const path = url.pathname;
+      if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) {
+        await handleApi(req, res, url, ac.signal, (r) => {
+          routeLabel = `${API_PREFIX}${r}`;
+        });
+        return;
+      }
+      const isGet = req.method === 'GET' || req.method === 'HEAD';
+      if (path === '/healthz' || path === '/readyz' || path === '/metrics') {
+        routeLabel = path;
+        if (!isGet) {
+          throw new ScorecarError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use GET`, {
+            details: { allowed: ['GET'] },
+          });
+        }
+        if (path === '/metrics') {
+          const text = opts.metrics.render();
+          res.writeHead(200, {
+            'content-type': PROMETHEUS_CONTENT_TYPE,
+            'content-length': Buffer.byteLength(text),
+          });
+          res.end(text);
+        } else if (path === '/healthz') {
+          const h = health();
+          sendJson(res, h.ok ? 200 : 503, { status: h.ok ? 'ok' : 'unhealthy', checks: h.checks });
+        } else {
+          const r = ready();
+          sendJson(res, r ? 200 : 503, { ready: r });
+        }
+        return;
+      }
+      throw new ScorecarError('NOT_FOUND', `no such endpoint: ${req.method} ${path}`);
+    } catch (e) {
+      const err =
+        e instanceof ScorecarError ? e : new ScorecarError('INTERNAL', 'internal error', { cause: e });
+      if (err.code === 'INTERNAL')
+        log.error('admin request failed', { method: req.method, url: req.url, err: e });
+      else
+        log.debug('admin request refused', {
+          method: req.method,
+          url: req.url,
+          code: err.code,
+          msg: err.message,
+        });
+      if (res.headersSent || res.destroyed) return;
+      const headers: Record<string, string> = {};
+      const allowed = err.details?.allowed;
+      if (err.code === 'METHOD_NOT_ALLOWED' && Array.isArray(allowed)) headers.allow = allowed.join(', ');
+      if (err.code === 'PAYLOAD_TOO_LARGE') headers.connection = 'close';
+      sendError(res, err, headers);
+    }
+  };
+
+  let server: Server | undefined;
+  const sockets = new Set<Socket>();
+
+  return {
+    openapi,
+    async listen() {
+      if (server) throw new Error('admin server already listening');
+      const ep = parseEndpoint(opts.endpoint);
+      let host = ep.host;
+      if (!token && !LOOPBACK.has(host)) {
+        log.warn(
+          'no admin token configured: the admin API listens on 127.0.0.1 only (set SCORECAR_ADMIN_TOKEN to expose it)',
+          {
+            configured: opts.endpoint,
+          },
+        );
+        host = '127.0.0.1';
+      }
+      const srv = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+        void handle(req, res);
+      });
+      srv.keepAliveTimeout = 5_000;
+      srv.on('connection', (s: Socket) => {
+        sockets.add(s);
+        s.once('close', () => sockets.delete(s));
+      });
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(ep.port, host, () => {
+          srv.off('error', reject);
+          resolve();
+        });
+      });
+      server = srv;
+      const addr = srv.address() as AddressInfo;
+      log.info('admin server listening', {
+        host: addr.address,
+        port: addr.port,
+        auth: token ? 'bearer' : 'none',
+      });
+      return { port: addr.port, host: addr.address };
+    },
+    async close() {
+      const srv = server;
+      if (!srv) return;
+      server = undefined;
+      await new Promise<void>((resolve) => {
+        srv.close(() => resolve());
+        srv.closeIdleConnections();
+        // In-flight requests get a moment to finish, then their sockets are cut.
+        setTimeout(() => {
+          for (const s of sockets) s.destroy();
+        }, 1_000).unref();
+      });
+    },
+  };
+}

@@ -1,0 +1,268 @@
+// The HTTP client of the admin REST API (resource level: plain JSON objects in and out), with
+// the process-wide default configuration behind `configure()` and the SCORECAR_* environment.
+import type {
+  DeleteResult,
+  Experiment,
+  Scorer as ScorerResource,
+  ScorerDefinition,
+} from '../registry/types.ts';
+import { type ErrorCode, ScorecarError } from '../util/errors.ts';
+
+/** Where the admin API is and how to talk to it. Every field is optional. */
+export interface ClientConfig {
+  /** Base URL of the admin server. Default: env SCORECAR_URL, else http://127.0.0.1:4320. */
+  url?: string;
+  /** Admin bearer token. Default: env SCORECAR_ADMIN_TOKEN (none when unset). */
+  token?: string;
+  /** Experiment used when a call names none. Default: env SCORECAR_EXPERIMENT, else 'default'. */
+  experimentId?: string;
+  /** Per-request timeout in milliseconds (default 30 000). */
+  timeoutMs?: number;
+  /** A fetch implementation (default: the global fetch). */
+  fetch?: typeof globalThis.fetch;
+}
+
+export const DEFAULT_URL = 'http://127.0.0.1:4320';
+export const DEFAULT_EXPERIMENT = 'default';
+
+/**
+ * A refusal or failure reported by the admin API (or the network). `code` is the server's
+ * stable error code (NOT_FOUND, LIMIT_EXCEEDED, INVALID_FILTER, …); `status` is the HTTP status
+ * (0 when the server could not be reached).
+ */
+export class ScorecarApiError extends ScorecarError {
+  readonly status: number;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    status: number,
+    opts: { details?: Record<string, unknown>; cause?: unknown; retryable?: boolean } = {},
+  ) {
+    super(code, message, opts);
+    this.name = 'ScorecarApiError';
+    this.status = status;
+  }
+}
+
+let defaults: ClientConfig = {};
+
+/**
+ * Sets the process-wide defaults used by the SDK functions and scorer objects that are not
+ * given a client explicitly (like `mlflow.set_tracking_uri` + `mlflow.set_experiment`).
+ * Fields left out keep their previous value; pass `{}` after `resetConfiguration()` to go back
+ * to the environment.
+ */
+export function configure(config: ClientConfig): void {
+  defaults = {
+    ...defaults,
+    ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)),
+  };
+}
+
+/** Forgets everything `configure()` set (the environment applies again). */
+export function resetConfiguration(): void {
+  defaults = {};
+}
+
+/** A client built from `configure()` values, then the environment, then the defaults. */
+export function defaultClient(): ScorecarClient {
+  return new ScorecarClient(defaults);
+}
+
+function statusCode(status: number): ErrorCode {
+  if (status === 400) return 'INVALID_ARGUMENT';
+  if (status === 401) return 'UNAUTHENTICATED';
+  if (status === 403) return 'PERMISSION_DENIED';
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 405) return 'METHOD_NOT_ALLOWED';
+  if (status === 409) return 'FAILED_PRECONDITION';
+  if (status === 413) return 'PAYLOAD_TOO_LARGE';
+  if (status === 415) return 'UNSUPPORTED_MEDIA_TYPE';
+  if (status === 503) return 'OVERLOADED';
+  return 'INTERNAL';
+}
+
+const enc = encodeURIComponent;
+
+/** Resource-level access to /api/v1: every method returns the server's JSON as plain objects. */
+export class ScorecarClient {
+  readonly url: string;
+  readonly experimentId: string;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+  private readonly fetchImpl: typeof globalThis.fetch;
+
+  constructor(config: ClientConfig = {}) {
+    const env = typeof process !== 'undefined' ? process.env : {};
+    this.url = (config.url ?? env.SCORECAR_URL ?? DEFAULT_URL).replace(/\/+$/, '');
+    this.token = config.token ?? (env.SCORECAR_ADMIN_TOKEN || undefined);
+    this.experimentId = config.experimentId ?? (env.SCORECAR_EXPERIMENT || DEFAULT_EXPERIMENT);
+    this.timeoutMs = config.timeoutMs ?? 30_000;
+    this.fetchImpl = config.fetch ?? globalThis.fetch;
+    if (!/^https?:\/\/[^/\s]+/.test(this.url)) {
+      throw new ScorecarApiError(
+        'INVALID_ARGUMENT',
+        `scorecar url must be http(s)://host:port, got '${this.url}'`,
+        0,
+      );
+    }
+  }
+
+  /** Sends one request to /api/v1{path}; throws ScorecarApiError for anything but 2xx. */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const target = `${this.url}/api/v1${path}`;
+    let res: Response;
+    try {
+      res = await this.fetchImpl(target, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (e) {
+      const err = e as Error & { cause?: { code?: string; message?: string } };
+      if (err.name === 'TimeoutError') {
+        throw new ScorecarApiError(
+          'TIMEOUT',
+          `no answer from scorecar at ${this.url} within ${this.timeoutMs} ms`,
+          0,
+          {
+            cause: e,
+            retryable: true,
+          },
+        );
+      }
+      const why = err.cause?.code ?? err.cause?.message ?? err.message;
+      throw new ScorecarApiError(
+        'DOWNSTREAM_UNAVAILABLE',
+        `cannot reach scorecar at ${this.url}: ${why}`,
+        0,
+        {
+          cause: e,
+          retryable: true,
+        },
+      );
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      const envelope = (
+        parsed as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined
+      )?.error;
+      const code = typeof envelope?.code === 'string' ? (envelope.code as ErrorCode) : statusCode(res.status);
+      const message =
+        typeof envelope?.message === 'string'
+          ? envelope.message
+          : `HTTP ${res.status} from ${method} ${target}`;
+      const details =
+        envelope?.details && typeof envelope.details === 'object'
+          ? (envelope.details as Record<string, unknown>)
+          : undefined;
+      throw new ScorecarApiError(code, message, res.status, { details, retryable: res.status === 503 });
+    }
+    return parsed as T;
+  }
+
+  private exp(experimentId: string | undefined): string {
+    return enc(experimentId ?? this.experimentId);
+  }
+
+  listExperiments(): Promise<Experiment[]> {
+    return this.request<{ experiments: Experiment[] }>('GET', '/experiments').then((r) => r.experiments);
+  }
+
+  /** Latest version of each scorer name of the experiment. */
+  listScorers(opts: { experimentId?: string } = {}): Promise<ScorerResource[]> {
+    return this.request<{ scorers: ScorerResource[] }>(
+      'GET',
+      `/experiments/${this.exp(opts.experimentId)}/scorers`,
+    ).then((r) => r.scorers);
+  }
+
+  getScorer(opts: { name: string; experimentId?: string; version?: number }): Promise<ScorerResource> {
+    const q = opts.version === undefined ? '' : `?version=${opts.version}`;
+    return this.request('GET', `/experiments/${this.exp(opts.experimentId)}/scorers/${enc(opts.name)}${q}`);
+  }
+
+  listVersions(opts: { name: string; experimentId?: string }): Promise<ScorerResource[]> {
+    return this.request<{ versions: ScorerResource[] }>(
+      'GET',
+      `/experiments/${this.exp(opts.experimentId)}/scorers/${enc(opts.name)}/versions`,
+    ).then((r) => r.versions);
+  }
+
+  registerScorer(opts: {
+    name: string;
+    definition: ScorerDefinition | Record<string, unknown>;
+    experimentId?: string;
+  }): Promise<ScorerResource> {
+    return this.request('POST', `/experiments/${this.exp(opts.experimentId)}/scorers`, {
+      name: opts.name,
+      definition: opts.definition,
+    });
+  }
+
+  startScorer(opts: {
+    name: string;
+    sampleRate: number;
+    filterString?: string | null;
+    experimentId?: string;
+  }): Promise<ScorerResource> {
+    const body: Record<string, unknown> = { sampleRate: opts.sampleRate };
+    if (opts.filterString !== undefined) body.filterString = opts.filterString;
+    return this.request(
+      'POST',
+      `/experiments/${this.exp(opts.experimentId)}/scorers/${enc(opts.name)}/start`,
+      body,
+    );
+  }
+
+  updateScorer(opts: {
+    name: string;
+    sampleRate?: number;
+    filterString?: string | null;
+    experimentId?: string;
+  }): Promise<ScorerResource> {
+    const body: Record<string, unknown> = {};
+    if (opts.sampleRate !== undefined) body.sampleRate = opts.sampleRate;
+    if (opts.filterString !== undefined) body.filterString = opts.filterString;
+    return this.request(
+      'PATCH',
+      `/experiments/${this.exp(opts.experimentId)}/scorers/${enc(opts.name)}`,
+      body,
+    );
+  }
+
+  stopScorer(opts: { name: string; experimentId?: string }): Promise<ScorerResource> {
+    return this.request('POST', `/experiments/${this.exp(opts.experimentId)}/scorers/${enc(opts.name)}/stop`);
+  }
+
+  /** version: a number, or 'all' (the default, as MLflow's delete_scorer on Databricks). */
+  deleteScorer(opts: {
+    name: string;
+    experimentId?: string;
+    version?: number | 'all';
+  }): Promise<DeleteResult> {
+    const q = `?version=${opts.version ?? 'all'}`;
+    return this.request(
+      'DELETE',
+      `/experiments/${this.exp(opts.experimentId)}/scorers/${enc(opts.name)}${q}`,
+    );
+  }
+
+  /** Kill switch: one experiment (default the client's), or every experiment with allExperiments. */
+  stopAll(opts: { experimentId?: string; allExperiments?: boolean } = {}): Promise<ScorerResource[]> {
+    const path = opts.allExperiments
+      ? '/scorers:stop-all'
+      : `/experiments/${this.exp(opts.experimentId)}/scorers:stop-all`;
+    return this.request<{ stopped: ScorerResource[] }>('POST', path).then((r) => r.stopped);
+  }
+}

@@ -1,0 +1,47 @@
+// scorecar/sdk: the TypeScript client of the scorer registry, with MLflow 3's scorer names and
+// immutable lifecycle (register → start → update → stop → delete).
+export {
+  type ClientConfig,
+  configure,
+  DEFAULT_EXPERIMENT,
+  DEFAULT_URL,
+  defaultClient,
+  resetConfiguration,
+  ScorecarApiError,
+  ScorecarClient,
+} from './client.ts';
+export {
+  type BuiltinJudgeOptions,
+  type ClientOption,
+  Correctness,
+  customPromptJudge,
+  deleteScorer,
+  Equivalence,
+  ExpectationsGuidelines,
+  getScorer,
+  Guidelines,
+  listScorers,
+  listScorerVersions,
+  makeJudge,
+  RelevanceToQuery,
+  RetrievalGroundedness,
+  RetrievalRelevance,
+  RetrievalSufficiency,
+  Safety,
+  type SamplingConfigInit,
+  Scorer,
+  type ScorerContext,
+  type ScorerReturn,
+  ScorerSamplingConfig,
+  scorer,
+  stopAllScorers,
+} from './scorers.ts';
+export type {
+  Aggregation,
+  DeleteResult,
+  Experiment,
+  FeedbackValueType,
+  Scorer as ScorerResource,
+  ScorerDefinition,
+  ScorerStatus,
+} from '../registry/types.ts';

@@ -1,18 +1,23 @@
 // The composition root: builds every stage from a validated config, starts them in order and
 // shuts them down in reverse (stop accepting -> complete buffered traces -> drain exports).
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AdminRoute, type AdminServer, createAdminServer } from './api/index.ts';
 import { Assembler, type CompleteTrace } from './assembly/index.ts';
 import type { Config } from './config/index.ts';
 import { MemoryBudget, OtlpForwarder, OtlpGrpcReceiver, OtlpHttpReceiver, OtlpIngest } from './otlp/index.ts';
+import { openSqliteRegistry, type Registry } from './registry/index.ts';
+import { type SelectedJob, TraceSelector } from './scoring/select.ts';
 import { createLogger, type Logger } from './util/log.ts';
-import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from './util/metrics.ts';
+import { MetricsRegistry } from './util/metrics.ts';
 
 export interface ScorecarOptions {
   logger?: Logger;
   metrics?: MetricsRegistry;
   /** Extra consumers of completed traces (tests, embedders), called after the built-in stages. */
   onTrace?: (trace: CompleteTrace) => void;
+  /** Observes every (trace, scorer) job the sampler selects (tests, embedders). */
+  onSelect?: (job: SelectedJob) => void;
+  /** More admin API routes. */
+  routes?: readonly AdminRoute[];
 }
 
 export interface Endpoints {
@@ -31,13 +36,17 @@ export class Scorecar {
   readonly ingest: OtlpIngest;
   private readonly httpReceiver: OtlpHttpReceiver | undefined;
   private readonly grpcReceiver: OtlpGrpcReceiver | undefined;
-  private admin: http.Server | undefined;
+  private admin: AdminServer | undefined;
+  private registryRef: Registry | undefined;
+  private selector: TraceSelector | undefined;
+  private readonly opts: ScorecarOptions;
   private readonly consumers: Array<(t: CompleteTrace) => void> = [];
   private ready = false;
   private stopping: Promise<void> | undefined;
 
   constructor(config: Config, opts: ScorecarOptions = {}) {
     this.config = config;
+    this.opts = opts;
     this.log = opts.logger ?? createLogger(config.logging);
     this.metrics = opts.metrics ?? new MetricsRegistry();
     if (opts.onTrace) this.consumers.push(opts.onTrace);
@@ -85,7 +94,16 @@ export class Scorecar {
     this.consumers.push(consumer);
   }
 
+  /** The scorer registry (open after start()). */
+  get registry(): Registry {
+    if (!this.registryRef) throw new Error('scorecar is not started');
+    return this.registryRef;
+  }
+
   private onComplete(t: CompleteTrace): void {
+    if (this.selector) {
+      for (const job of this.selector.select(t)) this.opts.onSelect?.(job);
+    }
     for (const c of this.consumers) c(t);
   }
 
@@ -113,47 +131,59 @@ export class Scorecar {
   }
 
   async start(): Promise<Endpoints> {
+    const registry = await openSqliteRegistry({
+      dir: this.config.storage.dir,
+      logger: this.log.child({ component: 'registry' }),
+      metrics: this.metrics,
+    });
+    this.registryRef = registry;
+    try {
+      const results = await registry.reconcile(this.config.scorers);
+      for (const r of results) this.log.info('scorer from config', { experiment: r.experimentId, scorer: r.name, version: r.version, definition: r.definition, sampling: r.sampling });
+    } catch (e) {
+      await registry.close();
+      throw e;
+    }
+    this.selector = new TraceSelector({
+      registry,
+      resolution: this.config.experiments.resolution,
+      defaultExperiment: this.config.experiments.default,
+      salt: this.config.sampling.salt,
+      metrics: this.metrics,
+      log: this.log.child({ component: 'sampler' }),
+    });
     this.forwarder.start();
     this.assembler.start();
     const grpcAddr = this.grpcReceiver ? await this.grpcReceiver.listen() : undefined;
     const httpAddr = this.httpReceiver ? await this.httpReceiver.listen() : undefined;
-    const adminPort = await this.startAdmin();
+    this.admin = createAdminServer({
+      endpoint: this.config.admin.endpoint,
+      token: this.config.admin.token,
+      registry,
+      metrics: this.metrics,
+      logger: this.log.child({ component: 'admin' }),
+      ready: () => this.ready,
+      health: () => ({
+        ok: !this.stopping,
+        checks: {
+          receivers: this.ready ? 'listening' : 'not listening',
+          exportQueueBytes: this.forwarder.queuedBytes(),
+          bufferedTraces: this.assembler.traceCount,
+          memoryBudgetUsedBytes: this.budget.used(),
+        },
+      }),
+      routes: this.opts.routes ?? [],
+    });
+    const adminAddr = await this.admin.listen();
     this.ready = true;
     this.log.info('scorecar started', {
       grpc: grpcAddr ? `:${grpcAddr.port}` : 'off',
       http: httpAddr ? `:${httpAddr.port}` : 'off',
-      admin: `:${adminPort}`,
+      admin: `${adminAddr.host}:${adminAddr.port}`,
       downstream: this.config.exporters.otlp.endpoint || 'none',
+      storage: this.config.storage.dir,
     });
-    return { grpc: grpcAddr?.port, http: httpAddr?.port, admin: adminPort };
-  }
-
-  private async startAdmin(): Promise<number> {
-    // Minimal admin endpoints; the full admin API server replaces this handler.
-    const server = http.createServer((req, res) => {
-      const path = (req.url ?? '').split('?')[0];
-      if (path === '/metrics') {
-        res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
-        res.end(this.metrics.render());
-      } else if (path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ status: 'ok' }));
-      } else if (path === '/readyz') {
-        res.writeHead(this.ready ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ ready: this.ready }));
-      } else {
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: `no route ${path}` } }));
-      }
-    });
-    const ep = this.config.admin.endpoint;
-    const i = ep.lastIndexOf(':');
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(Number(ep.slice(i + 1)), ep.slice(0, i) || '127.0.0.1', () => resolve());
-    });
-    this.admin = server;
-    return (server.address() as AddressInfo).port;
+    return { grpc: grpcAddr?.port, http: httpAddr?.port, admin: adminAddr.port };
   }
 
   /**
@@ -171,8 +201,8 @@ export class Scorecar {
       const n = this.assembler.flushAll('shutdown');
       if (n > 0) this.log.info('completed buffered traces at shutdown', { traces: n });
       await this.forwarder.shutdown(deadline);
-      await new Promise<void>((r) => (this.admin ? this.admin.close(() => r()) : r()));
-      this.admin?.closeAllConnections();
+      await this.admin?.close();
+      await this.registryRef?.close();
       this.log.info('scorecar stopped');
     })();
     return this.stopping;

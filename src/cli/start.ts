@@ -46,8 +46,12 @@ export async function runStart(argv: string[]): Promise<number> {
   try {
     await app.start();
   } catch (e) {
-    app.log.error('cannot start', { error: (e as Error).message });
     await app.stop(1000).catch(() => {});
+    if (e instanceof Error && (e as { code?: string }).code === 'CONFIG_INVALID') {
+      process.stderr.write(`scorecar: ${e.message}\n`);
+      return 78;
+    }
+    app.log.error('cannot start', { error: (e as Error).message });
     return 1;
   }
   await new Promise<void>((resolve) => {

@@ -24,6 +24,8 @@ export async function freePort(): Promise<number> {
 
 export interface ChildScorecar {
   proc: ChildProcess;
+  /** Its storage.dir (the SQLite files). */
+  dir: string;
   httpUrl: string;
   grpcUrl: string;
   adminUrl: string;
@@ -76,6 +78,7 @@ export async function startChild(yaml: string, env: Record<string, string> = {})
   };
   return {
     proc,
+    dir,
     httpUrl: `http://127.0.0.1:${httpPort}`,
     grpcUrl: `127.0.0.1:${grpcPort}`,
     adminUrl,

@@ -1,4 +1,7 @@
 // Starts a scorecar in this process on ephemeral loopback ports, for wire tests.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Scorecar, type ScorecarOptions } from '../../src/app.ts';
 import type { CompleteTrace } from '../../src/assembly/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
@@ -30,13 +33,14 @@ export async function startScorecar(
       rx.grpc = { endpoint: '127.0.0.1:0', ...(rx.grpc ?? {}) };
       rx.http = { endpoint: '127.0.0.1:0', ...(rx.http ?? {}) };
       d.admin = { endpoint: '127.0.0.1:0', ...(d.admin ?? {}) };
+      d.storage = { dir: mkdtempSync(join(tmpdir(), 'scorecar-test-')), ...(d.storage ?? {}) };
       opts.overrides?.(doc as Record<string, unknown>);
     },
   });
   const traces: CompleteTrace[] = [];
   const app = new Scorecar(config, {
+    ...opts,
     logger: opts.logger ?? createLogger({ level: (process.env.SCORECAR_TEST_LOG as 'debug') ?? 'error' }),
-    ...(opts.metrics ? { metrics: opts.metrics } : {}),
     onTrace: (t) => {
       traces.push(t);
       opts.onTrace?.(t);

@@ -1,0 +1,141 @@
+// The control plane against a running `scorecar start` (a real process): the seed's lifecycle
+// through the SDK and the CLI, config as code, and registry changes taking effect in the
+// running pipeline — through the API at once, from another process within 2 s.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSqliteRegistry } from '../../src/registry/index.ts';
+import { isSelected } from '../../src/sampling/index.ts';
+import { jsonToProtobuf } from '../../src/otlp/index.ts';
+import { configure, getScorer, Guidelines, listScorers, listScorerVersions, resetConfiguration, Safety, ScorerSamplingConfig, scorer } from 'scorecar/sdk';
+import { type ChildScorecar, NODE, scrape, startChild } from '../support/child.ts';
+import { waitFor } from '../support/scorecar.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const SALT = 'scorecar/sampling/v1';
+
+async function sendTraces(url: string, n: number, name: string, experiment: string): Promise<string[]> {
+  const ids: string[] = [];
+  const spans = [];
+  for (let i = 0; i < n; i++) {
+    const traceId = randomBytes(16).toString('hex');
+    ids.push(traceId);
+    spans.push({ traceId, spanId: randomBytes(8).toString('hex'), name, startTimeUnixNano: '1', endTimeUnixNano: '2', attributes: [{ key: 'mlflow.spanOutputs', value: { stringValue: '"hello"' } }] });
+  }
+  const body = jsonToProtobuf('traces', JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'mlflow.experimentId', value: { stringValue: experiment } }] }, scopeSpans: [{ spans }] }] }));
+  const res = await fetch(`${url}/v1/traces`, { method: 'POST', body, headers: { 'content-type': 'application/x-protobuf' } });
+  expect(res.status).toBe(200);
+  return ids;
+}
+
+function cli(sc: ChildScorecar, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(NODE, [join(ROOT, 'bin/scorecar.js'), 'scorers', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, SCORECAR_URL: sc.adminUrl, SCORECAR_EXPERIMENT: 'cli-exp' },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('control plane against a running scorecar start', () => {
+  let sc: ChildScorecar;
+
+  beforeAll(async () => {
+    sc = await startChild(
+      'assembler: {settleMs: 100}\n' +
+        'scorers:\n' +
+        '  - experiment: chat-app\n' +
+        '    name: response_length\n' +
+        '    definition: {type: code, source: "(ctx) => String(ctx.outputs ?? \'\').length"}\n' +
+        '    sampleRate: 1.0\n' +
+        '    filterString: "trace.status = \'OK\'"\n',
+    );
+  }, 60_000);
+  afterAll(async () => {
+    resetConfiguration();
+    await sc?.terminate();
+  });
+
+  it('reconciled the scorers: list from config as code', async () => {
+    configure({ url: sc.adminUrl, experimentId: 'chat-app' });
+    const list = await listScorers();
+    expect(list.map((s) => [s.name, s.version, s.sampleRate, s.filterString, s.status])).toEqual([['response_length', 1, 1, "trace.status = 'OK'", 'active']]);
+  });
+
+  it('runs the seed lifecycle through the SDK: register, start 0.7, update 0.8, stop, start, delete', async () => {
+    configure({ url: sc.adminUrl, experimentId: 'sdk-exp' });
+    const registered = await Safety().register({ name: 'my_safety_judge' });
+    expect(registered.status).toBe('registered');
+    const started = await registered.start({ samplingConfig: new ScorerSamplingConfig({ sampleRate: 0.7 }) });
+    const updated = await started.update({ samplingConfig: new ScorerSamplingConfig({ sampleRate: 0.8 }) });
+    expect([started.sampleRate, updated.sampleRate]).toEqual([0.7, 0.8]); // the old object keeps its rate
+    const stopped = await updated.stop();
+    expect([stopped.sampleRate, stopped.status]).toEqual([0, 'stopped']);
+    expect((await listScorers()).map((s) => s.name)).toContain('my_safety_judge');
+    const again = await stopped.start({ samplingConfig: { sampleRate: 0.5 } });
+    expect(again.status).toBe('active');
+    await Guidelines({ name: 'english', guidelines: ['The response must be in English'] }).register({ name: 'my_safety_judge' });
+    expect((await listScorerVersions({ name: 'my_safety_judge' })).map((v) => v.version)).toEqual([1, 2]);
+    expect((await getScorer({ name: 'my_safety_judge' })).version).toBe(2);
+    for (let i = 0; i < 19; i++) await scorer((ctx: { outputs?: unknown }) => String(ctx.outputs).length, { name: `len_${i}` }).register();
+    await expect(scorer(() => 1, { name: 'one_too_many' }).register()).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED', status: 409 });
+    const { deleteScorer } = await import('scorecar/sdk');
+    await deleteScorer({ name: 'my_safety_judge' });
+    expect((await listScorers()).map((s) => s.name)).not.toContain('my_safety_judge');
+  });
+
+  it('runs the same lifecycle through the CLI', () => {
+    const def = JSON.stringify({ type: 'builtin', judge: 'safety' });
+    expect(cli(sc, 'register', 'cli_safety', '--definition', def).status).toBe(0);
+    expect(cli(sc, 'start', 'cli_safety', '--sample-rate', '0.7').status).toBe(0);
+    expect(cli(sc, 'update', 'cli_safety', '--sample-rate', '0.8').status).toBe(0);
+    const got = JSON.parse(cli(sc, 'get', 'cli_safety', '--json').stdout) as { sampleRate: number; status: string };
+    expect([got.sampleRate, got.status]).toEqual([0.8, 'active']);
+    expect(cli(sc, 'stop', 'cli_safety').status).toBe(0);
+    const table = cli(sc, 'list');
+    expect(table.stdout).toMatch(/cli_safety.*stopped/);
+    expect(cli(sc, 'start', 'cli_safety', '--sample-rate', '0.5').status).toBe(0);
+    expect(cli(sc, 'delete', 'cli_safety').status).toBe(0);
+    const missing = cli(sc, 'get', 'cli_safety');
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/NOT_FOUND/);
+  });
+
+  it('applies a change made through the API to traces sent right after it', async () => {
+    configure({ url: sc.adminUrl, experimentId: 'live' });
+    const s = await (await scorer((ctx: { outputs?: unknown }) => String(ctx.outputs).length, { name: 'live_len' }).register()).start({
+      samplingConfig: { sampleRate: 0.3, filterString: "trace.name = 'wanted'" },
+    });
+    const selected = () => scrape(sc.adminUrl, 'scorecar_sampler_selected_total', { experiment: 'live', scorer: 'live_len' });
+    const wanted = await sendTraces(sc.httpUrl, 300, 'wanted', 'live');
+    await sendTraces(sc.httpUrl, 300, 'other', 'live');
+    const expected1 = wanted.filter((id) => isSelected(id, 0.3, SALT)).length;
+    await waitFor(async () => (await selected()) === expected1, 10_000, `${expected1} selections at rate 0.3`);
+    // New rate and filter; traces sent right after the call are selected under them.
+    await s.update({ samplingConfig: { sampleRate: 0.9, filterString: "trace.name = 'other'" } });
+    await sendTraces(sc.httpUrl, 300, 'wanted', 'live');
+    const other = await sendTraces(sc.httpUrl, 300, 'other', 'live');
+    const expected2 = expected1 + other.filter((id) => isSelected(id, 0.9, SALT)).length;
+    await waitFor(async () => (await selected()) === expected2, 10_000, `${expected2} selections after the update`);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await selected()).toBe(expected2);
+  });
+
+  it('sees a change written by another process to the same store within 2 s', async () => {
+    const other = await openSqliteRegistry({ dir: sc.dir, pollIntervalMs: 0 });
+    try {
+      await other.register('external', 'ext_len', { type: 'code', source: '(ctx) => 1' });
+      await other.start('external', 'ext_len', { sampleRate: 1 });
+    } finally {
+      await other.close();
+    }
+    const t0 = Date.now();
+    await waitFor(async () => {
+      const r = await fetch(`${sc.adminUrl}/api/v1/experiments/external/scorers`);
+      return r.status === 200 && ((await r.json()) as { scorers: unknown[] }).scorers.length === 1;
+    }, 5_000, 'the API to list it');
+    const ids = await sendTraces(sc.httpUrl, 50, 'x', 'external');
+    await waitFor(async () => (await scrape(sc.adminUrl, 'scorecar_sampler_selected_total', { experiment: 'external' })) === ids.length, 5_000, 'the pipeline to select with it');
+    expect(Date.now() - t0).toBeLessThan(2_000 + 1_000); // + time to complete the sent traces
+  });
+});

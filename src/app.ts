@@ -1,11 +1,21 @@
 // The composition root: builds every stage from a validated config, starts them in order and
 // shuts them down in reverse (stop accepting -> complete buffered traces -> drain exports).
-import { type AdminRoute, type AdminServer, createAdminServer } from './api/index.ts';
+import { readFileSync } from 'node:fs';
+import { type AdminRoute, type AdminServer, createAdminServer, traceRoutes } from './api/index.ts';
+import { AssessmentEmitter, type AssessmentListener, SqliteAssessmentStore } from './assessments/index.ts';
 import { Assembler, type CompleteTrace } from './assembly/index.ts';
 import type { Config } from './config/index.ts';
 import { MemoryBudget, OtlpForwarder, OtlpGrpcReceiver, OtlpHttpReceiver, OtlpIngest } from './otlp/index.ts';
 import { openSqliteRegistry, type Registry } from './registry/index.ts';
-import { type SelectedJob, TraceSelector } from './scoring/select.ts';
+import {
+  createScorerRunner,
+  JudgeBudgets,
+  parseModelUri,
+  type ScorerRunner,
+  ScoringEngine,
+  type SelectedJob,
+  TraceSelector,
+} from './scoring/index.ts';
 import { createLogger, type Logger } from './util/log.ts';
 import { MetricsRegistry } from './util/metrics.ts';
 
@@ -18,7 +28,13 @@ export interface ScorecarOptions {
   onSelect?: (job: SelectedJob) => void;
   /** More admin API routes. */
   routes?: readonly AdminRoute[];
+  /** Observes every assessment as it is emitted (tests, embedders). */
+  onAssessment?: AssessmentListener;
+  /** Environment for judge credentials and endpoints (default process.env). */
+  env?: Record<string, string | undefined>;
 }
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface Endpoints {
   grpc: number | undefined;
@@ -39,6 +55,10 @@ export class Scorecar {
   private admin: AdminServer | undefined;
   private registryRef: Registry | undefined;
   private selector: TraceSelector | undefined;
+  private store: SqliteAssessmentStore | undefined;
+  private runner: ScorerRunner | undefined;
+  private emitter: AssessmentEmitter | undefined;
+  private engineRef: ScoringEngine | undefined;
   private readonly opts: ScorecarOptions;
   private readonly consumers: Array<(t: CompleteTrace) => void> = [];
   private ready = false;
@@ -100,11 +120,59 @@ export class Scorecar {
     return this.registryRef;
   }
 
+  /** The scoring engine (after start()). */
+  get engine(): ScoringEngine {
+    if (!this.engineRef) throw new Error('scorecar is not started');
+    return this.engineRef;
+  }
+
   private onComplete(t: CompleteTrace): void {
     if (this.selector) {
-      for (const job of this.selector.select(t)) this.opts.onSelect?.(job);
+      for (const job of this.selector.select(t)) {
+        this.opts.onSelect?.(job);
+        this.engineRef?.submit(job);
+      }
     }
     for (const c of this.consumers) c(t);
+  }
+
+  private startScoring(): void {
+    const sc = this.config.scoring;
+    const log = this.log.child({ component: 'scoring' });
+    this.store = new SqliteAssessmentStore({ dir: this.config.storage.dir });
+    this.runner = createScorerRunner({
+      defaultModel: sc.defaultModel,
+      timeoutMs: sc.timeoutMs,
+      retry: sc.retry,
+      concurrency: sc.concurrency,
+      providers: sc.providers,
+      prices: sc.prices,
+      sandbox: sc.sandbox,
+      logger: log,
+      ...(this.opts.env ? { env: this.opts.env } : {}),
+    });
+    this.emitter = new AssessmentEmitter({
+      store: this.store,
+      otlp: this.forwarder,
+      metrics: this.metrics,
+      log: log.child({ component: 'emitter' }),
+      version: VERSION,
+    });
+    if (this.opts.onAssessment) this.emitter.onAssessment(this.opts.onAssessment);
+    const emitter = this.emitter;
+    this.engineRef = new ScoringEngine({
+      runner: this.runner,
+      emit: (items) => emitter.emit(items),
+      budgets: new JudgeBudgets(sc.budgets, this.store),
+      metrics: this.metrics,
+      log,
+      queueSize: sc.queueSize,
+      codeConcurrency: sc.sandbox.workers,
+      judgeConcurrency: (uri) => {
+        const parsed = parseModelUri(uri);
+        return (parsed.ok ? sc.providers[parsed.value.provider]?.concurrency : undefined) ?? sc.concurrency;
+      },
+    });
   }
 
   private registerMetrics(): void {
@@ -144,6 +212,7 @@ export class Scorecar {
       await registry.close();
       throw e;
     }
+    this.startScoring();
     this.selector = new TraceSelector({
       registry,
       resolution: this.config.experiments.resolution,
@@ -172,7 +241,8 @@ export class Scorecar {
           memoryBudgetUsedBytes: this.budget.used(),
         },
       }),
-      routes: this.opts.routes ?? [],
+      routes: [...traceRoutes(this.store!), ...(this.opts.routes ?? [])],
+      scorerHealth: (exp, name) => this.engineRef?.scorerHealth(exp, name),
     });
     const adminAddr = await this.admin.listen();
     this.ready = true;
@@ -200,7 +270,17 @@ export class Scorecar {
       this.assembler.stop();
       const n = this.assembler.flushAll('shutdown');
       if (n > 0) this.log.info('completed buffered traces at shutdown', { traces: n });
+      // Scoring gets the first part of the deadline, the exporter the rest (it also carries
+      // the assessments scoring just produced).
+      if (this.engineRef) {
+        const pending = this.engineRef.depth;
+        if (pending > 0) this.log.info('finishing scoring jobs', { jobs: pending });
+        await this.engineRef.drain(Date.now() + Math.max(0, (deadline - Date.now()) * 0.6));
+      }
+      this.emitter?.close();
       await this.forwarder.shutdown(deadline);
+      await this.runner?.close();
+      this.store?.close();
       await this.admin?.close();
       await this.registryRef?.close();
       this.log.info('scorecar stopped');

@@ -8,8 +8,11 @@ export {
   defineRoute,
   type HttpMethod,
   type ResponseDoc,
+  type ScorerHealthInfo,
+  type ScorerHealthSource,
   scorerRoutes,
 } from './routes.ts';
+export { ASSESSMENT_SCHEMA, traceRoutes } from './traces.ts';
 export { COMPONENT_SCHEMAS, type JsonSchema, schemaRef } from './schemas.ts';
 export {
   type AdminServer,

@@ -92,9 +92,23 @@ function parseVersion(v: string | undefined): number | 'all' | undefined {
   return v === 'all' ? 'all' : Number(v);
 }
 
+/** Runtime health of a scorer in this process (set by the scoring engine). */
+export interface ScorerHealthInfo {
+  state: 'ok' | 'error' | 'paused';
+  code?: string | undefined;
+  message?: string | undefined;
+  since: string;
+}
+export type ScorerHealthSource = (experimentId: string, name: string) => ScorerHealthInfo | undefined;
+
 /** The scorer registry routes (DESIGN.md, Contracts: REST). */
-export function scorerRoutes(registry: Registry): AdminRoute[] {
+export function scorerRoutes(registry: Registry, healthOf?: ScorerHealthSource): AdminRoute[] {
   const tags = ['scorers'];
+  // Scorer resources of the latest version carry the runtime health when the engine has any.
+  const withHealth = <T extends { experimentId: string; name: string }>(s: T): T => {
+    const h = healthOf?.(s.experimentId, s.name);
+    return h ? { ...s, health: h } : s;
+  };
   return [
     defineRoute({
       method: 'GET',
@@ -139,7 +153,7 @@ export function scorerRoutes(registry: Registry): AdminRoute[] {
       summary: 'List the latest version of each scorer of an experiment',
       tags,
       responses: { '200': { description: 'Scorers by name', schema: schemaRef('ScorerList') } },
-      handler: async (req) => ({ status: 200, body: { scorers: await registry.list(req.params.exp!) } }),
+      handler: async (req) => ({ status: 200, body: { scorers: (await registry.list(req.params.exp!)).map(withHealth) } }),
     }),
     defineRoute({
       method: 'POST',
@@ -165,7 +179,7 @@ export function scorerRoutes(registry: Registry): AdminRoute[] {
       responses: scorerRes('The scorer version'),
       handler: async (req) => {
         const v = parseVersion(req.query.version) as number | undefined;
-        return { status: 200, body: await registry.get(req.params.exp!, req.params.name!, v) };
+        return { status: 200, body: withHealth(await registry.get(req.params.exp!, req.params.name!, v)) };
       },
     }),
     defineRoute({

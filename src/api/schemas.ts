@@ -191,6 +191,21 @@ export const COMPONENT_SCHEMAS: Record<string, JsonSchema> = {
       status: { enum: ['registered', 'active', 'stopped'] },
       createdAt: { type: 'string', format: 'date-time', description: 'when this version was registered' },
       updatedAt: { type: 'string', format: 'date-time', description: 'last change to this scorer name' },
+      health: {
+        type: 'object',
+        description:
+          'Runtime state in this scorecar process, present once the scorer has run: ok; error (the judge ' +
+          'refused the credentials, code UNAUTHENTICATED); paused (the experiment\'s daily judge budget is spent, ' +
+          'code BUDGET_EXHAUSTED).',
+        required: ['state', 'since'],
+        additionalProperties: false,
+        properties: {
+          state: { enum: ['ok', 'error', 'paused'] },
+          code: { type: 'string' },
+          message: { type: 'string' },
+          since: { type: 'string', format: 'date-time' },
+        },
+      },
     },
   },
   ScorerList: {

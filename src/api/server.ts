@@ -20,7 +20,14 @@ import {
   sendJson,
 } from './http.ts';
 import { API_PREFIX, buildOpenApi, type OpenApiDocument } from './openapi.ts';
-import { type AdminRequest, type AdminRoute, defineRoute, type HttpMethod, scorerRoutes } from './routes.ts';
+import {
+  type AdminRequest,
+  type AdminRoute,
+  defineRoute,
+  type HttpMethod,
+  type ScorerHealthSource,
+  scorerRoutes,
+} from './routes.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
@@ -46,6 +53,8 @@ export interface AdminServerOptions {
   routes?: readonly AdminRoute[];
   /** Request body limit (default 1 MiB): larger bodies get 413 PAYLOAD_TOO_LARGE. */
   maxBodyBytes?: number;
+  /** Runtime health of scorers, shown on scorer resources. */
+  scorerHealth?: ScorerHealthSource;
 }
 
 export interface AdminServer {
@@ -136,7 +145,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
 
   let openapi: OpenApiDocument;
   const routes: AdminRoute[] = [
-    ...scorerRoutes(opts.registry),
+    ...scorerRoutes(opts.registry, opts.scorerHealth),
     ...(opts.routes ?? []),
     defineRoute({
       method: 'GET',

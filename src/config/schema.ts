@@ -202,6 +202,8 @@ export const configSchema = z
           .object({
             timeoutMs: z.number().int().positive().default(1_000),
             memoryBytes: z.number().int().positive().default(64 * MiB),
+            /** Worker threads running code scorers (the code-scorer lane's concurrency). */
+            workers: z.number().int().min(1).max(64).default(2),
           })
           .strict()
           .prefault({}),

@@ -52,10 +52,26 @@ export class TraceSelector {
   constructor(o: SelectorOptions) {
     this.o = o;
     this.m = {
-      considered: o.metrics.counter('scorecar_sampler_traces_total', 'Completed traces of experiments with active scorers', ['experiment']),
-      selected: o.metrics.counter('scorecar_sampler_selected_total', 'Traces selected per scorer (sample rate and filter string passed)', ['experiment', 'scorer']),
-      filtered: o.metrics.counter('scorecar_sampler_filtered_out_total', 'Traces inside the sample that the filter string excluded', ['experiment', 'scorer']),
-      viewErrors: o.metrics.counter('scorecar_sampler_view_errors_total', 'Traces whose GenAI view could not be built', ['experiment']),
+      considered: o.metrics.counter(
+        'scorecar_sampler_traces_total',
+        'Completed traces of experiments with active scorers',
+        ['experiment'],
+      ),
+      selected: o.metrics.counter(
+        'scorecar_sampler_selected_total',
+        'Traces selected per scorer (sample rate and filter string passed)',
+        ['experiment', 'scorer'],
+      ),
+      filtered: o.metrics.counter(
+        'scorecar_sampler_filtered_out_total',
+        'Traces inside the sample that the filter string excluded',
+        ['experiment', 'scorer'],
+      ),
+      viewErrors: o.metrics.counter(
+        'scorecar_sampler_view_errors_total',
+        'Traces whose GenAI view could not be built',
+        ['experiment'],
+      ),
     };
   }
 
@@ -70,10 +86,16 @@ export class TraceSelector {
     if (sampled.length === 0) return [];
     let view: TraceView;
     try {
-      view = buildTraceView(trace, { resolution: this.o.resolution, defaultExperiment: this.o.defaultExperiment });
+      view = buildTraceView(trace, {
+        resolution: this.o.resolution,
+        defaultExperiment: this.o.defaultExperiment,
+      });
     } catch (e) {
       this.m.viewErrors.inc({ experiment: experimentId });
-      this.o.log.warn('cannot build the trace view; trace not scored', { traceId: trace.traceId, error: e instanceof Error ? e.message : String(e) });
+      this.o.log.warn('cannot build the trace view; trace not scored', {
+        traceId: trace.traceId,
+        error: e instanceof Error ? e.message : String(e),
+      });
       return [];
     }
     const jobs: SelectedJob[] = [];

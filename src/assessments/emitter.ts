@@ -1,0 +1,163 @@
+// Where every assessment goes: the store, the downstream OTLP exporter (log event + evaluation
+// span, batched), metrics, and any extra listeners (Kafka, tests). Batching keeps the OTLP
+// and SQLite costs per flush, not per assessment.
+import type { Aggregation } from '../registry/types.ts';
+import type { Logger } from '../util/log.ts';
+import type { Gauge, MetricsRegistry } from '../util/metrics.ts';
+import { type EmittedAssessment, encodeAssessmentLogs, encodeEvaluationSpans, scoreLabel, scoreValue } from './otlp.ts';
+import type { AssessmentStore } from './store.ts';
+import type { Assessment } from './types.ts';
+
+export interface OtlpSink {
+  readonly enabled: boolean;
+  enqueue(signal: 'traces' | 'logs', body: Buffer, items: number): string;
+}
+
+export interface EmitItem extends EmittedAssessment {
+  /** Aggregations the scorer asked for (code scorers), exported as gauges. */
+  aggregations?: readonly Aggregation[] | undefined;
+}
+
+export type AssessmentListener = (a: Assessment) => void;
+
+const WINDOW = 1000;
+
+function aggregateOf(values: number[], kind: Aggregation): number {
+  const n = values.length;
+  if (n === 0) return Number.NaN;
+  switch (kind) {
+    case 'min':
+      return Math.min(...values);
+    case 'max':
+      return Math.max(...values);
+    case 'mean':
+      return values.reduce((a, b) => a + b, 0) / n;
+    case 'variance': {
+      const mean = values.reduce((a, b) => a + b, 0) / n;
+      return values.reduce((a, b) => a + (b - mean) ** 2, 0) / n;
+    }
+    case 'median':
+    case 'p90': {
+      const s = [...values].sort((a, b) => a - b);
+      const q = kind === 'median' ? 0.5 : 0.9;
+      const pos = (n - 1) * q;
+      const lo = Math.floor(pos);
+      const hi = Math.ceil(pos);
+      return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+    }
+  }
+}
+
+export class AssessmentEmitter {
+  private readonly store: AssessmentStore | undefined;
+  private readonly otlp: OtlpSink | undefined;
+  private readonly log: Logger;
+  private readonly version: string;
+  private pending: EmitItem[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly listeners: AssessmentListener[] = [];
+  private readonly windows = new Map<string, { values: number[]; at: number; aggregations: readonly Aggregation[]; exp: string; scorer: string }>();
+  private readonly m;
+  private readonly aggGauge: Gauge;
+
+  constructor(opts: { store?: AssessmentStore; otlp?: OtlpSink; metrics: MetricsRegistry; log: Logger; version: string; flushMs?: number }) {
+    this.store = opts.store;
+    this.otlp = opts.otlp;
+    this.log = opts.log;
+    this.version = opts.version;
+    const m = opts.metrics;
+    this.m = {
+      total: m.counter('scorecar_assessments_total', 'Assessments by scorer and label (error when the scorer failed)', ['experiment', 'scorer', 'label']),
+      errors: m.counter('scorecar_assessment_errors_total', 'Error assessments by code', ['experiment', 'scorer', 'code']),
+      score: m.histogram('scorecar_assessment_score', 'Numeric assessment values (yes/no and booleans as 1/0)', [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1, 2, 5, 10, 100, 1000, 10_000, 100_000], ['experiment', 'scorer']),
+      storeErrors: m.counter('scorecar_assessment_store_errors_total', 'Failed assessment store writes'),
+      exportDropped: m.counter('scorecar_assessment_export_dropped_total', 'Assessments not sent downstream because the export queue was full'),
+    };
+    this.aggGauge = m.gauge('scorecar_scorer_aggregate', `Aggregations of code scorer values over their last ${WINDOW} assessments`, ['experiment', 'scorer', 'aggregation'], () => {
+      const out: Array<[Record<string, string>, number]> = [];
+      for (const w of this.windows.values()) {
+        for (const agg of w.aggregations) out.push([{ experiment: w.exp, scorer: w.scorer, aggregation: agg }, aggregateOf(w.values, agg)]);
+      }
+      return out;
+    });
+    void this.aggGauge;
+    const flushMs = opts.flushMs ?? 200;
+    this.timer = setInterval(() => this.flush(), flushMs);
+    this.timer.unref();
+  }
+
+  onAssessment(l: AssessmentListener): void {
+    this.listeners.push(l);
+  }
+
+  emit(items: readonly EmitItem[]): void {
+    for (const it of items) {
+      const a = it.assessment;
+      const labels = { experiment: a.experimentId, scorer: a.scorer.name };
+      if (a.error) {
+        this.m.total.inc({ ...labels, label: 'error' });
+        this.m.errors.inc({ ...labels, code: a.error.code });
+      } else {
+        const v = scoreValue(a);
+        this.m.total.inc({ ...labels, label: scoreLabel(a) ?? (v !== undefined ? 'numeric' : 'other') });
+        if (v !== undefined) {
+          this.m.score.observe(v, labels);
+          if (it.aggregations && it.aggregations.length > 0) this.window(a, v, it.aggregations);
+        }
+      }
+      for (const l of this.listeners) {
+        try {
+          l(a);
+        } catch (e) {
+          this.log.warn('assessment listener failed', { error: e instanceof Error ? e.message : String(e) });
+        }
+      }
+      this.pending.push(it);
+    }
+    if (this.pending.length >= 500) this.flush();
+  }
+
+  private window(a: Assessment, v: number, aggregations: readonly Aggregation[]): void {
+    const key = `${a.experimentId}\u0000${a.scorer.name}`;
+    let w = this.windows.get(key);
+    if (!w) {
+      w = { values: [], at: 0, aggregations, exp: a.experimentId, scorer: a.scorer.name };
+      this.windows.set(key, w);
+    }
+    w.aggregations = aggregations;
+    if (w.values.length < WINDOW) w.values.push(v);
+    else {
+      w.values[w.at] = v;
+      w.at = (w.at + 1) % WINDOW;
+    }
+  }
+
+  /** Writes and sends everything pending now. */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    if (this.store) {
+      try {
+        this.store.put(batch.map((b) => b.assessment));
+      } catch (e) {
+        this.m.storeErrors.inc();
+        this.log.error('cannot store assessments', { count: batch.length, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    if (this.otlp?.enabled) {
+      const logs = this.otlp.enqueue('logs', encodeAssessmentLogs(batch, this.version), batch.length);
+      const spans = this.otlp.enqueue('traces', encodeEvaluationSpans(batch, this.version), batch.length);
+      if (logs !== 'queued' || spans !== 'queued') {
+        this.m.exportDropped.inc(undefined, batch.length);
+        this.log.warn('export queue full: assessments not sent downstream (they are stored)', { count: batch.length });
+      }
+    }
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.flush();
+  }
+}

@@ -1,0 +1,15 @@
+// Assessments: the model, deterministic ids, the store, OTLP encoding and the emitter.
+export { type AssessmentListener, AssessmentEmitter, type EmitItem, type OtlpSink } from './emitter.ts';
+export { assessmentId } from './id.ts';
+export {
+  assessmentAttributes,
+  EVALUATION_EVENT,
+  type EmittedAssessment,
+  encodeAssessmentLogs,
+  encodeEvaluationSpans,
+  evaluationSpanId,
+  scoreLabel,
+  scoreValue,
+} from './otlp.ts';
+export { ASSESSMENTS_FILE_NAME, type AssessmentStore, SqliteAssessmentStore, type UsageTotals } from './store.ts';
+export type { Assessment, AssessmentSourceType, AssessmentValue } from './types.ts';

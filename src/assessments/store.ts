@@ -1,0 +1,187 @@
+// Assessment store: every assessment, upserted by its deterministic id (a replay or a retried
+// job never duplicates), listed per trace for GET /api/v1/traces/{traceId}, and summed per
+// experiment and day for judge budgets. Embedded default: SQLite (node:sqlite), its own file
+// next to the registry's so assessment writes never wait on registry transactions.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { Assessment, AssessmentValue } from './types.ts';
+
+export const ASSESSMENTS_FILE_NAME = 'assessments.db';
+
+export interface UsageTotals {
+  inputTokens: number;
+  outputTokens: number;
+  cost: number;
+}
+
+export interface AssessmentStore {
+  /** Inserts or replaces by assessmentId; all in one transaction. */
+  put(batch: readonly Assessment[]): void;
+  byTrace(traceId: string): Assessment[];
+  /** Judge token usage and cost of one experiment since a time (ISO-8601). */
+  usageSince(experimentId: string, sinceIso: string): UsageTotals;
+  count(): number;
+  close(): void;
+}
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE assessments (
+     assessment_id  TEXT PRIMARY KEY,
+     trace_id       TEXT NOT NULL,
+     span_id        TEXT NOT NULL,
+     experiment_id  TEXT NOT NULL,
+     scorer_name    TEXT NOT NULL,
+     scorer_version INTEGER NOT NULL,
+     name           TEXT NOT NULL,
+     source_type    TEXT NOT NULL,
+     source_id      TEXT NOT NULL,
+     value_json     TEXT NOT NULL,
+     rationale      TEXT,
+     error_code     TEXT,
+     error_message  TEXT,
+     metadata_json  TEXT NOT NULL,
+     sample_rate    REAL NOT NULL,
+     input_tokens   INTEGER NOT NULL DEFAULT 0,
+     output_tokens  INTEGER NOT NULL DEFAULT 0,
+     cost           REAL NOT NULL DEFAULT 0,
+     created_at     TEXT NOT NULL
+   )`,
+  'CREATE INDEX assessments_trace ON assessments (trace_id)',
+  'CREATE INDEX assessments_experiment_time ON assessments (experiment_id, created_at)',
+];
+
+interface Row {
+  assessment_id: string;
+  trace_id: string;
+  span_id: string;
+  experiment_id: string;
+  scorer_name: string;
+  scorer_version: number;
+  name: string;
+  source_type: string;
+  source_id: string;
+  value_json: string;
+  rationale: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  metadata_json: string;
+  sample_rate: number;
+  created_at: string;
+}
+
+const num = (v: string | undefined): number => {
+  const n = Number(v);
+  return Number.isFinite(n) ? n : 0;
+};
+
+export class SqliteAssessmentStore implements AssessmentStore {
+  private readonly db: DatabaseSync;
+  private readonly insert: StatementSync;
+  private readonly selectTrace: StatementSync;
+  private readonly selectUsage: StatementSync;
+
+  constructor(opts: { dir?: string; path?: string }) {
+    const path = opts.path ?? join(opts.dir ?? '.', ASSESSMENTS_FILE_NAME);
+    if (opts.dir) mkdirSync(opts.dir, { recursive: true });
+    this.db = new DatabaseSync(path);
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+    this.migrate();
+    this.insert = this.db.prepare(
+      `INSERT OR REPLACE INTO assessments (assessment_id, trace_id, span_id, experiment_id, scorer_name, scorer_version,
+         name, source_type, source_id, value_json, rationale, error_code, error_message, metadata_json, sample_rate,
+         input_tokens, output_tokens, cost, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.selectTrace = this.db.prepare('SELECT * FROM assessments WHERE trace_id = ? ORDER BY created_at, assessment_id');
+    this.selectUsage = this.db.prepare(
+      `SELECT COALESCE(SUM(input_tokens), 0) AS i, COALESCE(SUM(output_tokens), 0) AS o, COALESCE(SUM(cost), 0) AS c
+       FROM assessments WHERE experiment_id = ? AND created_at >= ? AND source_type = 'LLM_JUDGE'`,
+    );
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+    const row = this.db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number };
+    for (let v = row.v; v < MIGRATIONS.length; v++) {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(v + 1, new Date().toISOString());
+        this.db.exec('COMMIT');
+      } catch (e) {
+        this.db.exec('ROLLBACK');
+        throw e;
+      }
+    }
+  }
+
+  put(batch: readonly Assessment[]): void {
+    if (batch.length === 0) return;
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const a of batch) {
+        const md = a.metadata;
+        this.insert.run(
+          a.assessmentId,
+          a.traceId,
+          a.spanId,
+          a.experimentId,
+          a.scorer.name,
+          a.scorer.version,
+          a.name,
+          a.source.type,
+          a.source.id,
+          JSON.stringify(a.value),
+          a.rationale ?? null,
+          a.error?.code ?? null,
+          a.error?.message ?? null,
+          JSON.stringify(md),
+          a.sampleRate,
+          num(md['scorecar.usage.input_tokens']),
+          num(md['scorecar.usage.output_tokens']),
+          num(md['scorecar.cost']),
+          a.createdAt,
+        );
+      }
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
+  byTrace(traceId: string): Assessment[] {
+    return (this.selectTrace.all(traceId.toLowerCase()) as unknown as Row[]).map((r) => {
+      const a: Assessment = {
+        assessmentId: r.assessment_id,
+        name: r.name,
+        traceId: r.trace_id,
+        spanId: r.span_id,
+        experimentId: r.experiment_id,
+        scorer: { name: r.scorer_name, version: r.scorer_version },
+        source: { type: r.source_type as Assessment['source']['type'], id: r.source_id },
+        value: JSON.parse(r.value_json) as AssessmentValue,
+        metadata: JSON.parse(r.metadata_json) as Record<string, string>,
+        sampleRate: r.sample_rate,
+        createdAt: r.created_at,
+      };
+      if (r.rationale !== null) a.rationale = r.rationale;
+      if (r.error_code !== null) a.error = { code: r.error_code, message: r.error_message ?? '' };
+      return a;
+    });
+  }
+
+  usageSince(experimentId: string, sinceIso: string): UsageTotals {
+    const r = this.selectUsage.get(experimentId, sinceIso) as { i: number; o: number; c: number };
+    return { inputTokens: r.i, outputTokens: r.o, cost: r.c };
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM assessments').get() as { n: number }).n;
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+}

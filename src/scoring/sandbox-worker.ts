@@ -1,0 +1,291 @@
+// Worker-thread side of the code-scorer sandbox. Each job gets a fresh QuickJS runtime (wasm)
+// with a heap limit, a stack limit and an interrupt handler at the CPU deadline, and no host
+// functions at all: the scorer sees only the ECMAScript built-ins and its `ctx`. The result
+// leaves the sandbox as one JSON string built inside it; the host validates it.
+//
+// Runs under Node's type stripping (no imports from the rest of the project, so the worker
+// starts fast and a broken sibling module cannot take it down).
+import { parentPort, workerData } from 'node:worker_threads';
+import {
+  newQuickJSWASMModuleFromVariant,
+  newVariant,
+  type QuickJSContext,
+  type QuickJSHandle,
+  RELEASE_SYNC,
+} from 'quickjs-emscripten';
+
+/** Sent once, when the worker can take jobs. */
+export interface WorkerReady {
+  ready: true;
+}
+
+export interface WorkerInit {
+  /** The heap limit of every job this worker will run (sizes the wasm memory cap). */
+  memoryBytes: number;
+}
+
+export interface WorkerJob {
+  id: number;
+  source: string;
+  ctxJson: string;
+  traceJson: string | null;
+  timeoutMs: number;
+  memoryBytes: number;
+  maxResultBytes: number;
+}
+
+export type WorkerReply = (
+  | { id: number; ok: true; json: string }
+  | {
+      id: number;
+      ok: false;
+      code: 'CODE_SCORER_ERROR' | 'CODE_SCORER_INVALID_RESULT' | 'TIMEOUT' | 'OUT_OF_MEMORY';
+      message: string;
+    }
+) & {
+  /** The worker exits right after this reply; the host must not send it another job. */
+  recycle?: boolean;
+};
+
+const STACK_BYTES = 512 * 1024;
+
+// Builds ctx inside the sandbox; `trace` is parsed on first access only, since most scorers
+// never read it and it is by far the largest part.
+const BOOT = `(function (ctxJson, traceJson) {
+  var ctx = JSON.parse(ctxJson);
+  var trace = null, parsed = false;
+  Object.defineProperty(ctx, 'trace', {
+    enumerable: true, configurable: true,
+    get: function () { if (!parsed) { trace = traceJson === null ? null : JSON.parse(traceJson); parsed = true; } return trace; },
+    set: function (v) { trace = v; parsed = true; }
+  });
+  return ctx;
+})`;
+
+// Non-finite numbers and undefined would silently become null in JSON; tag them so the host
+// can report them precisely. BigInts are converted instead of making stringify throw.
+const SERIALISE = `(function (v) {
+  return JSON.stringify({ v: v }, function (k, x) {
+    if (typeof x === 'number' && !isFinite(x)) return { __scorecarNonFinite: String(x) };
+    if (typeof x === 'bigint') return x.toString();
+    if (x === undefined && k === 'v' && this && Object.keys(this).length === 1) return { __scorecarUndefined: true };
+    return x;
+  });
+})`;
+
+const WASM_PAGE = 64 * 1024;
+/** The QuickJS build's own initial memory (16 MiB); the imported memory must be at least that. */
+const INITIAL_PAGES = 256;
+const MAX_PAGES = 32_768; // 2 GiB, the build's ceiling
+
+// QuickJS's heap limit does not count ArrayBuffer contents, so the wasm memory itself gets a
+// hard cap: the module's base plus twice the heap limit. Past it, allocations fail inside
+// QuickJS and surface as "out of memory" like any other.
+const init = (workerData ?? {}) as Partial<WorkerInit>;
+const capPages = Math.min(
+  MAX_PAGES,
+  INITIAL_PAGES + Math.ceil((2 * (init.memoryBytes ?? 64 * 1024 * 1024)) / WASM_PAGE),
+);
+// The project compiles without the DOM lib, which is where TypeScript declares WebAssembly.
+const Wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Memory: new (d: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer };
+    };
+  }
+).WebAssembly;
+const wasmMemory = new Wasm.Memory({ initial: INITIAL_PAGES, maximum: capPages });
+const QuickJS = await newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, { wasmMemory }));
+// Wasm memory only grows. A job that grew it by more than half its heap limit gets the worker
+// recycled, so a burst of allocation does not stay resident in every worker for good.
+const baselineWasmBytes = QuickJS.getWasmMemory().buffer.byteLength;
+
+function describe(vm: QuickJSContext, err: QuickJSHandle): { name: string; message: string; stack: string } {
+  try {
+    const d: unknown = vm.dump(err);
+    if (d && typeof d === 'object') {
+      const o = d as { name?: unknown; message?: unknown; stack?: unknown };
+      return {
+        name: typeof o.name === 'string' ? o.name : 'Error',
+        message: typeof o.message === 'string' ? o.message : JSON.stringify(d).slice(0, 500),
+        stack: typeof o.stack === 'string' ? o.stack : '',
+      };
+    }
+    return { name: 'thrown value', message: String(d).slice(0, 500), stack: '' };
+  } catch {
+    return { name: 'Error', message: 'unreadable error', stack: '' };
+  }
+}
+
+function nearMemoryCap(): boolean {
+  return wasmMemory.buffer.byteLength >= (capPages - 16) * WASM_PAGE;
+}
+
+function failure(
+  id: number,
+  job: WorkerJob,
+  vm: QuickJSContext,
+  err: QuickJSHandle,
+  what: string,
+): WorkerReply {
+  const e = describe(vm, err);
+  // When even the error object cannot be allocated, QuickJS throws null.
+  const unallocatable = e.name === 'thrown value' && e.message === 'null' && nearMemoryCap();
+  if (e.name === 'InternalError' && e.message === 'interrupted') {
+    return {
+      id,
+      ok: false,
+      code: 'TIMEOUT',
+      message: `the scorer exceeded its CPU time limit of ${job.timeoutMs} ms`,
+    };
+  }
+  if (e.message === 'out of memory' || unallocatable) {
+    return {
+      id,
+      ok: false,
+      code: 'OUT_OF_MEMORY',
+      message: `the scorer exceeded its memory limit of ${job.memoryBytes} bytes`,
+    };
+  }
+  const where = e.stack
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .slice(0, 3)
+    .join(' ← ');
+  return {
+    id,
+    ok: false,
+    code: 'CODE_SCORER_ERROR',
+    message: `${what}: ${e.name}: ${e.message.slice(0, 1000)}${where ? ` (${where})` : ''}`,
+  };
+}
+
+/**
+ * Runs one job. `recycle` says the worker must be replaced: the wasm module may be corrupt, or
+ * a scorer grew its memory a lot.
+ */
+function runJob(job: WorkerJob): { reply: WorkerReply; recycle: boolean } {
+  const { id } = job;
+  const rt = QuickJS.newRuntime();
+  rt.setMemoryLimit(job.memoryBytes);
+  rt.setMaxStackSize(STACK_BYTES);
+  const deadline = Date.now() + job.timeoutMs;
+  rt.setInterruptHandler(() => Date.now() > deadline);
+  const vm = rt.newContext();
+  const handles: QuickJSHandle[] = [];
+  const keep = (h: QuickJSHandle): QuickJSHandle => {
+    handles.push(h);
+    return h;
+  };
+  let reply: WorkerReply;
+  try {
+    reply = evaluate(job, vm, keep, () => rt.executePendingJobs(-1));
+  } catch (e) {
+    reply = {
+      id,
+      ok: false,
+      code: 'CODE_SCORER_ERROR',
+      message: `sandbox failure: ${e instanceof Error ? e.message : String(e)}`,
+    };
+  }
+  let recycle = QuickJS.getWasmMemory().buffer.byteLength > baselineWasmBytes + job.memoryBytes / 2;
+  try {
+    for (let i = handles.length - 1; i >= 0; i--) if (handles[i]!.alive) handles[i]!.dispose();
+    vm.dispose();
+    rt.dispose();
+  } catch {
+    // A leaked object makes QuickJS abort in JS_FreeRuntime; the module is unusable afterwards.
+    recycle = true;
+  }
+  return { reply, recycle };
+}
+
+function evaluate(
+  job: WorkerJob,
+  vm: QuickJSContext,
+  keep: (h: QuickJSHandle) => QuickJSHandle,
+  drainJobs: () => { error?: QuickJSHandle; dispose?: () => void },
+): WorkerReply {
+  const { id } = job;
+  const compiled = vm.evalCode(`(${job.source.replace(/;\s*$/, '')}\n)`, 'scorer.js');
+  if (compiled.error) return failure(id, job, vm, keep(compiled.error), 'scorer source');
+  const fn = keep(compiled.value);
+  if (vm.typeof(fn) !== 'function') {
+    return {
+      id,
+      ok: false,
+      code: 'CODE_SCORER_ERROR',
+      message: `scorer source is a ${vm.typeof(fn)}, not a function expression`,
+    };
+  }
+  const boot = vm.evalCode(BOOT, 'scorecar-boot.js');
+  if (boot.error) return failure(id, job, vm, keep(boot.error), 'building ctx');
+  const bootFn = keep(boot.value);
+  const ctxArg = keep(vm.newString(job.ctxJson));
+  const traceArg = job.traceJson === null ? vm.null : keep(vm.newString(job.traceJson));
+  const ctxRes = vm.callFunction(bootFn, vm.undefined, ctxArg, traceArg);
+  if (ctxRes.error) return failure(id, job, vm, keep(ctxRes.error), 'building ctx');
+  const ctx = keep(ctxRes.value);
+
+  const called = vm.callFunction(fn, vm.undefined, ctx);
+  if (called.error) return failure(id, job, vm, keep(called.error), 'scorer threw');
+  const ret = keep(called.value);
+  // Async scorers: run the job queue to completion (bounded by the interrupt handler).
+  const drained = drainJobs();
+  if (drained.error) return failure(id, job, vm, keep(drained.error), 'scorer threw');
+  const state = vm.getPromiseState(ret);
+  let value: QuickJSHandle;
+  if (state.type === 'pending') {
+    return {
+      id,
+      ok: false,
+      code: 'CODE_SCORER_ERROR',
+      message: 'scorer returned a promise that never settles (the sandbox has no timers or I/O)',
+    };
+  } else if (state.type === 'rejected') {
+    return failure(id, job, vm, keep(state.error), 'scorer rejected');
+  } else {
+    value = keep(state.value);
+  }
+
+  const ser = vm.evalCode(SERIALISE, 'scorecar-serialise.js');
+  if (ser.error) return failure(id, job, vm, keep(ser.error), 'serialising the result');
+  const serFn = keep(ser.value);
+  const out = vm.callFunction(serFn, vm.undefined, value);
+  if (out.error) {
+    const f = failure(id, job, vm, keep(out.error), 'serialising the result');
+    return f.ok || f.code !== 'CODE_SCORER_ERROR' ? f : { ...f, code: 'CODE_SCORER_INVALID_RESULT' };
+  }
+  const outH = keep(out.value);
+  if (vm.typeof(outH) !== 'string') {
+    return {
+      id,
+      ok: false,
+      code: 'CODE_SCORER_INVALID_RESULT',
+      message: 'the result cannot be represented as JSON',
+    };
+  }
+  const json = vm.getString(outH);
+  if (json.length > job.maxResultBytes) {
+    return {
+      id,
+      ok: false,
+      code: 'CODE_SCORER_INVALID_RESULT',
+      message: `the result is larger than ${job.maxResultBytes} bytes`,
+    };
+  }
+  return { id, ok: true, json };
+}
+
+const port = parentPort;
+if (port) {
+  // Start-up (wasm compile and instantiation) is not part of any job's deadline.
+  const ready: WorkerReady = { ready: true };
+  port.postMessage(ready);
+  port.on('message', (job: WorkerJob) => {
+    const { reply, recycle } = runJob(job);
+    port.postMessage(recycle ? { ...reply, recycle: true } : reply);
+    if (recycle) process.exit(0);
+  });
+}

@@ -6,12 +6,13 @@ const USAGE = `scorecar — continuous scoring of production GenAI traces
 
 Usage:
   scorecar start [--config FILE]        run the sidecar (OTLP :4317/:4318, admin :4320)
-  scorecar scorers <command> [...]      manage scorers on a running server (list|get|register|start|update|stop|delete)
+  scorecar scorers <command> [...]      manage scorers on a running server
+                                        (list|get|versions|register|start|update|stop|delete|stop-all|experiments)
   scorecar version                      print the version
   scorecar help                         this text
 
 Environment: SCORECAR_CONFIG (config file), SCORECAR_<SECTION>__<KEY>=value overrides any config key,
-SCORECAR_ADMIN_TOKEN (admin API bearer token), SCORECAR_URL (server for the scorers commands).
+SCORECAR_ADMIN_TOKEN (admin API bearer token), SCORECAR_URL and SCORECAR_EXPERIMENT (for the scorers commands).
 `;
 
 function version(): string {

@@ -41,7 +41,7 @@ scoring:
   defaultModel: "openai:/judge"
   timeoutMs: 1500
   retry: ${retry}
-  sandbox: {timeoutMs: 200, memoryBytes: 16777216}
+  sandbox: {timeoutMs: 500, memoryBytes: 16777216}
 ${extra}`;
 }
 
@@ -60,7 +60,7 @@ describe('scoring faults', () => {
   - {experiment: ${exp}, name: judge, definition: {type: builtin, judge: relevance_to_query}, sampleRate: 1.0}
   - {experiment: ${exp}, name: ok_len, definition: {type: code, source: "(ctx) => String(ctx.outputs).length"}, sampleRate: 1.0}
   - {experiment: ${exp}, name: loops, definition: {type: code, source: "(ctx) => { while (true) {} }"}, sampleRate: 0.3}
-  - {experiment: ${exp}, name: hogs, definition: {type: code, source: "(ctx) => { const a = []; for (;;) a.push('x'.repeat(1e5) + a.length); }"}, sampleRate: 0.3}
+  - {experiment: ${exp}, name: hogs, definition: {type: code, source: "(ctx) => { const a = []; for (;;) a.push(new Array(1e6).fill(a.length)); }"}, sampleRate: 0.3}
   - {experiment: ${exp}, name: throws, definition: {type: code, source: "(ctx) => { throw new Error('scorer bug ' + ctx.outputs) }"}, sampleRate: 1.0}`;
     const a = await startScorecar(config(patient, '{initialIntervalMs: 300, maxIntervalMs: 2000, maxElapsedMs: 90000}', scorers('f')), { onAssessment: (x) => got.patient.push(x) });
     const b = await startScorecar(config(impatient, '{initialIntervalMs: 200, maxIntervalMs: 500, maxElapsedMs: 3000}', scorers('f')), { onAssessment: (x) => got.impatient.push(x) });

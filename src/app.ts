@@ -79,6 +79,8 @@ export class Scorecar {
     this.budget = new MemoryBudget(config.limits.memoryBytes);
     this.budget.addHolder(() => this.forwarder.queuedBytes());
     this.budget.addHolder(() => this.assembler.bytes);
+    // Queued scoring jobs hold decoded trace views: they count against the same budget.
+    this.budget.addHolder(() => this.engineRef?.queuedBytes ?? 0);
     this.ingest = new OtlpIngest({
       forwarder: this.forwarder,
       sink: (buf, scan, header) => this.assembler.ingest(buf, scan, header),
@@ -167,7 +169,10 @@ export class Scorecar {
       metrics: this.metrics,
       log,
       queueSize: sc.queueSize,
-      codeConcurrency: sc.sandbox.workers,
+      queueMaxBytes: sc.queueMaxBytes,
+      // More jobs in flight than workers, so a worker finds its next job queued in the pool the
+      // moment it answers instead of waiting for the engine: sandbox round trips overlap.
+      codeConcurrency: sc.sandbox.workers * 4,
       judgeConcurrency: (uri) => {
         const parsed = parseModelUri(uri);
         return (parsed.ok ? sc.providers[parsed.value.provider]?.concurrency : undefined) ?? sc.concurrency;
@@ -213,8 +218,10 @@ export class Scorecar {
       throw e;
     }
     this.startScoring();
+    const engine = this.engineRef!;
     this.selector = new TraceSelector({
       registry,
+      admission: engine,
       resolution: this.config.experiments.resolution,
       defaultExperiment: this.config.experiments.default,
       salt: this.config.sampling.salt,

@@ -181,6 +181,8 @@ export const configSchema = z
     scoring: z
       .object({
         queueSize: z.number().int().positive().default(10_000),
+        /** Bound on the memory of queued jobs (their trace views, estimated from wire size). */
+        queueMaxBytes: z.number().int().positive().default(64 * MiB),
         defaultModel: z.string().default('openai:/gpt-4.1-mini'),
         timeoutMs: z.number().int().positive().default(60_000),
         retry: retry.prefault({ initialIntervalMs: 1000, maxIntervalMs: 30_000, maxElapsedMs: 120_000 }),

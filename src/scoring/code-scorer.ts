@@ -19,9 +19,19 @@ const MAX_NAME = 200;
 // The same trace is often scored by several code scorers: serialise it once.
 const traceJsonCache = new WeakMap<TraceView, string>();
 
+/**
+ * Whether a scorer's source could observe ctx.trace. The trace is by far the largest part of a
+ * sandbox call (serialising it, copying it across the thread and into the wasm heap), and most
+ * scorers never touch it. Conservative: any mention of "trace", any computed property access,
+ * spread, reflection or JSON of ctx keeps it.
+ */
+export function sourceMayReadTrace(source: string): boolean {
+  return /trace|\[|\.\.\.|JSON|Object|Reflect|\bin\b|arguments|eval|Function|with|this/.test(source);
+}
+
 /** The JSON the sandbox turns into ctx (inputs, outputs, expectations) and ctx.trace. */
-export function sandboxInput(view: TraceView): { ctxJson: string; traceJson: string } {
-  let traceJson = traceJsonCache.get(view);
+export function sandboxInput(view: TraceView, withTrace = true): { ctxJson: string; traceJson: string | null } {
+  let traceJson = withTrace ? traceJsonCache.get(view) : null;
   if (traceJson === undefined) {
     traceJson = JSON.stringify(traceViewJson(view));
     traceJsonCache.set(view, traceJson);

@@ -29,6 +29,8 @@ export interface EngineOptions {
   log: Logger;
   /** Jobs waiting across all lanes (scoring.queueSize). */
   queueSize: number;
+  /** Memory of waiting and running jobs' trace views (scoring.queueMaxBytes). */
+  queueMaxBytes: number;
   /** Concurrency of a judge model's lane. */
   judgeConcurrency: (modelUri: string) => number;
   /** Concurrency of the code-scorer lane (sandbox workers). */
@@ -51,6 +53,7 @@ export class ScoringEngine {
   private readonly lanes = new Map<string, Lane>();
   private queued = 0;
   private running = 0;
+  private bytes = 0;
   private readonly health = new Map<string, ScorerHealth>();
   private readonly abort = new AbortController();
   private idle: Array<() => void> = [];
@@ -103,6 +106,7 @@ export class ScoringEngine {
       [...this.lanes.values()].map((l) => [{ lane: l.key }, l.queue.length - l.head]),
     );
     m.gauge('scorecar_scoring_jobs_running', 'Scoring jobs running', [], () => this.running);
+    m.gauge('scorecar_scoring_queue_bytes', 'Estimated memory of queued and running jobs (their trace views)', [], () => this.bytes);
     m.gauge(
       'scorecar_scorer_health',
       'Per-scorer runtime state: 0 ok, 1 error (e.g. authentication), 2 paused (budget)',
@@ -113,6 +117,11 @@ export class ScoringEngine {
           return [{ experiment, scorer }, h.state === 'ok' ? 0 : h.state === 'error' ? 1 : 2];
         }),
     );
+  }
+
+  /** Estimated memory of queued and running jobs. */
+  get queuedBytes(): number {
+    return this.bytes;
   }
 
   /** Queued + running jobs. */
@@ -142,6 +151,16 @@ export class ScoringEngine {
     return lane;
   }
 
+  /** Whether `jobs` more jobs holding `bytes` would fit in the queue now. */
+  hasRoom(jobs: number, bytes: number): boolean {
+    return !this.closed && this.queued + jobs <= this.o.queueSize && this.bytes + bytes <= this.o.queueMaxBytes;
+  }
+
+  /** Counts a job refused before it was built (see TraceSelector admission). */
+  refuse(experimentId: string, scorer: string, reason: 'queue_full' | 'shutdown'): void {
+    this.m.dropped.inc({ experiment: experimentId, scorer, reason });
+  }
+
   /** Queues a job; false (counted) when the queue is full or the engine is closing. */
   submit(job: SelectedJob): boolean {
     const labels = { experiment: job.scorer.experimentId, scorer: job.scorer.name };
@@ -149,13 +168,14 @@ export class ScoringEngine {
       this.m.dropped.inc({ ...labels, reason: 'shutdown' });
       return false;
     }
-    if (this.queued >= this.o.queueSize) {
+    if (this.queued >= this.o.queueSize || this.bytes + job.approxBytes > this.o.queueMaxBytes) {
       this.m.dropped.inc({ ...labels, reason: 'queue_full' });
       return false;
     }
     const lane = this.laneFor(job);
     lane.queue.push(job);
     this.queued++;
+    this.bytes += job.approxBytes;
     this.m.submitted.inc(labels);
     (job as SelectedJob & { enqueuedMs?: number }).enqueuedMs = this.now();
     this.pump(lane);
@@ -177,6 +197,7 @@ export class ScoringEngine {
       void this.run(lane, job).finally(() => {
         lane.running--;
         this.running--;
+        this.bytes -= job.approxBytes;
         this.pump(lane);
         if (this.depth === 0) {
           const w = this.idle;

@@ -36,7 +36,7 @@ export {
 export { renderTraceOutline, toJsonSafe, traceViewJson } from './render.ts';
 export { backoffInterval, jitteredInterval, nextDelay, parseRetryAfter, Semaphore, sleep } from './retry.ts';
 export { type EngineOptions, type ScorerHealth, ScoringEngine } from './engine.ts';
-export { type ActiveScorerSource, type SelectedJob, type SelectorOptions, TraceSelector } from './select.ts';
+export { type ActiveScorerSource, type JobAdmission, type SelectedJob, type SelectorOptions, TraceSelector } from './select.ts';
 export { createScorerRunner, METADATA, type ScorerRunner, type ScoringJob } from './runner.ts';
 export { type SandboxJob, type SandboxOutcome, SandboxPool, type SandboxStats } from './sandbox.ts';
 export {

@@ -7,7 +7,7 @@ import { assessmentId } from '../assessments/id.ts';
 import type { TraceView } from '../genai/types.ts';
 import type { Scorer, ScorerDefinition } from '../registry/types.ts';
 import { ScorecarError } from '../util/index.ts';
-import { readCodeResult, sandboxInput } from './code-scorer.ts';
+import { readCodeResult, sandboxInput, sourceMayReadTrace } from './code-scorer.ts';
 import { isRetrievalJudge, type JudgeTask, judgeTasks, readVerdict } from './judges.ts';
 import { createModelClient, type ModelClient } from './providers.ts';
 import { SandboxPool, type SandboxStats } from './sandbox.ts';
@@ -183,7 +183,7 @@ export function createScorerRunner(options: ScoringOptions = {}): ScorerRunner {
     const src = { type: 'CODE' as const, id: job.scorer.name };
     const rootSpanId = job.view.rootSpan.spanId;
     pool ??= new SandboxPool(options.sandbox);
-    const outcome = await pool.run({ source, ...sandboxInput(job.view) }, signal);
+    const outcome = await pool.run({ source, ...sandboxInput(job.view, sourceMayReadTrace(source)) }, signal);
     if (!outcome.ok) return [failed(job, rootSpanId, src, new ScoringError(outcome.code, outcome.message))];
     try {
       return readCodeResult(outcome.json, job.scorer.name).map((fb) => {

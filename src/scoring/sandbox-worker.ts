@@ -1,7 +1,7 @@
-// Worker-thread side of the code-scorer sandbox. Each job gets a fresh QuickJS runtime (wasm)
-// with a heap limit, a stack limit and an interrupt handler at the CPU deadline, and no host
-// functions at all: the scorer sees only the ECMAScript built-ins and its `ctx`. The result
-// leaves the sandbox as one JSON string built inside it; the host validates it.
+// Worker-thread side of the code-scorer sandbox. QuickJS (wasm) with a heap limit, a stack
+// limit and an interrupt handler at the CPU deadline, and no host functions at all: the scorer
+// sees only the ECMAScript built-ins and its `ctx`. The result leaves the sandbox as one JSON
+// string built inside it; the host validates it.
 //
 // Runs under Node's type stripping (no imports from the rest of the project, so the worker
 // starts fast and a broken sibling module cannot take it down).
@@ -165,22 +165,114 @@ function failure(
  * Runs one job. `recycle` says the worker must be replaced: the wasm module may be corrupt, or
  * a scorer grew its memory a lot.
  */
+// One runtime per worker, and one context per scorer source, kept between calls: the scorer,
+// the ctx builder and the serialiser are compiled once, so a call costs a JSON parse, the
+// scorer itself and a JSON stringify. Scorers stay isolated from each other (separate contexts,
+// separate globals); a scorer's own globals may persist from one call to the next, as a Python
+// scorer's module globals do. Any failure discards the context, and a timeout or
+// out-of-memory the whole runtime, so the next call starts clean. The interrupt handler reads
+// the current job's deadline.
+interface Prepared {
+  vm: QuickJSContext;
+  fn: QuickJSHandle;
+  boot: QuickJSHandle;
+  ser: QuickJSHandle;
+}
+
+const MAX_CONTEXTS = 32;
+let runtime: ReturnType<typeof QuickJS.newRuntime> | undefined;
+let runtimeMemoryBytes = 0;
+let deadline = 0;
+const prepared = new Map<string, Prepared>();
+
+function disposePrepared(p: Prepared): void {
+  for (const h of [p.ser, p.boot, p.fn]) if (h.alive) h.dispose();
+  p.vm.dispose();
+}
+
+function disposeRuntime(): void {
+  for (const p of prepared.values()) disposePrepared(p);
+  prepared.clear();
+  runtime?.dispose();
+  runtime = undefined;
+}
+
+function getRuntime(memoryBytes: number): ReturnType<typeof QuickJS.newRuntime> {
+  if (!runtime || runtimeMemoryBytes !== memoryBytes) {
+    disposeRuntime();
+    runtime = QuickJS.newRuntime();
+    runtime.setMemoryLimit(memoryBytes);
+    runtime.setMaxStackSize(STACK_BYTES);
+    runtime.setInterruptHandler(() => Date.now() > deadline);
+    runtimeMemoryBytes = memoryBytes;
+  }
+  return runtime;
+}
+
+/** The compiled scorer for this source, or the failure reply when it does not compile. */
+function prepare(job: WorkerJob, rt: ReturnType<typeof QuickJS.newRuntime>): Prepared | WorkerReply {
+  const cached = prepared.get(job.source);
+  if (cached) {
+    // Most recently used last, so eviction below drops the least recently used.
+    prepared.delete(job.source);
+    prepared.set(job.source, cached);
+    return cached;
+  }
+  const vm = rt.newContext();
+  const fail = (err: QuickJSHandle, what: string): WorkerReply => {
+    const r = failure(job.id, job, vm, err, what);
+    err.dispose();
+    vm.dispose();
+    return r;
+  };
+  const compiled = vm.evalCode(`(${job.source.replace(/;\s*$/, '')}\n)`, 'scorer.js');
+  if (compiled.error) return fail(compiled.error, 'scorer source');
+  const fn = compiled.value;
+  if (vm.typeof(fn) !== 'function') {
+    const kind = vm.typeof(fn);
+    fn.dispose();
+    vm.dispose();
+    return { id: job.id, ok: false, code: 'CODE_SCORER_ERROR', message: `scorer source is a ${kind}, not a function expression` };
+  }
+  const boot = vm.evalCode(BOOT, 'scorecar-boot.js');
+  if (boot.error) {
+    fn.dispose();
+    return fail(boot.error, 'building ctx');
+  }
+  const ser = vm.evalCode(SERIALISE, 'scorecar-serialise.js');
+  if (ser.error) {
+    fn.dispose();
+    boot.value.dispose();
+    return fail(ser.error, 'serialising the result');
+  }
+  const p: Prepared = { vm, fn, boot: boot.value, ser: ser.value };
+  prepared.set(job.source, p);
+  if (prepared.size > MAX_CONTEXTS) {
+    const [oldest, old] = prepared.entries().next().value as [string, Prepared];
+    prepared.delete(oldest);
+    disposePrepared(old);
+  }
+  return p;
+}
+
 function runJob(job: WorkerJob): { reply: WorkerReply; recycle: boolean } {
   const { id } = job;
-  const rt = QuickJS.newRuntime();
-  rt.setMemoryLimit(job.memoryBytes);
-  rt.setMaxStackSize(STACK_BYTES);
-  const deadline = Date.now() + job.timeoutMs;
-  rt.setInterruptHandler(() => Date.now() > deadline);
-  const vm = rt.newContext();
-  const handles: QuickJSHandle[] = [];
-  const keep = (h: QuickJSHandle): QuickJSHandle => {
-    handles.push(h);
-    return h;
-  };
+  let recycle = false;
   let reply: WorkerReply;
+  let p: Prepared | undefined;
+  const handles: QuickJSHandle[] = [];
   try {
-    reply = evaluate(job, vm, keep, () => rt.executePendingJobs(-1));
+    const rt = getRuntime(job.memoryBytes);
+    deadline = Date.now() + job.timeoutMs;
+    const got = prepare(job, rt);
+    if ('vm' in got) {
+      p = got;
+      const keep = (h: QuickJSHandle): QuickJSHandle => {
+        handles.push(h);
+        return h;
+      };
+      reply = evaluate(job, p, keep, () => rt.executePendingJobs(-1));
+    } else reply = got;
   } catch (e) {
     reply = {
       id,
@@ -189,11 +281,16 @@ function runJob(job: WorkerJob): { reply: WorkerReply; recycle: boolean } {
       message: `sandbox failure: ${e instanceof Error ? e.message : String(e)}`,
     };
   }
-  let recycle = QuickJS.getWasmMemory().buffer.byteLength > baselineWasmBytes + job.memoryBytes / 2;
+  recycle = QuickJS.getWasmMemory().buffer.byteLength > baselineWasmBytes + job.memoryBytes / 2;
   try {
     for (let i = handles.length - 1; i >= 0; i--) if (handles[i]!.alive) handles[i]!.dispose();
-    vm.dispose();
-    rt.dispose();
+    if (!reply.ok) {
+      if (reply.code === 'TIMEOUT' || reply.code === 'OUT_OF_MEMORY') disposeRuntime();
+      else if (p) {
+        prepared.delete(job.source);
+        disposePrepared(p);
+      }
+    }
   } catch {
     // A leaked object makes QuickJS abort in JS_FreeRuntime; the module is unusable afterwards.
     recycle = true;
@@ -203,28 +300,15 @@ function runJob(job: WorkerJob): { reply: WorkerReply; recycle: boolean } {
 
 function evaluate(
   job: WorkerJob,
-  vm: QuickJSContext,
+  p: Prepared,
   keep: (h: QuickJSHandle) => QuickJSHandle,
   drainJobs: () => { error?: QuickJSHandle; dispose?: () => void },
 ): WorkerReply {
   const { id } = job;
-  const compiled = vm.evalCode(`(${job.source.replace(/;\s*$/, '')}\n)`, 'scorer.js');
-  if (compiled.error) return failure(id, job, vm, keep(compiled.error), 'scorer source');
-  const fn = keep(compiled.value);
-  if (vm.typeof(fn) !== 'function') {
-    return {
-      id,
-      ok: false,
-      code: 'CODE_SCORER_ERROR',
-      message: `scorer source is a ${vm.typeof(fn)}, not a function expression`,
-    };
-  }
-  const boot = vm.evalCode(BOOT, 'scorecar-boot.js');
-  if (boot.error) return failure(id, job, vm, keep(boot.error), 'building ctx');
-  const bootFn = keep(boot.value);
+  const { vm, fn } = p;
   const ctxArg = keep(vm.newString(job.ctxJson));
   const traceArg = job.traceJson === null ? vm.null : keep(vm.newString(job.traceJson));
-  const ctxRes = vm.callFunction(bootFn, vm.undefined, ctxArg, traceArg);
+  const ctxRes = vm.callFunction(p.boot, vm.undefined, ctxArg, traceArg);
   if (ctxRes.error) return failure(id, job, vm, keep(ctxRes.error), 'building ctx');
   const ctx = keep(ctxRes.value);
 
@@ -249,10 +333,7 @@ function evaluate(
     value = keep(state.value);
   }
 
-  const ser = vm.evalCode(SERIALISE, 'scorecar-serialise.js');
-  if (ser.error) return failure(id, job, vm, keep(ser.error), 'serialising the result');
-  const serFn = keep(ser.value);
-  const out = vm.callFunction(serFn, vm.undefined, value);
+  const out = vm.callFunction(p.ser, vm.undefined, value);
   if (out.error) {
     const f = failure(id, job, vm, keep(out.error), 'serialising the result');
     return f.ok || f.code !== 'CODE_SCORER_ERROR' ? f : { ...f, code: 'CODE_SCORER_INVALID_RESULT' };

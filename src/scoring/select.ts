@@ -20,10 +20,26 @@ export interface SelectedJob {
   scorer: Scorer;
   /** Inclusion probability recorded on every assessment of this job. */
   sampleRate: number;
+  /** This job's share of its trace view's memory (the view is shared by the trace's jobs). */
+  approxBytes: number;
+}
+
+/**
+ * A decoded trace view takes about 2.3x the trace's wire size (measured on the bench payload:
+ * 16.8 KB per 7.3 KB trace); rounded up for attribute-heavy traces.
+ */
+export const VIEW_BYTES_PER_WIRE_BYTE = 3;
+
+/** The engine's admission check, asked before a view is built for jobs that could not queue. */
+export interface JobAdmission {
+  hasRoom(jobs: number, bytes: number): boolean;
+  refuse(experimentId: string, scorer: string, reason: 'queue_full'): void;
 }
 
 export interface SelectorOptions {
   registry: ActiveScorerSource;
+  /** When given, a trace whose jobs would not fit is refused before its view is built. */
+  admission?: JobAdmission;
   resolution: readonly string[];
   defaultExperiment: string;
   salt: string;
@@ -84,6 +100,13 @@ export class TraceSelector {
     this.m.considered.inc({ experiment: experimentId });
     const sampled = scorers.filter((s) => isSelected(trace.traceId, s.sampleRate, this.o.salt));
     if (sampled.length === 0) return [];
+    // Under overload, building views only to drop their jobs would turn into garbage-collector
+    // work and memory: refuse first (filters not run yet, so every sampled scorer counts).
+    const viewBytes = trace.wireBytes * VIEW_BYTES_PER_WIRE_BYTE;
+    if (this.o.admission && !this.o.admission.hasRoom(sampled.length, viewBytes)) {
+      for (const s of sampled) this.o.admission.refuse(experimentId, s.name, 'queue_full');
+      return [];
+    }
     let view: TraceView;
     try {
       view = buildTraceView(trace, {
@@ -105,8 +128,9 @@ export class TraceSelector {
         continue;
       }
       this.m.selected.inc({ experiment: experimentId, scorer: s.name });
-      jobs.push({ view, scorer: asScorer(s), sampleRate: inclusionProbability(s.sampleRate) });
+      jobs.push({ view, scorer: asScorer(s), sampleRate: inclusionProbability(s.sampleRate), approxBytes: 0 });
     }
+    for (const j of jobs) j.approxBytes = Math.ceil(viewBytes / jobs.length);
     return jobs;
   }
 }

@@ -39,7 +39,7 @@ scoring:
 scorers:
   - experiment: e2e
     name: answer_length
-    definition: {type: code, source: "(ctx) => String(ctx.outputs ?? '').length"}
+    definition: {type: code, source: "(ctx) => String(ctx.outputs ?? '').length", aggregations: [mean, max, p90]}
     sampleRate: 1.0
   - experiment: e2e
     name: is_english
@@ -175,6 +175,11 @@ scorers:
     expect(await sc.metric('scorecar_assessments_total', { experiment: 'e2e', scorer: 'is_english', label: 'yes' })).toBe(judged.filter((a) => a.value === 'yes').length);
     expect(await sc.metric('scorecar_assessments_total', { experiment: 'e2e', scorer: 'is_english', label: 'no' })).toBe(judged.filter((a) => a.value === 'no').length);
     expect(await sc.metric('scorecar_judge_tokens_total', { experiment: 'e2e', direction: 'input' })).toBeGreaterThan(0);
+    // The code scorer's aggregations, over its last 1000 values (here: all 500).
+    const lengths = assessments.filter((a) => a.scorer.name === 'answer_length').map((a) => Number(a.value));
+    expect(await sc.metric('scorecar_scorer_aggregate', { scorer: 'answer_length', aggregation: 'max' })).toBe(Math.max(...lengths));
+    const mean = lengths.reduce((x, y) => x + y, 0) / lengths.length;
+    expect(await sc.metric('scorecar_scorer_aggregate', { scorer: 'answer_length', aggregation: 'mean' })).toBeCloseTo(mean, 6);
     expect(await sc.metric('scorecar_scoring_jobs_dropped_total')).toBe(0);
     const scorer = (await (await fetch(`${sc.adminUrl}/api/v1/experiments/e2e/scorers/is_english`)).json()) as { health?: { state: string } };
     expect(scorer.health?.state).toBe('ok');

@@ -3,7 +3,7 @@
 // field-path messages.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
-import { type ErrorCode, ScorecarError } from '../util/errors.ts';
+import { type ErrorCode, ScorecarError } from '../util/index.ts';
 
 /** HTTP status of each stable error code (the only mapping; handlers never pick statuses). */
 export function httpStatusOf(code: ErrorCode): number {

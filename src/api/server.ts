@@ -7,9 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from '../registry/index.ts';
-import { errorMessage, ScorecarError } from '../util/errors.ts';
-import { type Logger, silentLogger } from '../util/log.ts';
-import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from '../util/metrics.ts';
+import { errorMessage, type Logger, type MetricsRegistry, PROMETHEUS_CONTENT_TYPE, ScorecarError, silentLogger } from '../util/index.ts';
 import {
   fieldErrors,
   hasBody,

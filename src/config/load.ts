@@ -2,7 +2,7 @@
 // overrides, validates everything at once and freezes the result.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { ScorecarError } from '../util/errors.ts';
+import { ScorecarError } from '../util/index.ts';
 import { type Config, configSchema } from './schema.ts';
 
 export interface ConfigIssue {

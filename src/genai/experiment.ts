@@ -9,7 +9,7 @@
 // and a span is decoded only when a span: rule is reached, and then only the root span, found by
 // a scan of each span's bytes for a parent id.
 import type { CompleteTrace } from '../assembly/types.ts';
-import { type AttrValue, decodeResource, decodeSpan, type SpanData } from '../otlp/decode.ts';
+import { type AttrValue, decodeResource, decodeSpan, type SpanData } from '../otlp/index.ts';
 import { unquote } from './values.ts';
 
 export const MLFLOW_EXPERIMENT_HEADER = 'x-mlflow-experiment-id';

@@ -49,8 +49,8 @@
 //   `traceloop.association.properties.<k>`); then `mlflow.trace.session` / `mlflow.trace.user`
 //   from the resolved ids.
 import type { CompleteTrace } from '../assembly/types.ts';
-import { decodeSpan, STATUS_ERROR, type SpanData } from '../otlp/decode.ts';
-import { ScorecarError } from '../util/errors.ts';
+import { decodeSpan, STATUS_ERROR, type SpanData } from '../otlp/index.ts';
+import { ScorecarError } from '../util/index.ts';
 import type { ConventionReader, SpanType } from './convention.ts';
 import { normalizeDocuments } from './documents.ts';
 import { resolveExperimentWith } from './experiment.ts';

@@ -5,9 +5,7 @@
 // service notices every committed change (its own at once, other processes' by polling the
 // store revision) and republishes the snapshot.
 import type { ScorerEntry } from '../config/index.ts';
-import { ScorecarError } from '../util/errors.ts';
-import { type Logger, silentLogger } from '../util/log.ts';
-import type { Counter, MetricsRegistry } from '../util/metrics.ts';
+import { type Counter, type Logger, type MetricsRegistry, ScorecarError, silentLogger } from '../util/index.ts';
 import {
   type CompileFilter,
   compileFilter as defaultCompileFilter,

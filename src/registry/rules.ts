@@ -1,6 +1,6 @@
 // Lifecycle rules that do not need the store: name and id checks, sample-rate ranges, filter
 // normalisation, status derivation and the canonical JSON used to compare definitions.
-import { ScorecarError } from '../util/errors.ts';
+import { ScorecarError } from '../util/index.ts';
 import { EXPERIMENT_ID_PATTERN, MAX_FILTER_LENGTH, SCORER_NAME_PATTERN, type ScorerStatus } from './types.ts';
 
 export function checkScorerName(name: unknown, field = 'name'): string {

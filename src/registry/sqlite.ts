@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
-import { ScorecarError } from '../util/errors.ts';
+import { ScorecarError } from '../util/index.ts';
 import { deriveStatus } from './rules.ts';
 import type {
   RegisterInput,

@@ -1,7 +1,7 @@
 // Parser for filter strings in MLflow's trace search syntax: text -> validated clause list.
 // Every refusal is a FilterSyntaxError carrying the 0-based character position of the offending
 // token and the reason. Evaluation lives in filter.ts; the accepted language is documented there.
-import { ScorecarError } from '../util/errors.ts';
+import { ScorecarError } from '../util/index.ts';
 
 /** A refused filter string: where (0-based character offset) and why. */
 export class FilterSyntaxError extends ScorecarError {

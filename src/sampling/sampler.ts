@@ -28,7 +28,7 @@
 // cached, the id's hex is read in place and `isSelected` allocates nothing (~2.2M calls/s on one
 // core, against ~0.4M/s for the same algorithm in BigInt); only `inclusionHash` builds a BigInt
 // for callers that want the value itself.
-import { ScorecarError } from '../util/errors.ts';
+import { ScorecarError } from '../util/index.ts';
 
 /** The salt scorecar uses when the config names none. Changing it reshuffles every sample. */
 export const DEFAULT_SAMPLING_SALT = 'scorecar/sampling/v1';

@@ -3,7 +3,7 @@
 // nonsense, a code scorer that throws, loops or allocates without bound — become assessments
 // carrying `error`; `run` rejects only when the caller aborts it or the runner is closed.
 import type { Assessment, AssessmentValue } from '../assessments/types.ts';
-import { assessmentId } from '../assessments/id.ts';
+import { assessmentId } from '../assessments/index.ts';
 import type { TraceView } from '../genai/types.ts';
 import type { Scorer, ScorerDefinition } from '../registry/types.ts';
 import { ScorecarError } from '../util/index.ts';

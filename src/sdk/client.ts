@@ -6,7 +6,7 @@ import type {
   Scorer as ScorerResource,
   ScorerDefinition,
 } from '../registry/types.ts';
-import { type ErrorCode, ScorecarError } from '../util/errors.ts';
+import { type ErrorCode, ScorecarError } from '../util/index.ts';
 
 /** Where the admin API is and how to talk to it. Every field is optional. */
 export interface ClientConfig {

@@ -1,23 +1,13 @@
-// Retry timing shared by the downstream exporter: exponential backoff with jitter, and parsing
-// of server hints (HTTP Retry-After, gRPC RetryInfo).
-import type { RetryConfig } from '../config/schema.ts';
+// Retry timing of the downstream OTLP exporter (the shared policy lives in util/retry.ts).
+import type { RetryConfig } from '../config/index.ts';
+import { jitteredInterval, parseRetryAfter } from '../util/index.ts';
 
-/** Nominal wait before attempt n+1 (n >= 0), with jitter drawn from [1-r, 1+r]. */
+/** Jittered exponential backoff before attempt n+1 (n >= 0). */
 export function backoffMs(cfg: RetryConfig, attempt: number, random: () => number = Math.random): number {
-  const nominal = Math.min(cfg.maxIntervalMs, cfg.initialIntervalMs * cfg.multiplier ** attempt);
-  const r = cfg.randomizationFactor;
-  return Math.max(0, Math.round(nominal * (1 - r + 2 * r * random())));
+  return jitteredInterval(cfg, attempt, random);
 }
 
-/** Retry-After: delta-seconds or an HTTP-date. Returns milliseconds, or undefined if absent/invalid. */
-export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined || v.trim() === '') return undefined;
-  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) return undefined;
-  return Math.max(0, t - now);
-}
+export { parseRetryAfter };
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -1,34 +1,10 @@
 // Retry timing for model calls: exponential backoff with jitter (the OTLP exporters' policy),
 // Retry-After parsing, abortable sleeps on an injectable clock, and the small per-endpoint
 // semaphore that bounds requests in flight.
+import { jitteredInterval } from '../util/index.ts';
 import type { Clock, RetryPolicy } from './types.ts';
 
-/** Nominal wait before retry number `retry` (0 = the first retry), before jitter. */
-export function backoffInterval(policy: RetryPolicy, retry: number): number {
-  const nominal = policy.initialIntervalMs * policy.multiplier ** retry;
-  return Math.min(nominal, policy.maxIntervalMs);
-}
-
-/** The jittered wait: uniform in [1 - r, 1 + r] times the nominal interval. */
-export function jitteredInterval(policy: RetryPolicy, retry: number, random: () => number): number {
-  const nominal = backoffInterval(policy, retry);
-  const r = policy.randomizationFactor;
-  return Math.max(0, Math.round(nominal * (1 - r + 2 * r * random())));
-}
-
-/**
- * Retry-After in milliseconds: delta-seconds or an HTTP-date (RFC 9110 section 10.2.3).
- * Undefined when absent or unreadable; a date in the past means "now" (0).
- */
-export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const v = value.trim();
-  if (v === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  const at = Date.parse(v);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - nowMs);
-}
+export { backoffInterval, jitteredInterval, parseRetryAfter } from '../util/index.ts';
 
 /**
  * The wait before the next attempt, or undefined when the retry budget does not allow one.

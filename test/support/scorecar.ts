@@ -6,6 +6,7 @@ import { Scorecar, type ScorecarOptions } from '../../src/app.ts';
 import type { CompleteTrace } from '../../src/assembly/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/util/log.ts';
+import { scrape } from './metrics.ts';
 
 export interface TestScorecar {
   app: Scorecar;
@@ -55,18 +56,7 @@ export async function startScorecar(
     adminUrl,
     traces,
     stop: () => app.stop(5_000),
-    async metric(name, labels = {}) {
-      const text = await (await fetch(`${adminUrl}/metrics`)).text();
-      let sum = 0;
-      for (const line of text.split('\n')) {
-        if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-        const m = /^([^{ ]+)(?:\{([^}]*)\})? (.+)$/.exec(line);
-        if (!m || m[1] !== name) continue;
-        const ls = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-        if (Object.entries(labels).every(([k, v]) => ls[k] === v)) sum += Number(m[3]);
-      }
-      return sum;
-    },
+    metric: (name, labels = {}) => scrape(adminUrl, name, labels),
   };
 }
 

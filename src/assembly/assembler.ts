@@ -3,29 +3,44 @@
 // age), span de-duplication, the byte budget with oldest-first eviction, and the decision cache
 // that recognises late spans of traces already handed on.
 //
-// Hot path: ingest() runs per received request over the scanner's offsets. Trace ids are kept as
-// 16-character latin1 strings (cheap to make, cheap to hash); spans stay where they arrived, in
-// the request buffer (shared with the export queue, no copy, no allocation per span), referenced
-// by offsets; each request buffer is charged to the byte budget once, while any trace uses it.
-// A trace still buffered after `compactAfterMs` gets its spans copied into its own allocation,
-// so a long-running trace never pins the requests it arrived in. Deadlines live in a coarse
-// timer wheel swept on an interval instead of one timer per trace.
+// Hot path: ingest() runs per received request over the scanner's offsets. Spans stay where they
+// arrived, in the request buffer (shared with the export queue, no copy), referenced by offsets;
+// each request buffer is charged to the byte budget once, while any trace uses it. A trace still
+// buffered after `compactAfterMs` gets its spans copied into its own allocation, so a
+// long-running trace never pins the requests it arrived in.
+//
+// Memory layout, and why: at 200k+ spans/s with a 2 s settle window there are ~50k traces and
+// ~500k spans buffered at any time, and request buffers (external memory) make V8 run a full
+// mark-compact several times a second. Every JS object the assembler keeps per trace or per span
+// would be marked on each of those collections. So the per-trace and per-span state lives in
+// typed arrays (struct-of-arrays with free lists), trace ids are looked up in one open-addressing
+// table keyed by their 16 bytes (no id strings) that holds buffered and decided ids alike, and the
+// decision cache is a ring of ids in a typed array. The only JS objects held per buffered item are
+// one Chunk per received buffer and the interned resource/scope refs. Deadlines live in a timer
+// wheel whose
+// slots are intrusive lists threaded through the same arrays: filing, moving and unfiling a trace
+// is O(1) and a finished trace is unreachable from the assembler the moment it completes.
+import { randomInt } from 'node:crypto';
 import type { ResourceRef, ScopeRef } from '../otlp/parts.ts';
-import { type ScanResult, SPAN_STRIDE, spanHasParent, spanIdOffset, spanTraceIdOffset } from '../otlp/wire.ts';
+import { type ScanResult, SPAN_STRIDE } from '../otlp/wire.ts';
 import type { CompleteTrace, CompletionReason, TraceConsumer } from './types.ts';
 
 /**
- * Bytes charged per buffered span on top of its encoded size: the Uint8Array object, its slots
- * in the per-trace arrays and its id string. Measured with bench/assembler-memory.ts.
+ * Bytes charged per buffered span on top of its encoded size: its record in the span arrays
+ * plus growth slack. Checked with bench/memory.ts.
  */
-export const SPAN_OVERHEAD_BYTES = 64;
-/** Bytes charged per request buffer or compacted copy held (the ArrayBuffer and its view). */
-export const CHUNK_OVERHEAD_BYTES = 128;
-/** Bytes charged per buffered trace: the entry object, its map slot and its arrays. */
-export const TRACE_OVERHEAD_BYTES = 400;
-/** Above this many spans a trace switches from a linear id list to a Set. */
+export const SPAN_OVERHEAD_BYTES = 48;
+/** Bytes charged per request buffer or compacted copy held (the ArrayBuffer, its view, the Chunk). */
+export const CHUNK_OVERHEAD_BYTES = 256;
+/** Bytes charged per buffered trace: its row in the trace arrays and its id-table slots. */
+export const TRACE_OVERHEAD_BYTES = 160;
+/** Above this many spans a trace switches from a linear id scan to a Set. */
 const LINEAR_DEDUP_LIMIT = 32;
 const INTERN_LIMIT = 4096;
+/** Slots in the timer wheel; deadlines further out are filed at the horizon and refiled. */
+const WHEEL_SLOTS = 4096;
+const WHEEL_MASK = WHEEL_SLOTS - 1;
+const NONE = -1;
 
 export interface AssemblerOptions {
   settleMs: number;
@@ -51,45 +66,209 @@ export interface AssemblerCounters {
   consumerErrors: number;
 }
 
-/** A received request buffer, charged once while any buffered trace uses it. */
-interface Hold {
-  readonly bytes: number;
-  refs: number;
+/** The resource and scope a run of spans arrived under. */
+interface Part {
+  readonly resource: ResourceRef;
+  readonly scope: ScopeRef;
 }
 
-class Entry {
-  readonly key: string;
-  /** Buffers holding this trace's spans: request buffers, or its own compacted copy. */
-  chunks: Uint8Array[] = [];
-  /** Request buffers this trace keeps alive (empty once compacted). */
-  holds: Hold[] = [];
-  /**
-   * 4 numbers per span: chunk index, offset and length in that chunk, offset of its span id.
-   * Numbers rather than a view object per span keep the long-lived heap small; views are made
-   * once, when the trace completes.
-   */
-  meta: number[] = [];
-  readonly resources: ResourceRef[] = [];
-  readonly scopes: ScopeRef[] = [];
-  /** Span ids as strings, built only once a trace grows past LINEAR_DEDUP_LIMIT spans. */
-  idSet: Set<string> | undefined;
-  /** Bytes charged to this trace alone (bookkeeping, and its compacted copy if any). */
-  bytes = TRACE_OVERHEAD_BYTES;
-  wireBytes = 0;
-  readonly firstSeen: number;
-  lastSeen: number;
-  rootAt = -1;
-  /** Wheel slot the entry is filed under; entries found under any other slot are stale. */
-  slot = -1;
-  /** When the entry was last queued for compaction. */
-  compactQueuedAt = -1;
-  constructor(key: string, now: number) {
-    this.key = key;
-    this.firstSeen = now;
-    this.lastSeen = now;
+/** A buffer holding spans: a received request (shared by its traces) or a compacted copy. */
+interface Chunk {
+  readonly buf: Buffer;
+  /** Bytes charged while any trace uses it. */
+  readonly bytes: number;
+  /** Traces using it. */
+  refs: number;
+  /** Its table index while registered. */
+  id: number;
+  /** The resource/scope pairs of its spans (span records hold an index into this list). */
+  readonly parts: Part[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ids: 16-byte trace ids as four int32 words.
+
+function word(b: Uint8Array, o: number): number {
+  return b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
+}
+
+// Per-process seeds: ids come from untrusted senders, who should not be able to pick ids that
+// all land in one probe sequence.
+const SEED = Array.from({ length: 4 }, () => randomInt(0x7fffffff) | 0);
+const [S0, S1, S2, S3] = SEED as [number, number, number, number];
+
+function hash4(w0: number, w1: number, w2: number, w3: number): number {
+  // Ids are usually random, but not always (some SDKs put a timestamp in the first bytes): mix all.
+  let h =
+    Math.imul(w0 ^ S0, 0x9e3779b1) ^ Math.imul(w1 ^ S1, 0x85ebca77) ^ Math.imul(w2 ^ S2, 0xc2b2ae3d) ^ Math.imul(w3 ^ S3, 0x27d4eb2f);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return h ^ (h >>> 13);
+}
+
+/** The `ids` value of a decided id at this decision-ring position (always <= -2). */
+function decidedMark(pos: number): number {
+  return -2 - pos;
+}
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function hexOf(w: Int32Array, at: number): string {
+  let s = '';
+  for (let k = 0; k < 4; k++) {
+    const v = w[at + k]!;
+    s += HEX[v & 0xff]! + HEX[(v >>> 8) & 0xff]! + HEX[(v >>> 16) & 0xff]! + HEX[(v >>> 24) & 0xff]!;
   }
-  get spanCount(): number {
-    return this.meta.length >> 2;
+  return s;
+}
+
+/**
+ * Open-addressing (linear probing) map from a 16-byte id to an int other than -1. Each slot is five
+ * int32s, the id's four words and the value plus one (0: empty, so a new table needs no fill and
+ * its pages stay untouched until used), so a probe touches one cache line. Deletion shifts the
+ * following cluster back: no tombstones, lookups stay short.
+ */
+class IdTable {
+  private slots: Int32Array<ArrayBuffer>;
+  private mask: number;
+  size = 0;
+
+  constructor(capacity: number) {
+    let cap = 16;
+    while (cap < capacity) cap *= 2;
+    this.slots = new Int32Array(cap * 5);
+    this.mask = cap - 1;
+  }
+
+  /** The slot holding this id, or -1. Slot numbers change on add and removeAt. */
+  find(w0: number, w1: number, w2: number, w3: number): number {
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = hash4(w0, w1, w2, w3) & mask;
+    for (;;) {
+      const k = i * 5;
+      if (slots[k + 4] === 0) return NONE;
+      if (slots[k] === w0 && slots[k + 1] === w1 && slots[k + 2] === w2 && slots[k + 3] === w3) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  value(slot: number): number {
+    return this.slots[slot * 5 + 4]! - 1;
+  }
+
+  setValue(slot: number, value: number): void {
+    this.slots[slot * 5 + 4] = value + 1;
+  }
+
+  /** Inserts an id known to be absent. */
+  add(w0: number, w1: number, w2: number, w3: number, value: number): void {
+    if ((this.size + 1) * 2 > this.mask + 1) this.grow();
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = hash4(w0, w1, w2, w3) & mask;
+    while (slots[i * 5 + 4] !== 0) i = (i + 1) & mask;
+    const k = i * 5;
+    slots[k] = w0;
+    slots[k + 1] = w1;
+    slots[k + 2] = w2;
+    slots[k + 3] = w3;
+    slots[k + 4] = value + 1;
+    this.size++;
+  }
+
+  /** Empties a slot found with find(). */
+  removeAt(slot: number): void {
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = slot;
+    this.size--;
+    // Backward-shift: move later members of the cluster into the hole when their home slot
+    // does not lie cyclically between the hole and their current slot.
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const kj = j * 5;
+      if (slots[kj + 4] === 0) break;
+      const home = hash4(slots[kj]!, slots[kj + 1]!, slots[kj + 2]!, slots[kj + 3]!) & mask;
+      const stays = i <= j ? i < home && home <= j : i < home || home <= j;
+      if (stays) continue;
+      slots.copyWithin(i * 5, kj, kj + 5);
+      i = j;
+    }
+    slots[i * 5 + 4] = 0;
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    const cap = (this.mask + 1) * 2;
+    this.slots = new Int32Array(cap * 5);
+    this.mask = cap - 1;
+    this.size = 0;
+    for (let k = 0; k < old.length; k += 5) {
+      if (old[k + 4] !== 0) this.add(old[k]!, old[k + 1]!, old[k + 2]!, old[k + 3]!, old[k + 4]! - 1);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A completed trace as handed to the next stage. Span views and the per-span resource and scope
+ * lists are made on first use, so a consumer that looks at few traces (sampling) does not pay for
+ * the rest. It keeps the buffers its spans live in.
+ */
+class AssembledTrace implements CompleteTrace {
+  readonly traceId: string;
+  readonly reason: CompletionReason;
+  readonly hasRoot: boolean;
+  readonly firstSeenMs: number;
+  readonly completedMs: number;
+  readonly wireBytes: number;
+  /** 3 slots per span: buffer, start, length. */
+  readonly #where: Array<Buffer | number>;
+  readonly #parts: Part[];
+  #spans: Uint8Array[] | undefined;
+  #resources: ResourceRef[] | undefined;
+  #scopes: ScopeRef[] | undefined;
+
+  constructor(
+    traceId: string,
+    where: Array<Buffer | number>,
+    parts: Part[],
+    meta: { reason: CompletionReason; hasRoot: boolean; firstSeenMs: number; completedMs: number; wireBytes: number },
+  ) {
+    this.traceId = traceId;
+    this.reason = meta.reason;
+    this.hasRoot = meta.hasRoot;
+    this.firstSeenMs = meta.firstSeenMs;
+    this.completedMs = meta.completedMs;
+    this.wireBytes = meta.wireBytes;
+    this.#where = where;
+    this.#parts = parts;
+  }
+
+  get spans(): readonly Uint8Array[] {
+    if (this.#spans === undefined) {
+      const w = this.#where;
+      const spans: Uint8Array[] = new Array(this.#parts.length);
+      for (let j = 0, n = 0; j < w.length; j += 3, n++) {
+        const c = w[j] as Buffer;
+        spans[n] = new Uint8Array(c.buffer, c.byteOffset + (w[j + 1] as number), w[j + 2] as number);
+      }
+      this.#spans = spans;
+    }
+    return this.#spans;
+  }
+
+  get resources(): readonly ResourceRef[] {
+    this.#resources ??= this.#parts.map((p) => p.resource);
+    return this.#resources;
+  }
+
+  get scopes(): readonly ScopeRef[] {
+    this.#scopes ??= this.#parts.map((p) => p.scope);
+    return this.#scopes;
   }
 }
 
@@ -98,31 +277,89 @@ function eq8(a: Uint8Array, ai: number, b: Uint8Array, bi: number): boolean {
   return true;
 }
 
-const latin1 = (buf: Buffer, start: number, len: number): string => buf.toString('latin1', start, start + len);
-
-/** Whether the 16-byte ids at a and b are equal (cheaper than making a string to compare). */
-function sameId(buf: Buffer, a: number, b: number): boolean {
+/** Whether the 16-byte ids at a and b are equal (cheaper than hashing again). */
+function sameId(buf: Uint8Array, a: number, b: number): boolean {
   if (a === b) return true;
   for (let i = 0; i < 16; i++) if (buf[a + i] !== buf[b + i]) return false;
   return true;
 }
 
+function growI32(a: Int32Array<ArrayBuffer>, n: number): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(n);
+  b.set(a);
+  return b;
+}
+
+function growF64(a: Float64Array<ArrayBuffer>, n: number): Float64Array<ArrayBuffer> {
+  const b = new Float64Array(n);
+  b.set(a);
+  return b;
+}
+
 export class Assembler {
   private readonly opts: Required<AssemblerOptions>;
-  // The decision cache and intern maps are bounded by count, not charged to the byte budget.
   private readonly consumer: TraceConsumer;
-  private readonly traces = new Map<string, Entry>();
-  /** Finished trace ids (FIFO), so their late spans are not taken for new traces. */
-  private readonly decided = new Set<string>();
-  private readonly wheel = new Map<number, Entry[]>();
-  private lastSweptSlot: number;
+  /** Origin of the relative times kept in the trace arrays. */
+  private readonly epoch: number;
+
+  // Traces: one row per buffered trace, rows recycled through a free list (linked via tNext).
+  private tCap = 0;
+  private tId = new Int32Array(0); // 4 words per row
+  private tFirst = new Float64Array(0);
+  private tLast = new Float64Array(0);
+  private tRoot = new Float64Array(0); // -1: no root yet
+  private tCompactDue = new Float64Array(0); // -1: nothing to compact
+  private tSlot = new Float64Array(0); // wheel slot, -1 when not filed
+  private tPrev = new Int32Array(0); // wheel list
+  private tNext = new Int32Array(0);
+  private tOlder = new Int32Array(0); // age list (oldest first), for eviction and shutdown
+  private tNewer = new Int32Array(0);
+  private tHead = new Int32Array(0); // span list
+  private tTail = new Int32Array(0);
+  private tCount = new Int32Array(0);
+  private tLastChunk = new Int32Array(0); // chunk id of the newest span
+  private tWire = new Float64Array(0);
+  private tFree = NONE;
+  private oldest = NONE;
+  private newest = NONE;
+  private live = 0;
+  /**
+   * Every id the assembler knows, buffered or decided, in one table, so a span costs one lookup:
+   * value >= 0 is a buffered trace's row, value <= -2 a decided id (see decidedMark).
+   */
+  private readonly ids: IdTable;
+  /** Span-id sets of traces past LINEAR_DEDUP_LIMIT spans (rare), by row. */
+  private readonly bigTraces = new Map<number, Set<string>>();
+
+  // Spans: one record per buffered span (chunk id, start, length, span-id offset, part index,
+  // next span of the same trace), recycled through a free list linked via sNext.
+  private sCap = 0;
+  private sChunk = new Int32Array(0);
+  private sStart = new Int32Array(0);
+  private sLen = new Int32Array(0);
+  private sIdOff = new Int32Array(0);
+  private sPart = new Int32Array(0);
+  private sNext = new Int32Array(0);
+  private sFree = NONE;
+
+  // Chunks in use, by id; ids are recycled.
+  private readonly chunks: Array<Chunk | undefined> = [];
+  private readonly chunkFree: number[] = [];
+
+  // Decision cache: the last decisionCacheSize finished ids, in a ring (oldest at decidedNext
+  // once full); their entries in `ids` hold decidedMark(ring position).
+  private readonly decidedRing: Int32Array;
+  private decidedCount = 0;
+  private decidedNext = 0;
+
+  /** First and last trace filed in each wheel slot. */
+  private readonly wheel = new Int32Array(WHEEL_SLOTS).fill(NONE);
+  private readonly wheelTail = new Int32Array(WHEEL_SLOTS).fill(NONE);
+  private lastSweptSlot = 0;
   private timer: NodeJS.Timeout | undefined;
   private bufferedBytes = 0;
   private readonly resourceIntern = new Map<string, ResourceRef>();
   private readonly scopeIntern = new Map<string, ScopeRef>();
-  /** Traces in the order they should be checked for compaction. */
-  private compactQueue: Entry[] = [];
-  private compactHead = 0;
   readonly counters: AssemblerCounters = {
     spansBuffered: 0,
     spansDuplicate: 0,
@@ -138,7 +375,12 @@ export class Assembler {
   constructor(opts: AssemblerOptions, consumer: TraceConsumer) {
     this.opts = { tickMs: 100, compactAfterMs: Math.max(5_000, opts.settleMs * 2), now: Date.now, ...opts };
     this.consumer = consumer;
-    this.lastSweptSlot = Math.floor(this.opts.now() / this.opts.tickMs);
+    this.epoch = this.opts.now();
+    const cap = Math.max(1, this.opts.decisionCacheSize);
+    this.decidedRing = new Int32Array(cap * 4);
+    this.ids = new IdTable(2 * (cap + 4096));
+    this.growTraces(1024);
+    this.growSpans(8192);
   }
 
   /** Bytes charged for buffered traces (encoded spans plus bookkeeping). */
@@ -146,7 +388,7 @@ export class Assembler {
     return this.bufferedBytes;
   }
   get traceCount(): number {
-    return this.traces.size;
+    return this.live;
   }
 
   start(): void {
@@ -161,254 +403,485 @@ export class Assembler {
   }
 
   /**
-   * Buffers the valid spans of a scanned ExportTraceServiceRequest. `buf` must not be modified
-   * afterwards: buffered spans point into it.
+   * Buffers the valid spans of a scanned ExportTraceServiceRequest. Buffered spans point into
+   * `buf`, which must then never be modified, or, when `scan.home` is set, into those buffers
+   * (and `buf` is only read during the call).
    */
   ingest(buf: Buffer, scan: ScanResult, experimentHeader?: string): void {
-    const now = this.opts.now();
-    const hold: Hold = { bytes: buf.length + CHUNK_OVERHEAD_BYTES, refs: 0 };
+    const now = this.opts.now() - this.epoch;
+    // Spans are kept from `buf`, or, when it is a transient copy, from the pieces the request
+    // arrived in (scan.home), walked with a cursor as span offsets only grow. One chunk per piece
+    // used; a span cut by a piece boundary is copied out on its own.
+    const pieces: readonly Buffer[] = scan.home ?? [buf];
+    const pieceChunks: Array<Chunk | undefined> = new Array(pieces.length);
+    const parts: Part[] = [];
+    let pi = 0;
+    let pStart = 0;
+    let pEnd = pieces.length > 0 ? pieces[0]!.length : 0;
+    let added = 0;
     for (const rs of scan.resources) {
       const resource = this.internResource(buf, rs.resource, rs.schemaUrl, experimentHeader);
       for (const ss of rs.scopes) {
-        const scope = this.internScope(buf, ss.scope, ss.schemaUrl);
+        const part = parts.length;
+        parts.push({ resource, scope: this.internScope(buf, ss.scope, ss.schemaUrl) });
         const s = ss.spans;
-        let e: Entry | undefined;
+        let t = NONE;
         let lastOff = -1;
         for (let i = 0; i < s.length; i += SPAN_STRIDE) {
-          const tOff = spanTraceIdOffset(s, i);
+          const tOff = s[i + 2]!;
           if (tOff < 0) continue; // rejected by the scanner
-          if (e === undefined || lastOff < 0 || !sameId(buf, tOff, lastOff)) {
-            const key = latin1(buf, tOff, 16);
+          if (t === NONE || !sameId(buf, tOff, lastOff)) {
             lastOff = tOff;
-            e = this.traces.get(key);
-            if (e === undefined) {
-              if (this.decided.has(key)) {
-                this.counters.spansLate++;
-                lastOff = -1;
-                continue;
-              }
-              e = new Entry(key, now);
-              this.traces.set(key, e);
-              this.bufferedBytes += TRACE_OVERHEAD_BYTES;
-              this.schedule(e, this.deadline(e));
-              this.queueCompaction(e, now);
+            const w0 = word(buf, tOff);
+            const w1 = word(buf, tOff + 4);
+            const w2 = word(buf, tOff + 8);
+            const w3 = word(buf, tOff + 12);
+            const slot = this.ids.find(w0, w1, w2, w3);
+            t = slot === NONE ? NONE : this.ids.value(slot);
+            if (t < -1) {
+              this.counters.spansLate++;
+              t = NONE;
+              continue;
             }
+            if (t === NONE) t = this.newTrace(w0, w1, w2, w3, now);
           }
-          const idOff = spanIdOffset(s, i);
-          if (this.isDuplicate(e, buf, idOff)) {
+          const rawId = s[i + 3]!;
+          const hasParent = rawId < 0;
+          const idOff = hasParent ? -rawId - 1 : rawId;
+          if (this.isDuplicate(t, buf, idOff)) {
             this.counters.spansDuplicate++;
             continue;
           }
           const start = s[i]!;
-          const len = s[i + 1]! - start;
-          let ci = e.chunks.length - 1;
-          if (ci < 0 || e.chunks[ci] !== buf) {
-            e.chunks.push(buf);
-            e.holds.push(hold);
-            hold.refs++;
-            ci++;
-            if (e.compactQueuedAt < 0) this.queueCompaction(e, now);
+          const end = s[i + 1]!;
+          while (start >= pEnd && pi + 1 < pieces.length) {
+            pi++;
+            pStart = pEnd;
+            pEnd += pieces[pi]!.length;
           }
-          e.meta.push(ci, start, len, idOff);
-          e.resources.push(resource);
-          e.scopes.push(scope);
-          e.bytes += SPAN_OVERHEAD_BYTES;
-          e.wireBytes += len;
-          this.bufferedBytes += SPAN_OVERHEAD_BYTES;
-          this.counters.spansBuffered++;
-          e.lastSeen = now;
-          if (e.rootAt < 0 && !spanHasParent(s, i)) {
-            e.rootAt = now;
-            const d = this.deadline(e);
-            if (this.slotOf(d) < e.slot) this.schedule(e, d);
+          let chunk: Chunk;
+          let local: number;
+          if (end <= pEnd) {
+            let c = pieceChunks[pi];
+            if (c === undefined) {
+              c = this.newChunk(pieces[pi]!, parts);
+              pieceChunks[pi] = c;
+            }
+            chunk = c;
+            local = start - pStart;
+          } else {
+            const own = Buffer.allocUnsafeSlow(end - start);
+            buf.copy(own, 0, start, end);
+            chunk = this.newChunk(own, parts);
+            local = 0;
+          }
+          if (this.tLastChunk[t] !== chunk.id) {
+            this.tLastChunk[t] = chunk.id;
+            if (chunk.refs++ === 0) this.bufferedBytes += chunk.bytes;
+            if (this.tCompactDue[t]! < 0) {
+              // Compacted earlier; this span sits in a shared request buffer again.
+              this.tCompactDue[t] = now + this.opts.compactAfterMs;
+              this.refile(t);
+            }
+          }
+          const len = end - start;
+          this.appendSpan(t, chunk.id, local, len, local + idOff - start, part);
+          this.tWire[t] = this.tWire[t]! + len;
+          this.tLast[t] = now;
+          added++;
+          if (!hasParent && this.tRoot[t]! < 0) {
+            this.tRoot[t] = now;
+            this.refile(t);
           }
         }
       }
     }
-    if (hold.refs > 0) this.bufferedBytes += hold.bytes;
+    this.bufferedBytes += added * SPAN_OVERHEAD_BYTES;
+    this.counters.spansBuffered += added;
     if (this.bufferedBytes > this.opts.maxBytes) this.evict();
   }
 
-  /** Whether the span id at buf[idOff] is already buffered for this trace. */
-  private isDuplicate(e: Entry, buf: Buffer, idOff: number): boolean {
-    const meta = e.meta;
-    if (e.idSet === undefined && meta.length >= LINEAR_DEDUP_LIMIT * 4) {
-      const set = new Set<string>();
-      for (let j = 0; j < meta.length; j += 4) {
-        const c = e.chunks[meta[j]!]!;
-        set.add(Buffer.from(c.buffer, c.byteOffset + meta[j + 3]!, 8).toString('latin1'));
-      }
-      e.idSet = set;
+  // --- rows ------------------------------------------------------------------------------------
+
+  private growTraces(n: number): void {
+    const from = this.tCap;
+    this.tId = growI32(this.tId, n * 4);
+    this.tFirst = growF64(this.tFirst, n);
+    this.tLast = growF64(this.tLast, n);
+    this.tRoot = growF64(this.tRoot, n);
+    this.tCompactDue = growF64(this.tCompactDue, n);
+    this.tSlot = growF64(this.tSlot, n);
+    this.tPrev = growI32(this.tPrev, n);
+    this.tNext = growI32(this.tNext, n);
+    this.tOlder = growI32(this.tOlder, n);
+    this.tNewer = growI32(this.tNewer, n);
+    this.tHead = growI32(this.tHead, n);
+    this.tTail = growI32(this.tTail, n);
+    this.tCount = growI32(this.tCount, n);
+    this.tLastChunk = growI32(this.tLastChunk, n);
+    this.tWire = growF64(this.tWire, n);
+    for (let i = n - 1; i >= from; i--) {
+      this.tNext[i] = this.tFree;
+      this.tFree = i;
     }
-    if (e.idSet !== undefined) {
-      const id = latin1(buf, idOff, 8);
-      if (e.idSet.has(id)) return true;
-      e.idSet.add(id);
+    this.tCap = n;
+  }
+
+  private newTrace(w0: number, w1: number, w2: number, w3: number, now: number): number {
+    if (this.tFree === NONE) this.growTraces(this.tCap * 2);
+    const t = this.tFree;
+    this.tFree = this.tNext[t]!;
+    const k = t * 4;
+    this.tId[k] = w0;
+    this.tId[k + 1] = w1;
+    this.tId[k + 2] = w2;
+    this.tId[k + 3] = w3;
+    this.tFirst[t] = now;
+    this.tLast[t] = now;
+    this.tRoot[t] = -1;
+    this.tCompactDue[t] = now + this.opts.compactAfterMs;
+    this.tHead[t] = NONE;
+    this.tTail[t] = NONE;
+    this.tCount[t] = 0;
+    this.tLastChunk[t] = NONE;
+    this.tWire[t] = 0;
+    // Age list: newest at the end.
+    this.tOlder[t] = this.newest;
+    this.tNewer[t] = NONE;
+    if (this.newest !== NONE) this.tNewer[this.newest] = t;
+    else this.oldest = t;
+    this.newest = t;
+    this.ids.add(w0, w1, w2, w3, t);
+    this.live++;
+    this.bufferedBytes += TRACE_OVERHEAD_BYTES;
+    this.tSlot[t] = -1;
+    this.file(t);
+    return t;
+  }
+
+  /**
+   * Unlinks a row from every structure and frees its spans; the caller has read what it needs
+   * and turned its id into a decided one (remember).
+   */
+  private dropTrace(t: number): void {
+    this.unfile(t);
+    const older = this.tOlder[t]!;
+    const newer = this.tNewer[t]!;
+    if (older !== NONE) this.tNewer[older] = newer;
+    else this.oldest = newer;
+    if (newer !== NONE) this.tOlder[newer] = older;
+    else this.newest = older;
+    this.releaseSpans(t);
+    this.bigTraces.delete(t);
+    this.bufferedBytes -= TRACE_OVERHEAD_BYTES + this.tCount[t]! * SPAN_OVERHEAD_BYTES;
+    this.tNext[t] = this.tFree;
+    this.tFree = t;
+    this.live--;
+  }
+
+  // --- spans -----------------------------------------------------------------------------------
+
+  private growSpans(n: number): void {
+    const from = this.sCap;
+    this.sChunk = growI32(this.sChunk, n);
+    this.sStart = growI32(this.sStart, n);
+    this.sLen = growI32(this.sLen, n);
+    this.sIdOff = growI32(this.sIdOff, n);
+    this.sPart = growI32(this.sPart, n);
+    this.sNext = growI32(this.sNext, n);
+    for (let i = n - 1; i >= from; i--) {
+      this.sNext[i] = this.sFree;
+      this.sFree = i;
+    }
+    this.sCap = n;
+  }
+
+  private appendSpan(t: number, chunkId: number, start: number, len: number, idOff: number, part: number): void {
+    if (this.sFree === NONE) this.growSpans(this.sCap * 2);
+    const sp = this.sFree;
+    this.sFree = this.sNext[sp]!;
+    this.sChunk[sp] = chunkId;
+    this.sStart[sp] = start;
+    this.sLen[sp] = len;
+    this.sIdOff[sp] = idOff;
+    this.sPart[sp] = part;
+    this.sNext[sp] = NONE;
+    const tail = this.tTail[t]!;
+    if (tail === NONE) this.tHead[t] = sp;
+    else this.sNext[tail] = sp;
+    this.tTail[t] = sp;
+    this.tCount[t] = this.tCount[t]! + 1;
+  }
+
+  /** Returns a trace's span records to the free list and lets go of its chunks. */
+  private releaseSpans(t: number): void {
+    let prevChunk = NONE;
+    let sp = this.tHead[t]!;
+    while (sp !== NONE) {
+      const next = this.sNext[sp]!;
+      const c = this.sChunk[sp]!;
+      // A trace's spans from one chunk are contiguous: each run holds one reference.
+      if (c !== prevChunk) {
+        this.unref(this.chunks[c]!);
+        prevChunk = c;
+      }
+      this.sNext[sp] = this.sFree;
+      this.sFree = sp;
+      sp = next;
+    }
+    this.tHead[t] = NONE;
+    this.tTail[t] = NONE;
+    this.tLastChunk[t] = NONE;
+  }
+
+  /** Whether the span id at buf[idOff] is already buffered for this trace. */
+  private isDuplicate(t: number, buf: Buffer, idOff: number): boolean {
+    const n = this.tCount[t]!;
+    if (n === 0) return false;
+    let set = this.bigTraces.get(t);
+    if (set === undefined && n >= LINEAR_DEDUP_LIMIT) {
+      set = new Set<string>();
+      for (let sp = this.tHead[t]!; sp !== NONE; sp = this.sNext[sp]!) {
+        const at = this.sIdOff[sp]!;
+        set.add(this.chunks[this.sChunk[sp]!]!.buf.toString('latin1', at, at + 8));
+      }
+      this.bigTraces.set(t, set);
+    }
+    if (set !== undefined) {
+      const id = buf.toString('latin1', idOff, idOff + 8);
+      if (set.has(id)) return true;
+      set.add(id);
       return false;
     }
-    for (let j = 0; j < meta.length; j += 4) {
-      if (eq8(e.chunks[meta[j]!]!, meta[j + 3]!, buf, idOff)) return true;
+    for (let sp = this.tHead[t]!; sp !== NONE; sp = this.sNext[sp]!) {
+      if (eq8(this.chunks[this.sChunk[sp]!]!.buf, this.sIdOff[sp]!, buf, idOff)) return true;
     }
     return false;
   }
 
-  private queueCompaction(e: Entry, now: number): void {
-    e.compactQueuedAt = now;
-    this.compactQueue.push(e);
+  // --- chunks ----------------------------------------------------------------------------------
+
+  /** A registered chunk for spans about to be added (it is unregistered when its refs drop to 0). */
+  private newChunk(buf: Buffer, parts: Part[]): Chunk {
+    const c: Chunk = { buf, bytes: buf.length + CHUNK_OVERHEAD_BYTES, refs: 0, id: NONE, parts };
+    this.registerChunk(c);
+    return c;
   }
 
-  /** Copies the spans of traces buffered for longer than compactAfterMs out of shared requests. */
-  private compactOld(now: number): void {
-    const q = this.compactQueue;
-    const limit = now - this.opts.compactAfterMs;
-    while (this.compactHead < q.length && q[this.compactHead]!.compactQueuedAt <= limit) {
-      const e = q[this.compactHead++]!;
-      e.compactQueuedAt = -1;
-      if (this.traces.get(e.key) === e && e.holds.length > 0) this.compact(e);
-    }
-    if (this.compactHead > 4096 && this.compactHead * 2 > q.length) {
-      this.compactQueue = q.slice(this.compactHead);
-      this.compactHead = 0;
+  private registerChunk(c: Chunk): void {
+    const id = this.chunkFree.length > 0 ? this.chunkFree.pop()! : this.chunks.length;
+    c.id = id;
+    this.chunks[id] = c;
+  }
+
+  private unregisterChunk(c: Chunk): void {
+    this.chunks[c.id] = undefined;
+    this.chunkFree.push(c.id);
+    c.id = NONE;
+  }
+
+  private unref(c: Chunk): void {
+    if (--c.refs === 0) {
+      this.bufferedBytes -= c.bytes;
+      this.unregisterChunk(c);
     }
   }
 
-  private compact(e: Entry): void {
-    const meta = e.meta;
+  /** Copies a trace's spans out of the shared request buffers into one buffer of its own. */
+  private compact(t: number): void {
     let total = 0;
-    for (let j = 0; j < meta.length; j += 4) total += meta[j + 2]!;
-    const own = Buffer.allocUnsafeSlow(total);
-    const next: number[] = new Array(meta.length);
+    for (let sp = this.tHead[t]!; sp !== NONE; sp = this.sNext[sp]!) total += this.sLen[sp]!;
+    const own: Chunk = {
+      buf: Buffer.allocUnsafeSlow(total),
+      bytes: total + CHUNK_OVERHEAD_BYTES,
+      refs: 1,
+      id: NONE,
+      parts: [],
+    };
+    this.registerChunk(own);
+    const partIndex = new Map<Part, number>();
+    const released: Chunk[] = [];
     let at = 0;
-    for (let j = 0; j < meta.length; j += 4) {
-      const c = e.chunks[meta[j]!]!;
-      const start = meta[j + 1]!;
-      const len = meta[j + 2]!;
-      own.set(c.subarray(start, start + len), at);
-      next[j] = 0;
-      next[j + 1] = at;
-      next[j + 2] = len;
-      next[j + 3] = at + meta[j + 3]! - start;
+    for (let sp = this.tHead[t]!; sp !== NONE; sp = this.sNext[sp]!) {
+      const c = this.chunks[this.sChunk[sp]!]!;
+      if (released[released.length - 1] !== c) released.push(c);
+      const start = this.sStart[sp]!;
+      const len = this.sLen[sp]!;
+      own.buf.set(c.buf.subarray(start, start + len), at);
+      const p = c.parts[this.sPart[sp]!]!;
+      let pi = partIndex.get(p);
+      if (pi === undefined) {
+        pi = own.parts.length;
+        own.parts.push(p);
+        partIndex.set(p, pi);
+      }
+      this.sChunk[sp] = own.id;
+      this.sIdOff[sp] = at + this.sIdOff[sp]! - start;
+      this.sStart[sp] = at;
+      this.sPart[sp] = pi;
       at += len;
     }
-    this.releaseHolds(e);
-    e.chunks = [own];
-    e.meta = next;
-    const charged = total + CHUNK_OVERHEAD_BYTES;
-    e.bytes += charged;
-    this.bufferedBytes += charged;
+    // Let go only now: a chunk unreferenced mid-loop would leave the table under later spans.
+    for (const c of released) this.unref(c);
+    this.bufferedBytes += own.bytes;
+    this.tLastChunk[t] = own.id;
+    this.tCompactDue[t] = -1;
     this.counters.tracesCompacted++;
   }
 
-  private releaseHolds(e: Entry): void {
-    for (const h of e.holds) {
-      if (--h.refs === 0) this.bufferedBytes -= h.bytes;
-    }
-    e.holds = [];
-  }
+  // --- completion ------------------------------------------------------------------------------
 
   /** Completes every trace whose deadline has passed. Returns how many completed. */
   sweep(now = this.opts.now()): number {
-    const nowSlot = Math.floor(now / this.opts.tickMs);
+    const rel = now - this.epoch;
+    const nowSlot = Math.floor(rel / this.opts.tickMs);
+    if (nowSlot < this.lastSweptSlot) return 0; // the clock went back: wait for it
     let done = 0;
-    if (nowSlot - this.lastSweptSlot > 100_000) {
-      // After a long pause, walk the filed slots instead of every slot number in between.
-      for (const slot of [...this.wheel.keys()].sort((a, b) => a - b)) {
-        if (slot > nowSlot) break;
-        done += this.sweepSlot(slot, now);
-      }
-    } else {
-      for (let slot = this.lastSweptSlot; slot <= nowSlot; slot++) done += this.sweepSlot(slot, now);
-    }
+    // After a pause longer than the ring, every slot is looked at once. lastSweptSlot moves
+    // first, so traces refiled during the walk are filed relative to the new position.
+    const first = this.lastSweptSlot;
+    const last = Math.min(nowSlot, first + WHEEL_SLOTS - 1);
     this.lastSweptSlot = nowSlot;
-    this.compactOld(now);
+    for (let slot = first; slot <= last; slot++) done += this.sweepSlot(slot & WHEEL_MASK, rel);
     return done;
   }
 
   /** Completes everything buffered (shutdown). */
   flushAll(reason: CompletionReason = 'shutdown'): number {
     let n = 0;
-    for (const e of [...this.traces.values()]) {
-      this.complete(e, reason, this.opts.now());
+    const now = this.opts.now() - this.epoch;
+    while (this.oldest !== NONE) {
+      this.complete(this.oldest, reason, now);
       n++;
     }
-    this.wheel.clear();
     return n;
   }
 
-  private sweepSlot(slot: number, now: number): number {
-    const list = this.wheel.get(slot);
-    if (!list) return 0;
-    this.wheel.delete(slot);
+  private sweepSlot(index: number, now: number): number {
+    let t = this.wheel[index]!;
+    if (t === NONE) return 0;
+    this.wheel[index] = NONE;
+    this.wheelTail[index] = NONE;
     let done = 0;
-    for (const e of list) {
-      if (e.slot !== slot || this.traces.get(e.key) !== e) continue; // stale filing
-      const d = this.deadline(e);
-      if (d <= now) {
-        const byActivity = e.rootAt >= 0 ? e.rootAt + this.opts.settleMs : e.lastSeen + this.opts.idleTimeoutMs;
+    while (t !== NONE) {
+      const next = this.tNext[t]!;
+      this.tSlot[t] = -1;
+      this.tPrev[t] = NONE;
+      this.tNext[t] = NONE;
+      if (this.deadline(t) <= now) {
+        const root = this.tRoot[t]!;
+        const byActivity = root >= 0 ? root + this.opts.settleMs : this.tLast[t]! + this.opts.idleTimeoutMs;
         const reason: CompletionReason =
-          byActivity > e.firstSeen + this.opts.maxAgeMs ? 'max_age' : e.rootAt >= 0 ? 'root' : 'idle';
-        this.complete(e, reason, now);
+          byActivity > this.tFirst[t]! + this.opts.maxAgeMs ? 'max_age' : root >= 0 ? 'root' : 'idle';
+        this.complete(t, reason, now);
         done++;
-      } else this.schedule(e, d);
+      } else {
+        const due = this.tCompactDue[t]!;
+        if (due >= 0 && due <= now) this.compact(t);
+        this.file(t);
+      }
+      t = next;
     }
     return done;
   }
 
-  private deadline(e: Entry): number {
-    const byActivity = e.rootAt >= 0 ? e.rootAt + this.opts.settleMs : e.lastSeen + this.opts.idleTimeoutMs;
-    return Math.min(byActivity, e.firstSeen + this.opts.maxAgeMs);
+  private deadline(t: number): number {
+    const root = this.tRoot[t]!;
+    const byActivity = root >= 0 ? root + this.opts.settleMs : this.tLast[t]! + this.opts.idleTimeoutMs;
+    return Math.min(byActivity, this.tFirst[t]! + this.opts.maxAgeMs);
   }
 
-  private slotOf(deadline: number): number {
-    return Math.ceil(deadline / this.opts.tickMs);
+  /** The wheel slot a trace must be looked at in: its deadline or its compaction, earlier first. */
+  private slotFor(t: number): number {
+    let at = this.deadline(t);
+    const due = this.tCompactDue[t]!;
+    if (due >= 0 && due < at) at = due;
+    // Not before the slot the next sweep starts at (it looks at that one again).
+    const slot = Math.max(Math.ceil(at / this.opts.tickMs), this.lastSweptSlot);
+    return Math.min(slot, this.lastSweptSlot + WHEEL_SLOTS - 1);
   }
 
-  private schedule(e: Entry, deadline: number): void {
-    const slot = Math.max(this.slotOf(deadline), this.lastSweptSlot);
-    e.slot = slot;
-    let list = this.wheel.get(slot);
-    if (!list) {
-      list = [];
-      this.wheel.set(slot, list);
+  /** Files a trace that is in no slot, at the end of its slot's list (completion order = filing order). */
+  private file(t: number): void {
+    const slot = this.slotFor(t);
+    const i = slot & WHEEL_MASK;
+    const tail = this.wheelTail[i]!;
+    this.tSlot[t] = slot;
+    this.tPrev[t] = tail;
+    this.tNext[t] = NONE;
+    if (tail !== NONE) this.tNext[tail] = t;
+    else this.wheel[i] = t;
+    this.wheelTail[i] = t;
+  }
+
+  private unfile(t: number): void {
+    const slot = this.tSlot[t]!;
+    if (slot < 0) return;
+    const i = slot & WHEEL_MASK;
+    const prev = this.tPrev[t]!;
+    const next = this.tNext[t]!;
+    if (prev !== NONE) this.tNext[prev] = next;
+    else this.wheel[i] = next;
+    if (next !== NONE) this.tPrev[next] = prev;
+    else this.wheelTail[i] = prev;
+    this.tPrev[t] = NONE;
+    this.tNext[t] = NONE;
+    this.tSlot[t] = -1;
+  }
+
+  /** Moves a trace whose wake-up time may have come earlier; later ones are refiled by sweep. */
+  private refile(t: number): void {
+    const slot = this.slotFor(t);
+    const cur = this.tSlot[t]!;
+    if (cur >= 0 && slot >= cur) return;
+    this.unfile(t);
+    this.file(t);
+  }
+
+  /** Turns a buffered trace's id into a decided one, forgetting the oldest decided id if full. */
+  private remember(t: number): void {
+    const ids = this.ids;
+    const ring = this.decidedRing;
+    const cap = ring.length / 4;
+    const pos = this.decidedNext;
+    const k = pos * 4;
+    if (this.decidedCount === cap) {
+      // Forget the oldest before looking up t's slot: removal moves slots.
+      const old = ids.find(ring[k]!, ring[k + 1]!, ring[k + 2]!, ring[k + 3]!);
+      if (old !== NONE && ids.value(old) === decidedMark(pos)) ids.removeAt(old);
+    } else this.decidedCount++;
+    const id = this.tId;
+    const w = t * 4;
+    ring[k] = id[w]!;
+    ring[k + 1] = id[w + 1]!;
+    ring[k + 2] = id[w + 2]!;
+    ring[k + 3] = id[w + 3]!;
+    ids.setValue(ids.find(id[w]!, id[w + 1]!, id[w + 2]!, id[w + 3]!), decidedMark(pos));
+    this.decidedNext = pos + 1 === cap ? 0 : pos + 1;
+  }
+
+  private complete(t: number, reason: CompletionReason, now: number): void {
+    const n = this.tCount[t]!;
+    const where: Array<Buffer | number> = new Array(n * 3);
+    const parts: Part[] = new Array(n);
+    let j = 0;
+    for (let sp = this.tHead[t]!; sp !== NONE; sp = this.sNext[sp]!, j++) {
+      const c = this.chunks[this.sChunk[sp]!]!;
+      where[j * 3] = c.buf;
+      where[j * 3 + 1] = this.sStart[sp]!;
+      where[j * 3 + 2] = this.sLen[sp]!;
+      parts[j] = c.parts[this.sPart[sp]!]!;
     }
-    list.push(e);
-  }
-
-  private remember(key: string): void {
-    this.decided.add(key);
-    if (this.decided.size > this.opts.decisionCacheSize) {
-      const oldest = this.decided.values().next();
-      if (!oldest.done) this.decided.delete(oldest.value);
-    }
-  }
-
-  private remove(e: Entry): void {
-    this.traces.delete(e.key);
-    this.bufferedBytes -= e.bytes;
-    this.releaseHolds(e);
-    e.slot = -1;
-    this.remember(e.key);
-  }
-
-  private complete(e: Entry, reason: CompletionReason, now: number): void {
-    this.remove(e);
-    this.counters.tracesCompleted[reason]++;
-    const spans: Uint8Array[] = new Array(e.spanCount);
-    for (let j = 0, n = 0; j < e.meta.length; j += 4, n++) {
-      const c = e.chunks[e.meta[j]!]!;
-      spans[n] = new Uint8Array(c.buffer, c.byteOffset + e.meta[j + 1]!, e.meta[j + 2]!);
-    }
-    const trace: CompleteTrace = {
-      traceId: Buffer.from(e.key, 'latin1').toString('hex'),
-      spans,
-      resources: e.resources,
-      scopes: e.scopes,
+    const trace = new AssembledTrace(hexOf(this.tId, t * 4), where, parts, {
       reason,
-      hasRoot: e.rootAt >= 0,
-      firstSeenMs: e.firstSeen,
-      completedMs: now,
-      wireBytes: e.wireBytes,
-    };
+      hasRoot: this.tRoot[t]! >= 0,
+      firstSeenMs: this.tFirst[t]! + this.epoch,
+      completedMs: now + this.epoch,
+      wireBytes: this.tWire[t]!,
+    });
+    this.remember(t);
+    this.dropTrace(t);
+    this.counters.tracesCompleted[reason]++;
     try {
       this.consumer(trace);
     } catch (err) {
@@ -419,11 +892,12 @@ export class Assembler {
   }
 
   private evict(): void {
-    for (const e of this.traces.values()) {
-      if (this.bufferedBytes <= this.opts.maxBytes) break;
-      this.remove(e);
+    while (this.oldest !== NONE && this.bufferedBytes > this.opts.maxBytes) {
+      const t = this.oldest;
       this.counters.tracesEvicted++;
-      this.counters.spansEvicted += e.spanCount;
+      this.counters.spansEvicted += this.tCount[t]!;
+      this.remember(t);
+      this.dropTrace(t);
     }
   }
 

@@ -3,7 +3,9 @@
 // and jitter that honour Retry-After / RetryInfo, no retry on permanent errors, and a count for
 // every item that does not make it. Queued requests of one signal are sent as one concatenated
 // request: concatenating encoded Export*ServiceRequest messages is a valid protobuf merge of
-// their repeated resource_* fields, so batching keeps every byte of every span.
+// their repeated resource_* fields, so batching keeps every byte of every span. Over HTTP the
+// parts are written one after the other (one writev), never copied into a joined buffer: at
+// hundreds of MB/s that copy, and the fresh memory it needs, cost more than the scan.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -29,7 +31,8 @@ export type SendOutcome =
 
 export interface Transport {
   readonly kind: 'http' | 'grpc';
-  send(signal: Signal, body: Buffer, timeoutMs: number): Promise<SendOutcome>;
+  /** Sends one request whose body is the concatenation of `parts` (never modified). */
+  send(signal: Signal, parts: readonly Buffer[], timeoutMs: number): Promise<SendOutcome>;
   close(): void;
 }
 
@@ -90,17 +93,19 @@ export class HttpTransport implements Transport {
     return `${p}/v1/${signal}`;
   }
 
-  async send(signal: Signal, body: Buffer, timeoutMs: number): Promise<SendOutcome> {
-    let payload = body;
+  async send(signal: Signal, parts: readonly Buffer[], timeoutMs: number): Promise<SendOutcome> {
+    let payload = parts;
     const headers: Record<string, string> = {
       ...this.cfg.headers,
       'content-type': 'application/x-protobuf',
     };
     if (this.cfg.compression === 'gzip') {
-      payload = await gzipAsync(body);
+      payload = [await gzipAsync(parts.length === 1 ? parts[0]! : Buffer.concat(parts))];
       headers['content-encoding'] = 'gzip';
     }
-    headers['content-length'] = String(payload.length);
+    let length = 0;
+    for (const p of payload) length += p.length;
+    headers['content-length'] = String(length);
     return new Promise<SendOutcome>((resolve) => {
       const req = this.mod.request(
         {
@@ -136,7 +141,10 @@ export class HttpTransport implements Transport {
       );
       req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
       req.on('error', (e) => resolve({ ok: false, retryable: true, retryAfterMs: undefined, message: e.message }));
-      req.end(payload);
+      // Corked, the headers and every part leave in one writev.
+      req.cork();
+      for (let i = 0; i < payload.length - 1; i++) req.write(payload[i]!);
+      req.end(payload[payload.length - 1]);
     });
   }
 
@@ -173,7 +181,9 @@ export class GrpcTransport implements Transport {
     });
   }
 
-  send(signal: Signal, body: Buffer, timeoutMs: number): Promise<SendOutcome> {
+  send(signal: Signal, parts: readonly Buffer[], timeoutMs: number): Promise<SendOutcome> {
+    // grpc-js frames one message from one buffer.
+    const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const svc = signal === 'traces' ? 'trace' : signal;
     const Svc = signal === 'traces' ? 'Trace' : signal === 'logs' ? 'Logs' : 'Metrics';
     const path = `/opentelemetry.proto.collector.${svc}.v1.${Svc}Service/Export`;
@@ -217,7 +227,9 @@ export function createTransport(cfg: ExporterConfig): Transport | undefined {
 
 interface Item {
   signal: Signal;
-  body: Buffer;
+  /** The request body: one buffer, or the pieces it arrived in (sent back to back). */
+  parts: readonly Buffer[];
+  bytes: number;
   items: number;
 }
 
@@ -275,16 +287,20 @@ export class OtlpForwarder {
     return this.transport === undefined || this.bytesQueued + this.inFlightBytes + bytes <= this.cfg.queue.maxBytes;
   }
 
-  enqueue(signal: Signal, body: Buffer, items: number): EnqueueResult {
+  /** Queues a request body (one buffer or its pieces in order); the buffers must not change. */
+  enqueue(signal: Signal, body: Buffer | readonly Buffer[], items: number): EnqueueResult {
     if (!this.transport) return 'disabled';
-    if (!this.accepting || !this.hasRoom(body.length)) {
+    const parts = Buffer.isBuffer(body) ? [body] : body;
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    if (!this.accepting || !this.hasRoom(bytes)) {
       if (this.cfg.queue.whenFull === 'drop' || !this.accepting) {
         this.m.dropped.inc({ signal, reason: this.accepting ? 'queue_full' : 'shutdown' }, items);
       }
       return 'full';
     }
-    this.queue.push({ signal, body, items });
-    this.bytesQueued += body.length;
+    this.queue.push({ signal, parts, bytes, items });
+    this.bytesQueued += bytes;
     this.itemsQueued += items;
     const w = this.wake;
     if (w) {
@@ -304,13 +320,13 @@ export class OtlpForwarder {
     if (this.head >= this.queue.length) return undefined;
     const first = this.queue[this.head]!;
     const batch: Item[] = [first];
-    let size = first.body.length;
+    let size = first.bytes;
     this.head++;
     while (this.head < this.queue.length) {
       const next = this.queue[this.head]!;
-      if (next.signal !== first.signal || size + next.body.length > MAX_BATCH_BYTES) break;
+      if (next.signal !== first.signal || size + next.bytes > MAX_BATCH_BYTES) break;
       batch.push(next);
-      size += next.body.length;
+      size += next.bytes;
       this.head++;
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
@@ -318,9 +334,9 @@ export class OtlpForwarder {
       this.head = 0;
     }
     for (const it of batch) {
-      this.bytesQueued -= it.body.length;
+      this.bytesQueued -= it.bytes;
       this.itemsQueued -= it.items;
-      this.inFlightBytes += it.body.length;
+      this.inFlightBytes += it.bytes;
     }
     return batch;
   }
@@ -339,7 +355,7 @@ export class OtlpForwarder {
         });
         continue;
       }
-      const bytes = batch.reduce((n, it) => n + it.body.length, 0);
+      const bytes = batch.reduce((n, it) => n + it.bytes, 0);
       try {
         await this.deliver(batch);
       } finally {
@@ -351,7 +367,7 @@ export class OtlpForwarder {
   private async deliver(batch: Item[]): Promise<void> {
     const signal = batch[0]!.signal;
     const items = batch.reduce((n, it) => n + it.items, 0);
-    const body = batch.length === 1 ? batch[0]!.body : Buffer.concat(batch.map((it) => it.body));
+    const body = batch.length === 1 ? batch[0]!.parts : batch.flatMap((it) => it.parts);
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       if (this.abort.signal.aborted) {

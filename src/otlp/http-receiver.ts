@@ -10,7 +10,7 @@ import { isScorecarError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { MetricsRegistry } from '../util/metrics.ts';
 import type { MemoryBudget } from './budget.ts';
-import type { IngestOutcome, OtlpIngest } from './ingest.ts';
+import type { Body, IngestOutcome, OtlpIngest } from './ingest.ts';
 import { jsonToProtobuf, type Signal } from './json.ts';
 import { otlpType, TYPE } from './proto.ts';
 import { encodeRpcStatus, GRPC, rpcStatusJson } from './status.ts';
@@ -64,6 +64,10 @@ function decompress(body: Buffer, encoding: string, limit: number): Promise<Buff
     else if (encoding === 'zstd') zlib.zstdDecompress(body, opts, done);
     else reject(new HttpError(415, GRPC.INVALID_ARGUMENT, `unsupported content-encoding '${encoding}'`));
   });
+}
+
+function join(pieces: readonly Buffer[], size: number): Buffer {
+  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size);
 }
 
 export class OtlpHttpReceiver {
@@ -161,18 +165,24 @@ export class OtlpHttpReceiver {
         throw new HttpError(429, GRPC.UNAVAILABLE, 'memory budget is full; retry later', this.opts.retryAfterSeconds);
       }
       reserved = initial;
-      let raw = await this.readBody(req, limit);
-      if (raw.length > reserved) {
-        this.budget.reserve(raw.length - reserved);
-        reserved = raw.length;
+      const pieces = await this.readBody(req, limit, Number.isFinite(declared) ? declared : -1);
+      let size = 0;
+      for (const p of pieces) size += p.length;
+      if (size > reserved) {
+        this.budget.reserve(size - reserved);
+        reserved = size;
       }
+      // Uncompressed protobuf is scanned and forwarded in the pieces it arrived in; decompression
+      // and JSON conversion need it whole.
+      let body: Body = pieces;
       if (encoding !== 'identity' && encoding !== '') {
-        raw = await decompress(raw, encoding, limit);
+        const raw = await decompress(join(pieces, size), encoding, limit);
         this.budget.reserve(raw.length);
         reserved += raw.length;
+        body = raw;
       }
-      let body = raw;
       if (format === 'json') {
+        const raw = Buffer.isBuffer(body) ? body : join(body, size);
         if (raw.length === 0) throw new HttpError(400, GRPC.INVALID_ARGUMENT, 'empty body is not valid OTLP/JSON; send {} for an empty request');
         body = jsonToProtobuf(signal, raw);
       }
@@ -189,24 +199,41 @@ export class OtlpHttpReceiver {
     }
   }
 
-  private readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  /**
+   * Reads the body as the chunks the HTTP parser hands over (each one a fresh allocation of its
+   * own, never reused by Node), enforcing the size limit and, when there is one, the declared
+   * content-length. The chunks are kept as they are: copying them into one buffer here would be
+   * the most expensive thing scorecar does per request (see ingest.ts).
+   */
+  private readBody(req: http.IncomingMessage, limit: number, declared: number): Promise<Buffer[]> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
       let failed = false;
+      const fail = (e: HttpError): void => {
+        failed = true;
+        chunks.length = 0;
+        reject(e);
+      };
       req.on('data', (c: Buffer) => {
         if (failed) return;
         size += c.length;
         if (size > limit) {
-          failed = true;
-          chunks.length = 0;
-          reject(new HttpError(413, GRPC.RESOURCE_EXHAUSTED, `request body exceeds the limit of ${limit} bytes`));
+          fail(new HttpError(413, GRPC.RESOURCE_EXHAUSTED, `request body exceeds the limit of ${limit} bytes`));
           return;
         }
-        chunks.push(c);
+        if (declared >= 0 && size > declared) {
+          // The HTTP parser stops at content-length, so this is a defence, not an expected path.
+          fail(new HttpError(400, GRPC.INVALID_ARGUMENT, `request body is longer than its content-length of ${declared}`));
+          return;
+        }
+        if (c.length > 0) chunks.push(c);
       });
       req.on('end', () => {
-        if (!failed) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+        if (failed) return;
+        if (declared >= 0 && size !== declared) {
+          fail(new HttpError(400, GRPC.INVALID_ARGUMENT, `request body of ${size} bytes is shorter than its content-length of ${declared}`));
+        } else resolve(chunks);
       });
       req.on('error', (e) => {
         if (!failed) reject(new HttpError(400, GRPC.INVALID_ARGUMENT, `error reading the request body: ${e.message}`));

@@ -34,6 +34,12 @@ export interface ScanResult {
   rejected: number;
   /** Why the first rejected span was rejected, for partial_success.error_message. */
   rejectReason: string;
+  /**
+   * Set by the receiver when the scanned buffer is a transient copy: the buffers the request's
+   * bytes live in, in order (their concatenation is the scanned buffer). Offsets stay relative to
+   * the scanned buffer; whoever keeps spans must keep them from these buffers, not the scanned one.
+   */
+  home?: readonly Buffer[];
 }
 
 export const SPAN_STRIDE = 4;
@@ -71,13 +77,13 @@ let pos = 0;
 function readVarint32(buf: Uint8Array, limit: number): number {
   // Lengths and tags fit in 32 bits; longer varints are only ever skipped.
   let result = 0;
-  let shift = 0;
-  while (shift < 35) {
+  let mul = 1;
+  for (let i = 0; i < 5; i++) {
     if (pos >= limit) throw new WireError('truncated varint', pos);
     const b = buf[pos++]!;
-    result += (b & 0x7f) * 2 ** shift;
+    result += (b & 0x7f) * mul;
     if (b < 0x80) return result;
-    shift += 7;
+    mul *= 128;
   }
   throw new WireError('varint too long for a tag or length', pos);
 }
@@ -126,6 +132,12 @@ function isAllZero(buf: Uint8Array, start: number, len: number): boolean {
   return true;
 }
 
+// The two scanners below carry their cursor in a local (a register) and read one-byte tags and
+// one- or two-byte lengths inline; longer varints and other wire types go through the shared
+// helpers above via the module cursor. Spans are the innermost and most numerous messages: every
+// top-level field of every span is walked (that is what validates the framing), so this loop is
+// the scan's cost.
+
 function scanSpan(buf: Uint8Array, start: number, end: number, out: number[], result: ScanResult): void {
   let traceOff = -1;
   let traceLen = 0;
@@ -133,27 +145,55 @@ function scanSpan(buf: Uint8Array, start: number, end: number, out: number[], re
   let spanLen = 0;
   let parentOff = -1;
   let parentLen = 0;
-  pos = start;
-  while (pos < end) {
-    const tag = readVarint32(buf, end);
-    const field = tag >>> 3;
+  let p = start;
+  while (p < end) {
+    let tag = buf[p]!;
+    if (tag < 0x80) p++;
+    else {
+      pos = p;
+      tag = readVarint32(buf, end);
+      p = pos;
+    }
     const wt = tag & 7;
-    if (wt === 2 && (field === 1 || field === 2 || field === 4)) {
-      const len = readLen(buf, end);
+    const field = tag >>> 3;
+    if (field === 0) throw new WireError('field number 0', p);
+    if (wt === 2) {
+      if (p >= end) throw new WireError('truncated varint', p);
+      let len = buf[p]!;
+      if (len < 0x80) p++;
+      else if (p + 1 < end && buf[p + 1]! < 0x80) {
+        len = (len & 0x7f) | (buf[p + 1]! << 7);
+        p += 2;
+      } else {
+        pos = p;
+        len = readVarint32(buf, end);
+        p = pos;
+      }
+      if (p + len > end) throw new WireError('length-delimited field runs past the end of its message', p);
       if (field === 1) {
-        traceOff = pos;
+        traceOff = p;
         traceLen = len;
       } else if (field === 2) {
-        spanOff = pos;
+        spanOff = p;
         spanLen = len;
-      } else {
-        parentOff = pos;
+      } else if (field === 4) {
+        parentOff = p;
         parentLen = len;
       }
-      pos += len;
+      p += len;
+    } else if (wt === 1) {
+      p += 8;
+      if (p > end) throw new WireError('field runs past the end of its message', end);
+    } else if (wt === 0) {
+      const stop = p + 10;
+      while (p < end && p < stop && buf[p]! >= 0x80) p++;
+      if (p >= end) throw new WireError('truncated varint', p);
+      if (p === stop) throw new WireError('malformed varint', p);
+      p++;
     } else {
-      if (field === 0) throw new WireError('field number 0', pos);
+      pos = p;
       skipField(buf, wt, end);
+      p = pos;
     }
   }
   let valid = true;
@@ -174,23 +214,30 @@ function scanSpan(buf: Uint8Array, start: number, end: number, out: number[], re
 
 function scanScopeSpans(buf: Uint8Array, start: number, end: number, result: ScanResult): ScannedScope {
   const scoped: ScannedScope = { scope: ABSENT, schemaUrl: ABSENT, spans: [] };
-  pos = start;
-  while (pos < end) {
-    const tag = readVarint32(buf, end);
+  let p = start;
+  while (p < end) {
+    let tag = buf[p]!;
+    if (tag < 0x80) p++;
+    else {
+      pos = p;
+      tag = readVarint32(buf, end);
+      p = pos;
+    }
     const field = tag >>> 3;
     const wt = tag & 7;
-    if (wt === 2 && field >= 1 && field <= 3) {
+    if (field === 0) throw new WireError('field number 0', p);
+    if (wt === 2 && field <= 3) {
+      pos = p;
       const len = readLen(buf, end);
       const s = pos;
-      pos += len;
-      if (field === 2) {
-        scanSpan(buf, s, s + len, scoped.spans, result);
-        pos = s + len;
-      } else if (field === 1) scoped.scope = { start: s, end: s + len };
-      else scoped.schemaUrl = { start: s, end: s + len };
+      p = s + len;
+      if (field === 2) scanSpan(buf, s, p, scoped.spans, result);
+      else if (field === 1) scoped.scope = { start: s, end: p };
+      else scoped.schemaUrl = { start: s, end: p };
     } else {
-      if (field === 0) throw new WireError('field number 0', pos);
+      pos = p;
       skipField(buf, wt, end);
+      p = pos;
     }
   }
   return scoped;

@@ -10,7 +10,7 @@ export {
 } from './exporter.ts';
 export { type GrpcReceiverOptions, OtlpGrpcReceiver } from './grpc-receiver.ts';
 export { type HttpReceiverOptions, OtlpHttpReceiver } from './http-receiver.ts';
-export { type IngestContext, type IngestOutcome, OtlpIngest, type SpanSink } from './ingest.ts';
+export { type Body, type IngestContext, type IngestOutcome, OtlpIngest, type SpanSink } from './ingest.ts';
 export { backoffMs, parseRetryAfter, sleep } from './retry.ts';
 export { encodeRpcStatus, GRPC, grpcRetryable, httpRetryable, retryDelayFromStatus, rpcStatusJson } from './status.ts';
 export {

@@ -140,6 +140,13 @@ describe('control plane against a running scorecar start', () => {
     // The registry polls the store every 250 ms; 2 s is the contract.
     expect(Date.now() - t0).toBeLessThan(2_000);
     const ids = await sendTraces(sc.httpUrl, 50, 'x', 'external');
-    await waitFor(async () => (await scrape(sc.adminUrl, 'scorecar_sampler_selected_total', { experiment: 'external' })) === ids.length, 15_000, 'the pipeline to select with it');
+    try {
+      await waitFor(async () => (await scrape(sc.adminUrl, 'scorecar_sampler_selected_total', { experiment: 'external' })) === ids.length, 15_000, 'the pipeline to select with it');
+    } catch (e) {
+      const text = await (await fetch(`${sc.adminUrl}/metrics`)).text();
+      console.log(text.split('\n').filter((l) => /^scorecar_(sampler|assembler|registry)/.test(l)).join('\n'));
+      console.log(sc.output().slice(-3000));
+      throw e;
+    }
   });
 });

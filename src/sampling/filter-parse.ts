@@ -133,41 +133,16 @@ function kindOf(field: FilterField): FieldKind {
   }
 }
 
+/** Keys with free-form values accept every operator. */
+const EVERY_OP: readonly FilterOp[] = ['=', '!=', '>', '>=', '<', '<=', 'LIKE', 'ILIKE', 'RLIKE', 'IN', 'NOT IN', 'IS NULL', 'IS NOT NULL'];
+
 const ALLOWED_OPS: Record<FieldKind, readonly FilterOp[]> = {
   numericTrace: ['=', '!=', '>', '>=', '<', '<='],
   stringTrace: ['=', '!=', 'LIKE', 'ILIKE', 'RLIKE', 'IN', 'NOT IN'],
   content: ['LIKE', 'ILIKE'],
-  keyValue: [
-    '=',
-    '!=',
-    '>',
-    '>=',
-    '<',
-    '<=',
-    'LIKE',
-    'ILIKE',
-    'RLIKE',
-    'IN',
-    'NOT IN',
-    'IS NULL',
-    'IS NOT NULL',
-  ],
+  keyValue: EVERY_OP,
   spanField: ['=', '!=', 'LIKE', 'ILIKE', 'RLIKE', 'IN', 'NOT IN'],
-  spanAttribute: [
-    '=',
-    '!=',
-    '>',
-    '>=',
-    '<',
-    '<=',
-    'LIKE',
-    'ILIKE',
-    'RLIKE',
-    'IN',
-    'NOT IN',
-    'IS NULL',
-    'IS NOT NULL',
-  ],
+  spanAttribute: EVERY_OP,
 };
 
 const ORDERING_OPS: ReadonlySet<FilterOp> = new Set(['>', '>=', '<', '<=']);

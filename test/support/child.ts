@@ -2,7 +2,6 @@
 // own memory figures or its exit behaviour.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,17 +9,6 @@ import { waitFor } from './scorecar.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const NODE = join(ROOT, 'node_modules/.bin/node');
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ChildScorecar {
   proc: ChildProcess;
@@ -39,35 +27,37 @@ export interface ChildScorecar {
 }
 
 export async function startChild(yaml: string, env: Record<string, string> = {}): Promise<ChildScorecar> {
-  const [grpcPort, httpPort, adminPort] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'scorecar-child-'));
   const file = join(dir, 'scorecar.yaml');
+  // Port 0 everywhere: the child binds whatever is free and says which ports it got in its
+  // start-up line (picking free ports here and passing them on races with other tests).
   writeFileSync(
     file,
-    `receivers:\n  otlp:\n    grpc: {endpoint: "127.0.0.1:${grpcPort}"}\n    http: {endpoint: "127.0.0.1:${httpPort}"}\nadmin: {endpoint: "127.0.0.1:${adminPort}"}\nstorage: {dir: "${dir}"}\n${yaml}\n`,
+    `receivers:\n  otlp:\n    grpc: {endpoint: "127.0.0.1:0"}\n    http: {endpoint: "127.0.0.1:0"}\nadmin: {endpoint: "127.0.0.1:0"}\nstorage: {dir: "${dir}"}\n${yaml}\n`,
   );
   const proc = spawn(NODE, [join(ROOT, 'bin/scorecar.js'), 'start', '--config', file], {
     cwd: dir,
-    env: { ...process.env, ...env },
+    // The start-up line is logged at info: keep it whatever level the config asks for.
+    env: { ...process.env, SCORECAR_LOGGING__LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  let ports: RegExpExecArray | null = null;
   await waitFor(
-    async () => {
+    () => {
       if (proc.exitCode !== null) throw new Error(`scorecar exited early (${proc.exitCode}):\n${out}`);
-      try {
-        return (await fetch(`${adminUrl}/readyz`)).status === 200;
-      } catch {
-        return false;
-      }
+      ports = /scorecar started grpc=:(\d+) http=:(\d+) admin=[^\s:]+:(\d+)/.exec(out);
+      return ports !== null;
     },
     30_000,
     'scorecar child to be ready',
   );
+  const [, grpcPort, httpPort, adminPort] = ports as unknown as RegExpExecArray;
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  if ((await fetch(`${adminUrl}/readyz`)).status !== 200) throw new Error(`scorecar child not ready:\n${out}`);
   const status = (key: string): number => {
     try {
       const m = new RegExp(`${key}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));

@@ -132,11 +132,14 @@ describe('control plane against a running scorecar start', () => {
     } finally {
       await other.close();
     }
+    // The pipeline's own snapshot of active scorers (not the API, which reads the store
+    // directly and may list the scorer before it was started, or before the poll ran).
     const t0 = Date.now();
-    await waitFor(async () => {
-      const r = await fetch(`${sc.adminUrl}/api/v1/experiments/external/scorers`);
-      return r.status === 200 && ((await r.json()) as { scorers: unknown[] }).scorers.length === 1;
-    }, 10_000, 'the running process to see the new scorer');
+    await waitFor(
+      async () => (await scrape(sc.adminUrl, 'scorecar_registry_active_scorers', { experiment: 'external' })) === 1,
+      10_000,
+      'the running pipeline to have the new scorer active',
+    );
     // The registry polls the store every 250 ms; 2 s is the contract.
     expect(Date.now() - t0).toBeLessThan(2_000);
     const ids = await sendTraces(sc.httpUrl, 50, 'x', 'external');

@@ -7,7 +7,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import OpenAI from 'openai';
 import { chatMessages, KB, MODEL, retrieve } from '../kb.ts';
-import { otlpBase, runTurns } from './common.ts';
+import { askModel, otlpBase, runTurns } from './common.ts';
 
 const processor = new LangfuseSpanProcessor({
   publicKey: 'pk-lf-fixture',
@@ -45,24 +45,7 @@ async function answer(question: string, stream: boolean): Promise<string> {
       { asType: 'generation' },
     );
     try {
-      let text = '';
-      let usage: OpenAI.CompletionUsage | undefined;
-      if (stream) {
-        const s = await client.chat.completions.create({
-          model: MODEL,
-          messages,
-          stream: true,
-          stream_options: { include_usage: true },
-        });
-        for await (const chunk of s) {
-          text += chunk.choices[0]?.delta.content ?? '';
-          if (chunk.usage) usage = chunk.usage;
-        }
-      } else {
-        const r = await client.chat.completions.create({ model: MODEL, messages });
-        text = r.choices[0]?.message.content ?? '';
-        usage = r.usage;
-      }
+      const { text, usage } = await askModel(client, messages, stream);
       generation.update({
         output: { role: 'assistant', content: text },
         usageDetails: usage

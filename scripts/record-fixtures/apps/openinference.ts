@@ -10,8 +10,8 @@ import {
 } from '@arizeai/openinference-semantic-conventions';
 import { context, SpanStatusCode } from '@opentelemetry/api';
 import OpenAI from 'openai';
-import { chatMessages, KB, MODEL, retrieve } from '../kb.ts';
-import { runTurns, tracerProvider } from './common.ts';
+import { chatMessages, KB, retrieve } from '../kb.ts';
+import { askModel, runTurns, tracerProvider } from './common.ts';
 
 const provider = tracerProvider('rag-openinference');
 provider.register();
@@ -46,22 +46,7 @@ async function answer(question: string, stream: boolean): Promise<string> {
         span.end();
         return found;
       });
-      let text = '';
-      if (stream) {
-        const s = await client.chat.completions.create({
-          model: MODEL,
-          messages: chatMessages(question, docs),
-          stream: true,
-          stream_options: { include_usage: true },
-        });
-        for await (const chunk of s) text += chunk.choices[0]?.delta.content ?? '';
-      } else {
-        const r = await client.chat.completions.create({
-          model: MODEL,
-          messages: chatMessages(question, docs),
-        });
-        text = r.choices[0]?.message.content ?? '';
-      }
+      const { text } = await askModel(client, chatMessages(question, docs), stream);
       root.setAttributes({ [SC.OUTPUT_VALUE]: text, [SC.OUTPUT_MIME_TYPE]: MimeType.TEXT });
       return text;
     } catch (e) {

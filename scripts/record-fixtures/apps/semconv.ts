@@ -12,8 +12,8 @@ import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-log
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import OpenAI from 'openai';
 import { VERSION as OPENAI_VERSION } from 'openai/version';
-import { chatMessages, KB, MODEL, retrieve } from '../kb.ts';
-import { otlpBase, runTurns, tracerProvider } from './common.ts';
+import { chatMessages, KB, retrieve } from '../kb.ts';
+import { askModel, otlpBase, runTurns, tracerProvider } from './common.ts';
 
 const provider = tracerProvider('rag-genai-semconv');
 provider.register();
@@ -54,22 +54,7 @@ async function answer(question: string, stream: boolean): Promise<string> {
           span.end();
           return found;
         });
-        let text = '';
-        if (stream) {
-          const s = await client.chat.completions.create({
-            model: MODEL,
-            messages: chatMessages(question, docs),
-            stream: true,
-            stream_options: { include_usage: true },
-          });
-          for await (const chunk of s) text += chunk.choices[0]?.delta.content ?? '';
-        } else {
-          const r = await client.chat.completions.create({
-            model: MODEL,
-            messages: chatMessages(question, docs),
-          });
-          text = r.choices[0]?.message.content ?? '';
-        }
+        const { text } = await askModel(client, chatMessages(question, docs), stream);
         return text;
       } catch (e) {
         root.recordException(e as Error);

@@ -3,8 +3,8 @@
 // auto-instrumented; session and user as association properties.
 import * as traceloop from '@traceloop/node-server-sdk';
 import OpenAI from 'openai';
-import { chatMessages, KB, MODEL, retrieve } from '../kb.ts';
-import { otlpBase, runTurns } from './common.ts';
+import { chatMessages, KB, retrieve } from '../kb.ts';
+import { askModel, otlpBase, runTurns } from './common.ts';
 
 // The SDK types `openAI` against openai's CommonJS typings; this ES module imports the ESM ones.
 type TraceloopOpenAI = NonNullable<
@@ -40,22 +40,7 @@ async function answer(question: string, stream: boolean): Promise<string> {
           return found;
         }),
       );
-      if (stream) {
-        const s = await client.chat.completions.create({
-          model: MODEL,
-          messages: chatMessages(question, docs),
-          stream: true,
-          stream_options: { include_usage: true },
-        });
-        let text = '';
-        for await (const chunk of s) text += chunk.choices[0]?.delta.content ?? '';
-        return text;
-      }
-      const r = await client.chat.completions.create({
-        model: MODEL,
-        messages: chatMessages(question, docs),
-      });
-      return r.choices[0]?.message.content ?? '';
+      return (await askModel(client, chatMessages(question, docs), stream)).text;
     },
     question,
   );

@@ -1,40 +1,31 @@
 // The admin REST API over real HTTP on loopback, with a real SQLite store in a temp dir:
 // the seed's scorer lifecycle, the OpenAPI document against what the server does, bad input to
 // every endpoint (4xx with a stable code and an unchanged store), auth, health and metrics.
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type AdminServer,
   createAdminServer,
   defineRoute,
   type OpenApiDocument,
 } from '../../src/api/index.ts';
-import { openSqliteRegistry, type Registry } from '../../src/registry/index.ts';
+import type { Registry } from '../../src/registry/index.ts';
+import { startAdmin, type TestAdmin } from '../support/admin.ts';
 import { createLogger, MetricsRegistry } from '../../src/util/index.ts';
 
 const TOKEN = 'wire-test-token-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const MiB = 1024 * 1024;
 
-let dir: string;
+let admin: TestAdmin;
 let registry: Registry;
-let server: AdminServer;
 let base: string;
 let ready = true;
 let healthy = true;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'scorecar-api-'));
-  registry = await openSqliteRegistry({ dir, pollIntervalMs: 0 });
-  server = createAdminServer({
-    endpoint: '127.0.0.1:0',
+  admin = await startAdmin({
     token: TOKEN,
-    registry,
-    metrics: new MetricsRegistry(),
     ready: () => ready,
     health: () => ({ ok: healthy, checks: { registry: healthy ? 'ok' : 'down' } }),
     routes: [
@@ -48,14 +39,11 @@ beforeAll(async () => {
       }),
     ],
   });
-  const { port } = await server.listen();
-  base = `http://127.0.0.1:${port}`;
+  ({ registry, url: base } = admin);
 });
 
 afterAll(async () => {
-  await server.close();
-  await registry.close();
-  rmSync(dir, { recursive: true, force: true });
+  await admin.close();
 });
 
 interface Reply {

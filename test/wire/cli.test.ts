@@ -1,40 +1,29 @@
 // `scorecar scorers …` as a user runs it (node bin/scorecar.js in a child process) against a
 // real admin server on loopback: the lifecycle, tables and --json, errors and exit codes.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AdminServer, createAdminServer } from '../../src/api/index.ts';
-import { openSqliteRegistry, type Registry } from '../../src/registry/index.ts';
+import type { Registry } from '../../src/registry/index.ts';
+import { startAdmin, type TestAdmin } from '../support/admin.ts';
 import type { Scorer } from '../../src/registry/types.ts';
-import { MetricsRegistry } from '../../src/util/index.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = join(ROOT, 'node_modules/.bin/node');
 const BIN = join(ROOT, 'bin/scorecar.js');
 const TOKEN = 'cli-token';
 
+let admin: TestAdmin;
 let dir: string;
 let registry: Registry;
-let server: AdminServer;
 let url: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'scorecar-cli-'));
-  registry = await openSqliteRegistry({ dir, pollIntervalMs: 0 });
-  server = createAdminServer({
-    endpoint: '127.0.0.1:0',
-    token: TOKEN,
-    registry,
-    metrics: new MetricsRegistry(),
-  });
-  url = `http://127.0.0.1:${(await server.listen()).port}`;
+  admin = await startAdmin({ token: TOKEN });
+  ({ dir, registry, url } = admin);
 });
 afterAll(async () => {
-  await server.close();
-  await registry.close();
-  rmSync(dir, { recursive: true, force: true });
+  await admin.close();
 });
 
 interface Run {

@@ -1,12 +1,9 @@
 // The TypeScript SDK, imported through the package export `scorecar/sdk`, against a real admin
 // server on loopback: the seed's Python examples written with the SDK, MLflow's immutability,
 // configuration and errors.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type AdminServer, createAdminServer } from '../../src/api/index.ts';
-import { openSqliteRegistry, type Registry } from '../../src/registry/index.ts';
+import type { Registry } from '../../src/registry/index.ts';
+import { startAdmin, type TestAdmin } from '../support/admin.ts';
 import {
   Correctness,
   configure,
@@ -31,30 +28,19 @@ import {
   scorer,
   stopAllScorers,
 } from 'scorecar/sdk';
-import { MetricsRegistry } from '../../src/util/index.ts';
 
 const TOKEN = 'sdk-token';
-let dir: string;
+let admin: TestAdmin;
 let registry: Registry;
-let server: AdminServer;
 let url: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'scorecar-sdk-'));
-  registry = await openSqliteRegistry({ dir, pollIntervalMs: 0 });
-  server = createAdminServer({
-    endpoint: '127.0.0.1:0',
-    token: TOKEN,
-    registry,
-    metrics: new MetricsRegistry(),
-  });
-  url = `http://127.0.0.1:${(await server.listen()).port}`;
+  admin = await startAdmin({ token: TOKEN });
+  ({ registry, url } = admin);
 });
 afterAll(async () => {
   resetConfiguration();
-  await server.close();
-  await registry.close();
-  rmSync(dir, { recursive: true, force: true });
+  await admin.close();
 });
 afterEach(() => {
   resetConfiguration();

@@ -5,9 +5,11 @@
 // CPU-second of the whole process (GC helper threads included).
 import { Assembler } from '../src/assembly/index.ts';
 import { loadConfig } from '../src/config/index.ts';
-import { OtlpForwarder, OtlpIngest, type SendOutcome, SPAN_STRIDE, scanTraceRequest, type Transport } from '../src/otlp/index.ts';
-import { silentLogger } from '../src/util/log.ts';
-import { MetricsRegistry } from '../src/util/metrics.ts';
+import { fanout } from '../src/component/index.ts';
+import { OtlpForwarder, type SendOutcome, type Transport } from '../src/exporters/index.ts';
+import { OtlpIngest } from '../src/receivers/index.ts';
+import { MetricsRegistry, silentLogger } from '../src/util/index.ts';
+import { type OtlpBatch, SPAN_STRIDE, scanTraceRequest } from '../src/wire/index.ts';
 import { makeRequest } from './payload.ts';
 
 class NullTransport implements Transport {
@@ -32,16 +34,15 @@ export function hotPath(seconds: number): HotPathResult {
   const metrics = new MetricsRegistry();
   const fwd = new OtlpForwarder(cfg.exporters.otlp, metrics, silentLogger, new NullTransport());
   let completed = 0;
-  const asm = new Assembler({ ...cfg.assembler, maxBytes: 8 * 1024 ** 3 }, () => {
-    completed++;
-  });
-  const ingest = new OtlpIngest({
-    forwarder: fwd,
-    sink: (b, s, h) => asm.ingest(b, s, h),
-    metrics,
-    log: silentLogger,
-    refuseWhenQueueFull: false,
-  });
+  const asm = new Assembler(
+    { ...cfg.assembler, maxBytes: 8 * 1024 ** 3 },
+    {
+      consume: () => {
+        completed++;
+      },
+    },
+  );
+  const ingest = new OtlpIngest({ next: fanout<OtlpBatch>(fwd, asm), precheck: [fwd], metrics, log: silentLogger });
   const reqs = Array.from({ length: 32 }, (_, i) => makeRequest({ tracesPerRequest: 64 }, i));
   // Trace id offsets of every span, so each use gives the spans fresh trace ids in place.
   const idOffsets = reqs.map((r) => {

@@ -5,9 +5,11 @@
 // Run with --expose-gc.
 import { Assembler } from '../src/assembly/index.ts';
 import { loadConfig } from '../src/config/index.ts';
-import { OtlpForwarder, OtlpIngest, SPAN_STRIDE, scanTraceRequest } from '../src/otlp/index.ts';
-import { silentLogger } from '../src/util/log.ts';
-import { MetricsRegistry } from '../src/util/metrics.ts';
+import { fanout } from '../src/component/index.ts';
+import { OtlpForwarder } from '../src/exporters/index.ts';
+import { OtlpIngest } from '../src/receivers/index.ts';
+import { MetricsRegistry, silentLogger } from '../src/util/index.ts';
+import { type OtlpBatch, SPAN_STRIDE, scanTraceRequest } from '../src/wire/index.ts';
 import { makeRequest } from './payload.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -55,18 +57,15 @@ export async function memoryPerSpan(totalSpans = 200_000): Promise<MemoryResult>
   let completedSpans = 0;
   const asm = new Assembler(
     { settleMs: 1e9, idleTimeoutMs: 1e9, maxAgeMs: 1e9, maxBytes: Number.MAX_SAFE_INTEGER, decisionCacheSize: cfg.assembler.decisionCacheSize },
-    (t) => {
-      spanWire += t.wireBytes;
-      completedSpans += t.spans.length;
+    {
+      consume: (t) => {
+        spanWire += t.wireBytes;
+        completedSpans += t.spans.length;
+      },
     },
   );
-  const ingest = new OtlpIngest({
-    forwarder: new OtlpForwarder(cfg.exporters.otlp, metrics, silentLogger),
-    sink: (b, s, h) => asm.ingest(b, s, h),
-    metrics,
-    log: silentLogger,
-    refuseWhenQueueFull: false,
-  });
+  const fwd = new OtlpForwarder(cfg.exporters.otlp, metrics, silentLogger);
+  const ingest = new OtlpIngest({ next: fanout<OtlpBatch>(fwd, asm), metrics, log: silentLogger });
   const before = await used();
   let spans = 0;
   for (let pass = 1; spans < totalSpans; pass++) {

@@ -2,7 +2,7 @@
 // an embedding call, LLM calls, tools), ~0.8 KB per span on average, root inputs/outputs of
 // 1-2 KB, MLflow/OpenInference-style attributes. Encoded once with protobufjs.
 import { randomBytes } from 'node:crypto';
-import { otlpType, TYPE } from '../src/otlp/index.ts';
+import { otlpType, TYPE } from '../src/wire/index.ts';
 
 const words = 'the a retrieval answer customer order shipping refund policy model context token latency vector'.split(' ');
 function text(bytes: number, seed: number): string {

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SPAN_STRIDE, scanTraceRequest } from '../src/otlp/index.ts';
+import { SPAN_STRIDE, scanTraceRequest } from '../src/wire/index.ts';
 import { type ChildScorecar, scrape, startChild } from '../test/support/child.ts';
 import { makeRequest } from './payload.ts';
 import type { ProbeReport } from './probe.ts';

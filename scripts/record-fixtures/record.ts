@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { jsonToProtobuf, protobufToJson } from '../../src/otlp/json.ts';
+import { jsonToProtobuf, protobufToJson } from '../../src/wire/json.ts';
 import { type CapturedRequest, startCaptureServer, startModelServer } from './servers.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -1,49 +1,9 @@
-// HTTP plumbing of the admin server: the one place error codes become HTTP statuses, JSON
-// responses, bounded body reading, content-type checks, and zod issues turned into
+// HTTP plumbing of the admin server: JSON responses and errors (statuses from the one error
+// table, util/errors.ts), bounded body reading, content-type checks, and zod issues turned into
 // field-path messages.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
-import { type ErrorCode, ScorecarError } from '../util/index.ts';
-
-/** HTTP status of each stable error code (the only mapping; handlers never pick statuses). */
-export function httpStatusOf(code: ErrorCode): number {
-  switch (code) {
-    case 'INVALID_ARGUMENT':
-    case 'INVALID_JSON':
-    case 'INVALID_PROTOBUF':
-    case 'INVALID_DEFINITION':
-    case 'INVALID_FILTER':
-    case 'CONFIG_INVALID':
-      return 400;
-    case 'UNAUTHENTICATED':
-      return 401;
-    case 'PERMISSION_DENIED':
-      return 403;
-    case 'NOT_FOUND':
-      return 404;
-    case 'METHOD_NOT_ALLOWED':
-      return 405;
-    case 'ALREADY_EXISTS':
-    case 'LIMIT_EXCEEDED':
-    case 'FAILED_PRECONDITION':
-      return 409;
-    case 'PAYLOAD_TOO_LARGE':
-      return 413;
-    case 'UNSUPPORTED_MEDIA_TYPE':
-      return 415;
-    case 'DOWNSTREAM_REJECTED':
-      return 502;
-    case 'OVERLOADED':
-    case 'QUEUE_FULL':
-    case 'SHUTTING_DOWN':
-    case 'DOWNSTREAM_UNAVAILABLE':
-      return 503;
-    case 'TIMEOUT':
-      return 504;
-    case 'INTERNAL':
-      return 500;
-  }
-}
+import { type ErrorCode, httpStatusOf, ScorecarError } from '../util/index.ts';
 
 /** Details keys that are safe and useful to return to API clients. */
 const PUBLIC_DETAILS = ['field', 'position', 'errors', 'resource', 'limit', 'allowed'] as const;

@@ -1,5 +1,5 @@
 // The admin HTTP server: REST API (scorer registry, kill switches, OpenAPI), metrics, health.
-export { errorBody, httpStatusOf } from './http.ts';
+export { errorBody } from './http.ts';
 export { API_PREFIX, buildOpenApi, type OpenApiDocument } from './openapi.ts';
 export {
   type AdminRequest,

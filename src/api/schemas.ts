@@ -1,13 +1,7 @@
 // Request schemas (zod: what the server accepts, also rendered into the OpenAPI document so
 // the document cannot drift from the validation) and the JSON Schemas of the responses.
 import { z } from 'zod';
-import {
-  AGGREGATIONS,
-  BUILTIN_JUDGES,
-  EXPERIMENT_ID_PATTERN,
-  MAX_FILTER_LENGTH,
-  SCORER_NAME_PATTERN,
-} from '../registry/types.ts';
+import { AGGREGATIONS, BUILTIN_JUDGES, EXPERIMENT_ID_PATTERN, MAX_FILTER_LENGTH, SCORER_NAME_PATTERN } from '../definitions/index.ts';
 
 export type JsonSchema = Record<string, unknown>;
 

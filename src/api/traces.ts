@@ -1,5 +1,5 @@
 // Trace routes: a trace's assessments (its spans join once traces are archived).
-import type { AssessmentStore } from '../assessments/store.ts';
+import type { AssessmentStore } from '../assessments/index.ts';
 import { ScorecarError } from '../util/index.ts';
 import { type AdminRoute, defineRoute } from './routes.ts';
 import type { JsonSchema } from './schemas.ts';

@@ -21,9 +21,10 @@
 // slots are intrusive lists threaded through the same arrays: filing, moving and unfiling a trace
 // is O(1) and a finished trace is unreachable from the assembler the moment it completes.
 import { randomInt } from 'node:crypto';
-import type { ResourceRef, ScopeRef } from '../otlp/parts.ts';
-import { type ScanResult, SPAN_STRIDE } from '../otlp/wire.ts';
-import type { CompleteTrace, CompletionReason, TraceConsumer } from './types.ts';
+import type { Component, Consumer } from '../component/index.ts';
+import { errorFields, type Logger, type MetricsRegistry, silentLogger } from '../util/index.ts';
+import { type OtlpBatch, type ResourceRef, type ScanResult, type ScopeRef, SPAN_STRIDE } from '../wire/index.ts';
+import type { CompleteTrace, CompletionReason, TraceInterest } from './types.ts';
 
 /**
  * Bytes charged per buffered span on top of its encoded size: its record in the span arrays
@@ -48,6 +49,11 @@ export interface AssemblerOptions {
   maxAgeMs: number;
   maxBytes: number;
   decisionCacheSize: number;
+  /**
+   * What shutdown does with traces still buffered: hand them on (reason `shutdown`, recorded on
+   * their assessments) or drop them (counted). Default complete.
+   */
+  onShutdown?: 'complete' | 'drop';
   /** Resolution of completion deadlines. */
   tickMs?: number;
   /** Copy a trace's spans out of shared request buffers once it has been buffered this long. */
@@ -59,6 +65,10 @@ export interface AssemblerCounters {
   spansBuffered: number;
   spansDuplicate: number;
   spansLate: number;
+  /** Spans of traces no later stage may read (see TraceInterest): forwarded, never buffered. */
+  spansNotSampled: number;
+  /** Traces buffered when shutdown dropped them (assembler.onShutdown: drop). */
+  tracesDroppedAtShutdown: number;
   tracesCompleted: Record<CompletionReason, number>;
   tracesEvicted: number;
   spansEvicted: number;
@@ -296,9 +306,19 @@ function growF64(a: Float64Array<ArrayBuffer>, n: number): Float64Array<ArrayBuf
   return b;
 }
 
-export class Assembler {
+export interface AssemblerDeps {
+  /** Asked once per new trace id; a trace it does not want is forwarded but never buffered. */
+  interest?: TraceInterest | undefined;
+  metrics?: MetricsRegistry | undefined;
+  log?: Logger | undefined;
+}
+
+export class Assembler implements Consumer<OtlpBatch>, Component {
   private readonly opts: Required<AssemblerOptions>;
-  private readonly consumer: TraceConsumer;
+  private readonly next: Consumer<CompleteTrace>;
+  private readonly interest: TraceInterest | undefined;
+  private readonly log: Logger;
+  private stopped = false;
   /** Origin of the relative times kept in the trace arrays. */
   private readonly epoch: number;
 
@@ -364,17 +384,27 @@ export class Assembler {
     spansBuffered: 0,
     spansDuplicate: 0,
     spansLate: 0,
+    spansNotSampled: 0,
+    tracesDroppedAtShutdown: 0,
     tracesCompleted: { root: 0, idle: 0, max_age: 0, shutdown: 0 },
     tracesEvicted: 0,
     spansEvicted: 0,
     tracesCompacted: 0,
     consumerErrors: 0,
   };
-  onConsumerError: (err: unknown, trace: CompleteTrace) => void = () => {};
 
-  constructor(opts: AssemblerOptions, consumer: TraceConsumer) {
-    this.opts = { tickMs: 100, compactAfterMs: Math.max(5_000, opts.settleMs * 2), now: Date.now, ...opts };
-    this.consumer = consumer;
+  constructor(opts: AssemblerOptions, next: Consumer<CompleteTrace>, deps: AssemblerDeps = {}) {
+    this.opts = {
+      tickMs: 100,
+      compactAfterMs: Math.max(5_000, opts.settleMs * 2),
+      now: Date.now,
+      onShutdown: 'complete',
+      ...opts,
+    };
+    this.next = next;
+    this.interest = deps.interest;
+    this.log = deps.log ?? silentLogger;
+    if (deps.metrics) this.registerMetrics(deps.metrics);
     this.epoch = this.opts.now();
     const cap = Math.max(1, this.opts.decisionCacheSize);
     this.decidedRing = new Int32Array(cap * 4);
@@ -391,8 +421,31 @@ export class Assembler {
     return this.live;
   }
 
+  private registerMetrics(m: MetricsRegistry): void {
+    const c = this.counters;
+    m.counterFunc('scorecar_assembler_spans_total', 'Spans seen by the assembler, by outcome', ['outcome'], () => [
+      [{ outcome: 'buffered' }, c.spansBuffered],
+      [{ outcome: 'duplicate' }, c.spansDuplicate],
+      [{ outcome: 'late' }, c.spansLate],
+      [{ outcome: 'evicted' }, c.spansEvicted],
+      [{ outcome: 'not_sampled' }, c.spansNotSampled],
+    ]);
+    m.counterFunc('scorecar_assembler_traces_completed_total', 'Traces handed to scoring, by completion rule', ['reason'], () =>
+      Object.entries(c.tracesCompleted).map(([reason, v]) => [{ reason }, v]),
+    );
+    m.counterFunc('scorecar_assembler_traces_evicted_total', 'Traces dropped from the buffer because it was full', [], () => c.tracesEvicted);
+    m.counterFunc(
+      'scorecar_assembler_traces_dropped_at_shutdown_total',
+      'Traces still buffered at shutdown and dropped (assembler.onShutdown: drop)',
+      [],
+      () => c.tracesDroppedAtShutdown,
+    );
+    m.gauge('scorecar_assembler_buffer_bytes', 'Bytes charged for buffered traces', [], () => this.bytes);
+    m.gauge('scorecar_assembler_buffer_traces', 'Traces currently buffered', [], () => this.traceCount);
+  }
+
   start(): void {
-    if (this.timer) return;
+    if (this.timer || this.stopped) return;
     this.timer = setInterval(() => this.sweep(), this.opts.tickMs);
     this.timer.unref();
   }
@@ -400,6 +453,30 @@ export class Assembler {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /**
+   * Stops the timer, then applies assembler.onShutdown to every trace still buffered: completes
+   * them (reason shutdown) or drops them (counted). Later spans are only forwarded.
+   */
+  shutdown(_deadlineMs?: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.stopped = true;
+    this.stop();
+    if (this.opts.onShutdown === 'drop') {
+      const n = this.dropAll();
+      if (n > 0) this.log.info('dropped buffered traces at shutdown (assembler.onShutdown: drop)', { traces: n });
+    } else {
+      const n = this.flushAll('shutdown');
+      if (n > 0) this.log.info('completed buffered traces at shutdown', { traces: n });
+    }
+    return Promise.resolve();
+  }
+
+  /** Takes the spans of a received trace request; other signals pass by. */
+  consume(batch: OtlpBatch): void {
+    if (batch.signal !== 'traces' || batch.scan === undefined || batch.scanned === undefined || this.stopped) return;
+    this.ingest(batch.scanned, batch.scan, batch.experimentHeader);
   }
 
   /**
@@ -419,6 +496,7 @@ export class Assembler {
     let pStart = 0;
     let pEnd = pieces.length > 0 ? pieces[0]!.length : 0;
     let added = 0;
+    const interest = this.interest;
     for (const rs of scan.resources) {
       const resource = this.internResource(buf, rs.resource, rs.schemaUrl, experimentHeader);
       for (const ss of rs.scopes) {
@@ -427,11 +505,14 @@ export class Assembler {
         const s = ss.spans;
         let t = NONE;
         let lastOff = -1;
+        // The current run of spans belongs to a trace no stage wants (NONE with a skip).
+        let skip = false;
         for (let i = 0; i < s.length; i += SPAN_STRIDE) {
           const tOff = s[i + 2]!;
           if (tOff < 0) continue; // rejected by the scanner
-          if (t === NONE || !sameId(buf, tOff, lastOff)) {
+          if ((t === NONE && !skip) || !sameId(buf, tOff, lastOff)) {
             lastOff = tOff;
+            skip = false;
             const w0 = word(buf, tOff);
             const w1 = word(buf, tOff + 4);
             const w2 = word(buf, tOff + 8);
@@ -443,7 +524,18 @@ export class Assembler {
               t = NONE;
               continue;
             }
-            if (t === NONE) t = this.newTrace(w0, w1, w2, w3, now);
+            if (t === NONE) {
+              if (interest !== undefined && !interest.wants(buf, tOff, resource)) {
+                // Nothing downstream may read it: forwarded (already), never buffered.
+                skip = true;
+                this.counters.spansNotSampled++;
+                continue;
+              }
+              t = this.newTrace(w0, w1, w2, w3, now);
+            }
+          } else if (skip) {
+            this.counters.spansNotSampled++;
+            continue;
           }
           const rawId = s[i + 3]!;
           const hasParent = rawId < 0;
@@ -746,6 +838,19 @@ export class Assembler {
     return done;
   }
 
+  /** Drops everything buffered, counted (shutdown with onShutdown: drop). */
+  dropAll(): number {
+    let n = 0;
+    while (this.oldest !== NONE) {
+      const t = this.oldest;
+      this.counters.tracesDroppedAtShutdown++;
+      this.remember(t);
+      this.dropTrace(t);
+      n++;
+    }
+    return n;
+  }
+
   /** Completes everything buffered (shutdown). */
   flushAll(reason: CompletionReason = 'shutdown'): number {
     let n = 0;
@@ -883,11 +988,12 @@ export class Assembler {
     this.dropTrace(t);
     this.counters.tracesCompleted[reason]++;
     try {
-      this.consumer(trace);
+      this.next.consume(trace);
     } catch (err) {
-      // The next stage failing must never stop assembly of other traces.
+      // The next stage refusing or failing must never stop assembly of other traces; it counts
+      // its own refusals, this counts what got here.
       this.counters.consumerErrors++;
-      this.onConsumerError(err, trace);
+      this.log.warn('the next stage refused a completed trace', { traceId: trace.traceId, err: errorFields(err) });
     }
   }
 

@@ -1,7 +1,13 @@
 // Groups the spans of one request by trace, without a buffer or timers: for tests, replays
 // and workers that receive whole traces at once.
-import type { ResourceRef, ScopeRef } from '../otlp/parts.ts';
-import { SPAN_STRIDE, scanTraceRequest, spanHasParent, spanTraceIdOffset } from '../otlp/index.ts';
+import {
+  type ResourceRef,
+  type ScopeRef,
+  SPAN_STRIDE,
+  scanTraceRequest,
+  spanHasParent,
+  spanTraceIdOffset,
+} from '../wire/index.ts';
 import type { CompleteTrace, CompletionReason } from './types.ts';
 
 const copyRange = (buf: Uint8Array, r: { start: number; end: number }): Uint8Array | null =>

@@ -1,3 +1,12 @@
-export { Assembler, type AssemblerCounters, type AssemblerOptions, SPAN_OVERHEAD_BYTES, TRACE_OVERHEAD_BYTES } from './assembler.ts';
+// Trace assembly: spans grouped by trace id until the trace is complete, bounded by bytes, with
+// the decision cache that recognises late spans; and the timer-free grouping of one request.
+export {
+  Assembler,
+  type AssemblerCounters,
+  type AssemblerDeps,
+  type AssemblerOptions,
+  SPAN_OVERHEAD_BYTES,
+  TRACE_OVERHEAD_BYTES,
+} from './assembler.ts';
 export { type CollectOptions, tracesFromRequest } from './collect.ts';
-export type { CompleteTrace, CompletionReason, TraceConsumer } from './types.ts';
+export type { CompleteTrace, CompletionReason, TraceInterest } from './types.ts';

@@ -1,5 +1,5 @@
 // What the assembler hands to the next stage: every span of one trace, still encoded.
-import type { ResourceRef, ScopeRef } from '../otlp/parts.ts';
+import type { ResourceRef, ScopeRef } from '../wire/index.ts';
 
 export type CompletionReason = 'root' | 'idle' | 'max_age' | 'shutdown';
 
@@ -19,5 +19,12 @@ export interface CompleteTrace {
   readonly wireBytes: number;
 }
 
-/** The next stage: called once per completed trace, synchronously; must not block. */
-export type TraceConsumer = (trace: CompleteTrace) => void;
+/**
+ * Which traces are worth buffering, asked once when a trace id is first seen: the selection
+ * stage answers from the sampler's hash and the active scorers' rates (a trace hashed above
+ * every rate of its experiment can never be scored), an archive would answer yes for its
+ * experiments. `idBytes[idOffset..+16]` is the trace id; `resource` what the span arrived under.
+ */
+export interface TraceInterest {
+  wants(idBytes: Uint8Array, idOffset: number, resource: ResourceRef): boolean;
+}

@@ -1,19 +1,22 @@
-// Where every assessment goes: the store, the downstream OTLP exporter (log event + evaluation
-// span, batched), metrics, and any extra listeners (Kafka, tests). Batching keeps the OTLP
-// and SQLite costs per flush, not per assessment.
-import type { Aggregation } from '../registry/types.ts';
-import type { Logger } from '../util/log.ts';
-import type { Gauge, MetricsRegistry } from '../util/metrics.ts';
+// The last stage: where every assessment goes. The store, the downstream OTLP exporter (log
+// event + evaluation span, batched), metrics, and any extra listeners (Kafka, tests). Batching
+// keeps the OTLP and SQLite costs per flush, not per assessment. consume() takes the
+// assessments of one job; they are written and sent on the next flush (every flushMs, or at 500
+// pending), and flush()/shutdown() write everything pending at once.
+import type { Component, Consumer } from '../component/index.ts';
+import type { Aggregation } from '../definitions/index.ts';
+import { errorFields, type Gauge, type Logger, type MetricsRegistry } from '../util/index.ts';
 import { type EmittedAssessment, encodeAssessmentLogs, encodeEvaluationSpans, scoreLabel, scoreValue } from './otlp.ts';
 import type { AssessmentStore } from './store.ts';
-import type { Assessment } from './types.ts';
+import type { Assessment, ScoredAssessment } from './types.ts';
 
+/** The downstream exporter, as the emitter uses it (a second producer into its queue). */
 export interface OtlpSink {
   readonly enabled: boolean;
   enqueue(signal: 'traces' | 'logs', body: Buffer, items: number): string;
 }
 
-export interface EmitItem extends EmittedAssessment {
+export interface EmitItem extends EmittedAssessment, ScoredAssessment {
   /** Aggregations the scorer asked for (code scorers), exported as gauges. */
   aggregations?: readonly Aggregation[] | undefined;
 }
@@ -48,7 +51,7 @@ function aggregateOf(values: number[], kind: Aggregation): number {
   }
 }
 
-export class AssessmentEmitter {
+export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Component {
   private readonly store: AssessmentStore | undefined;
   private readonly otlp: OtlpSink | undefined;
   private readonly log: Logger;
@@ -59,6 +62,10 @@ export class AssessmentEmitter {
   private readonly windows = new Map<string, { values: number[]; at: number; aggregations: readonly Aggregation[]; exp: string; scorer: string }>();
   private readonly m;
   private readonly aggGauge: Gauge;
+  private readonly flushMs: number;
+  /** Assessments not sent downstream since the export queue filled (one warning per burst). */
+  private notSent = 0;
+  private closed = false;
 
   constructor(opts: { store?: AssessmentStore; otlp?: OtlpSink; metrics: MetricsRegistry; log: Logger; version: string; flushMs?: number }) {
     this.store = opts.store;
@@ -81,9 +88,17 @@ export class AssessmentEmitter {
       return out;
     });
     void this.aggGauge;
-    const flushMs = opts.flushMs ?? 200;
-    this.timer = setInterval(() => this.flush(), flushMs);
+    this.flushMs = opts.flushMs ?? 200;
+  }
+
+  start(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => this.flush(), this.flushMs);
     this.timer.unref();
+  }
+
+  consume(items: readonly EmitItem[]): void {
+    this.emit(items);
   }
 
   onAssessment(l: AssessmentListener): void {
@@ -109,7 +124,7 @@ export class AssessmentEmitter {
         try {
           l(a);
         } catch (e) {
-          this.log.warn('assessment listener failed', { error: e instanceof Error ? e.message : String(e) });
+          this.log.warn('assessment listener failed', { err: errorFields(e) });
         }
       }
       this.pending.push(it);
@@ -139,10 +154,10 @@ export class AssessmentEmitter {
     this.pending = [];
     if (this.store) {
       try {
-        this.store.put(batch.map((b) => b.assessment));
+        this.store.put(batch);
       } catch (e) {
         this.m.storeErrors.inc();
-        this.log.error('cannot store assessments', { count: batch.length, error: e instanceof Error ? e.message : String(e) });
+        this.log.error('cannot store assessments', { count: batch.length, err: errorFields(e) });
       }
     }
     if (this.otlp?.enabled) {
@@ -150,12 +165,25 @@ export class AssessmentEmitter {
       const spans = this.otlp.enqueue('traces', encodeEvaluationSpans(batch, this.version), batch.length);
       if (logs !== 'queued' || spans !== 'queued') {
         this.m.exportDropped.inc(undefined, batch.length);
-        this.log.warn('export queue full: assessments not sent downstream (they are stored)', { count: batch.length });
+        // Once per burst: the first flush that finds the queue full warns, the first that gets
+        // through again says how many were not sent in between (the metric counts each one).
+        if (this.notSent === 0) this.log.warn('export queue full: assessments not sent downstream until it drains (they are stored)', { count: batch.length });
+        this.notSent += batch.length;
+      } else if (this.notSent > 0) {
+        this.log.info('export queue has room again; assessments are sent downstream', { notSent: this.notSent });
+        this.notSent = 0;
       }
     }
   }
 
+  /** Writes and sends everything pending, then stops the flush timer. */
+  shutdown(_deadlineMs?: number): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
   close(): void {
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.flush();

@@ -12,4 +12,4 @@ export {
   scoreValue,
 } from './otlp.ts';
 export { ASSESSMENTS_FILE_NAME, type AssessmentStore, SqliteAssessmentStore, type UsageTotals } from './store.ts';
-export type { Assessment, AssessmentSourceType, AssessmentValue } from './types.ts';
+export type { Assessment, AssessmentSourceType, AssessmentValue, ScoredAssessment } from './types.ts';

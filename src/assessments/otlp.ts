@@ -3,7 +3,7 @@
 // `evaluation {name}` span that is a child of the evaluated span. Both carry the same
 // attributes (OTel GenAI evaluation semconv plus scorecar.* extras).
 import { createHash } from 'node:crypto';
-import { otlpType, TYPE } from '../otlp/index.ts';
+import { otlpType, TYPE } from '../wire/index.ts';
 import type { Assessment } from './types.ts';
 
 export const EVALUATION_EVENT = 'gen_ai.evaluation.result';

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Assessment, AssessmentValue } from './types.ts';
+import type { Assessment, AssessmentValue, ScoredAssessment } from './types.ts';
 
 export const ASSESSMENTS_FILE_NAME = 'assessments.db';
 
@@ -17,7 +17,7 @@ export interface UsageTotals {
 
 export interface AssessmentStore {
   /** Inserts or replaces by assessmentId; all in one transaction. */
-  put(batch: readonly Assessment[]): void;
+  put(batch: readonly ScoredAssessment[]): void;
   byTrace(traceId: string): Assessment[];
   /** Judge token usage and cost of one experiment since a time (ISO-8601). */
   usageSince(experimentId: string, sinceIso: string): UsageTotals;
@@ -70,11 +70,6 @@ interface Row {
   created_at: string;
 }
 
-const num = (v: string | undefined): number => {
-  const n = Number(v);
-  return Number.isFinite(n) ? n : 0;
-};
-
 export class SqliteAssessmentStore implements AssessmentStore {
   private readonly db: DatabaseSync;
   private readonly insert: StatementSync;
@@ -116,11 +111,11 @@ export class SqliteAssessmentStore implements AssessmentStore {
     }
   }
 
-  put(batch: readonly Assessment[]): void {
+  put(batch: readonly ScoredAssessment[]): void {
     if (batch.length === 0) return;
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      for (const a of batch) {
+      for (const { assessment: a, usage } of batch) {
         const md = a.metadata;
         this.insert.run(
           a.assessmentId,
@@ -138,9 +133,9 @@ export class SqliteAssessmentStore implements AssessmentStore {
           a.error?.message ?? null,
           JSON.stringify(md),
           a.sampleRate,
-          num(md['scorecar.usage.input_tokens']),
-          num(md['scorecar.usage.output_tokens']),
-          num(md['scorecar.cost']),
+          usage?.inputTokens ?? 0,
+          usage?.outputTokens ?? 0,
+          usage?.cost ?? 0,
           a.createdAt,
         );
       }

@@ -1,4 +1,5 @@
 // Assessment: the verdict of one scorer on one trace (or span), MLflow Feedback-compatible.
+import type { Usage } from '../util/index.ts';
 
 export type AssessmentSourceType = 'LLM_JUDGE' | 'CODE';
 export type AssessmentValue = string | number | boolean | null;
@@ -21,4 +22,14 @@ export interface Assessment {
   sampleRate: number;
   /** ISO-8601. */
   createdAt: string;
+}
+
+/**
+ * An assessment as the scoring engine hands it on: with the judge usage it cost, typed (the
+ * `scorecar.usage.*` metadata strings are its public form, written once and never parsed back).
+ */
+export interface ScoredAssessment {
+  assessment: Assessment;
+  /** Judge calls only. */
+  usage?: Usage | undefined;
 }

@@ -1,6 +1,7 @@
 // Plain-text rendering for the CLI: aligned tables and key/value blocks (no colours, so the
 // output pastes cleanly into tickets and pipes into grep/awk).
-import type { Experiment, Scorer } from '../registry/types.ts';
+import type { Scorer } from '../definitions/index.ts';
+import type { Experiment } from '../definitions/index.ts';
 
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -4,7 +4,7 @@
 // unreachable or failing (network, timeout, 5xx).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Scorer } from '../registry/types.ts';
+import type { Scorer } from '../definitions/index.ts';
 import { ScorecarApiError, ScorecarClient } from '../sdk/index.ts';
 import { experimentTable, scorerDetails, scorerTable, versionTable } from './format.ts';
 

@@ -1,7 +1,7 @@
 // `scorecar start`: load and validate the config, build the pipeline, run until SIGTERM/SIGINT,
 // then stop gracefully (stop accepting, complete buffered traces, drain the exporter) and exit 0.
 import { parseArgs } from 'node:util';
-import { Scorecar } from '../app.ts';
+import { runUntilSignalled } from '../app.ts';
 import { type Config, ConfigError, loadConfig } from '../config/index.ts';
 
 const HELP = `Usage: scorecar start [--config FILE] [--shutdown-timeout MS]
@@ -42,34 +42,5 @@ export async function runStart(argv: string[]): Promise<number> {
     throw e;
   }
   const shutdownMs = Number(values['shutdown-timeout'] ?? 10_000);
-  const app = new Scorecar(config);
-  try {
-    await app.start();
-  } catch (e) {
-    await app.stop(1000).catch(() => {});
-    if (e instanceof Error && (e as { code?: string }).code === 'CONFIG_INVALID') {
-      process.stderr.write(`scorecar: ${e.message}\n`);
-      return 78;
-    }
-    app.log.error('cannot start', { error: (e as Error).message });
-    return 1;
-  }
-  await new Promise<void>((resolve) => {
-    let signalled = false;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      if (signalled) {
-        app.log.warn('second signal: exiting now', { signal: sig });
-        process.exit(1);
-      }
-      signalled = true;
-      app.log.info('shutting down', { signal: sig });
-      app.stop(shutdownMs).then(resolve, (e: unknown) => {
-        app.log.error('error during shutdown', { error: (e as Error).message });
-        resolve();
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-  return 0;
+  return runUntilSignalled(config, shutdownMs);
 }

@@ -1,7 +1,7 @@
 // The shape every convention reader has: small, pure functions of one decoded span that answer
 // "what does this convention say about the span", each returning undefined when the convention
 // says nothing. The view (view.ts) decides the precedence between conventions.
-import type { SpanData } from '../otlp/decode.ts';
+import type { SpanData } from '../wire/index.ts';
 import type { RetrievedDocument, TokenUsage } from './types.ts';
 import type { Found } from './values.ts';
 

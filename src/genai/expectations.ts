@@ -10,7 +10,7 @@
 // apps that already write them: bare `expected_response` / `expected_output` root attributes and
 // Langfuse experiment runs' `langfuse.experiment.item.expected_output` (any span).
 // MLflow JSON-encodes its attribute values, so values are decoded leniently everywhere.
-import type { Attributes, SpanData } from '../otlp/decode.ts';
+import type { Attributes, SpanData } from '../wire/index.ts';
 import { EXPECTED_OUTPUT } from './langfuse.ts';
 import type { Expectations } from './types.ts';
 import { parseJsonLoose, plain, stringList } from './values.ts';

@@ -8,8 +8,8 @@
 // Cheap by design: resources are decoded once per distinct ResourceRef (decode.ts caches them),
 // and a span is decoded only when a span: rule is reached, and then only the root span, found by
 // a scan of each span's bytes for a parent id.
-import type { CompleteTrace } from '../assembly/types.ts';
-import { type AttrValue, decodeResource, decodeSpan, type SpanData } from '../otlp/index.ts';
+import type { CompleteTrace } from '../assembly/index.ts';
+import { type AttrValue, decodeResource, decodeSpan, type ResourceRef, type SpanData } from '../wire/index.ts';
 import { unquote } from './values.ts';
 
 export const MLFLOW_EXPERIMENT_HEADER = 'x-mlflow-experiment-id';
@@ -149,4 +149,38 @@ export function resolveExperiment(
     if (cached === null) cached = decodeRoot(trace);
     return cached;
   });
+}
+
+/**
+ * The experiment one resource (and its request's header) names, before any span is seen: the
+ * rules are tried in order up to the first `span:` rule, which needs the root span; undefined
+ * when that rule is reached (the experiment is not known yet). Used to decide, when a trace's
+ * first span arrives, whether the trace is worth buffering at all.
+ */
+export function experimentOfResource(
+  ref: ResourceRef,
+  resolution: readonly string[],
+  defaultExperiment: string,
+): string | undefined {
+  for (const rule of resolution) {
+    const colon = rule.indexOf(':');
+    if (colon <= 0) continue;
+    const kind = rule.slice(0, colon);
+    const name = rule.slice(colon + 1);
+    if (name === '') continue;
+    if (kind === 'resource') {
+      let v: string | undefined;
+      try {
+        v = text(decodeResource(ref)[name]);
+      } catch {
+        v = undefined;
+      }
+      if (v !== undefined) return v;
+    } else if (kind === 'header') {
+      if (name.toLowerCase() !== MLFLOW_EXPERIMENT_HEADER) continue;
+      const v = ref.experimentHeader?.trim();
+      if (v) return v;
+    } else if (kind === 'span') return undefined;
+  }
+  return defaultExperiment;
 }

@@ -1,7 +1,7 @@
 // Names no single library owns: OTel's `session.id` and `user.id` (also written by OpenInference,
 // Langfuse and, JSON-encoded, by MLflow), the older `enduser.id`, and bare `input` / `output`
 // attributes that hand-instrumented apps use (Langfuse reads those too).
-import type { SpanData } from '../otlp/decode.ts';
+import type { SpanData } from '../wire/index.ts';
 import type { ConventionReader } from './convention.ts';
 import { attrJson, attrString } from './values.ts';
 

@@ -1,7 +1,7 @@
 // The GenAI trace view: convention readers and the view builder (view.ts owns the precedence).
 export { type ConventionReader, SPAN_TYPES, type SpanType } from './convention.ts';
 export { normalizeDocuments, toDocument } from './documents.ts';
-export { encodedSpanHasParent, MLFLOW_EXPERIMENT_HEADER, resolveExperiment } from './experiment.ts';
+export { encodedSpanHasParent, experimentOfResource, MLFLOW_EXPERIMENT_HEADER, resolveExperiment } from './experiment.ts';
 export { EXPECTATION_PREFIXES, readExpectations } from './expectations.ts';
 export { generic } from './generic.ts';
 export { langfuse } from './langfuse.ts';
@@ -29,3 +29,4 @@ export {
   readSpanUsage,
   type TraceViewOptions,
 } from './view.ts';
+export { type JsonValue, toJsonSafe, traceViewJson } from './json.ts';

@@ -6,7 +6,7 @@
 // (ERROR marks a failed observation); session and user as `session.id` / `user.id` (read by the
 // generic reader) or the compat keys `langfuse.session.id` / `langfuse.user.id`; experiment runs
 // add `langfuse.experiment.item.expected_output`.
-import type { SpanData } from '../otlp/decode.ts';
+import type { SpanData } from '../wire/index.ts';
 import { type ConventionReader, type SpanType, spanTypeFromName, usageOf } from './convention.ts';
 import type { TokenUsage } from './types.ts';
 import { attrJson, attrString, type Found, isRecord, stringList, toNumber } from './values.ts';

@@ -6,7 +6,7 @@
 // tags as root attributes `mlflow.traceTag.<key>` and (in its UC path) session and user as
 // `session.id` / `user.id`; `mlflow.trace.session` / `mlflow.trace.user` are trace metadata keys
 // that apps or gateways may also put on the root span.
-import type { SpanData } from '../otlp/decode.ts';
+import type { SpanData } from '../wire/index.ts';
 import { type ConventionReader, SPAN_TYPES, type SpanType, usageOf } from './convention.ts';
 import type { TokenUsage } from './types.ts';
 import { attrJson, attrString, type Found, isRecord, toNumber } from './values.ts';

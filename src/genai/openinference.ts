@@ -4,7 +4,7 @@
 // `llm.input_messages.N.message.role|content` and `llm.output_messages.N.message.*`,
 // `retrieval.documents.N.document.id|content|score|metadata`, `llm.token_count.prompt|completion|
 // total`, `session.id`, `user.id`, `tag.tags`.
-import type { Attributes, SpanData } from '../otlp/decode.ts';
+import type { Attributes, SpanData } from '../wire/index.ts';
 import { type ConventionReader, type SpanType, spanTypeFromName, usageOf } from './convention.ts';
 import type { RetrievedDocument, TokenUsage } from './types.ts';
 import {

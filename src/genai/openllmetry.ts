@@ -4,7 +4,7 @@
 // chose) are `traceloop.association.properties.<key>` on every span of the workflow; LLM spans
 // use GenAI semconv attributes (read by semconv.ts) plus `llm.request.type`; vector DB spans
 // report results as `db.query.result` events (`db.query.result.id|score|document|metadata`).
-import type { SpanData } from '../otlp/decode.ts';
+import type { SpanData } from '../wire/index.ts';
 import { type ConventionReader, type SpanType, spanTypeFromName } from './convention.ts';
 import type { RetrievedDocument } from './types.ts';
 import { attrJson, attrString, parseJsonLoose, toNumber } from './values.ts';

@@ -10,7 +10,7 @@
 //   `gen_ai.content.completion` events carrying `gen_ai.prompt` / `gen_ai.completion`.
 // The JS contrib instrumentation emits those message events as log records, not span events;
 // a view built from spans alone cannot see them (see the module header of view.ts).
-import type { Attributes, SpanData, SpanEventData } from '../otlp/decode.ts';
+import type { Attributes, SpanData, SpanEventData } from '../wire/index.ts';
 import { type ConventionReader, type SpanType, spanTypeFromName, usageOf } from './convention.ts';
 import type { RetrievedDocument, TokenUsage } from './types.ts';
 import { normalizeDocuments } from './documents.ts';

@@ -1,6 +1,6 @@
 // The GenAI view of a completed trace: what scorers, filters and judges read. Built once per
 // trace from whichever instrumentation convention the app used.
-import type { Attributes, SpanData } from '../otlp/decode.ts';
+import type { Attributes, SpanData } from '../wire/index.ts';
 
 /** MLflow trace status names; OTel UNSET maps to OK, as MLflow does for finished traces. */
 export type TraceStatus = 'OK' | 'ERROR';

@@ -2,7 +2,7 @@
 // different ways (JSON strings, flattened indexed keys, int64 as numbers). None of them throws:
 // a value that cannot be read as asked is reported as absent, and malformed JSON stays the raw
 // string it arrived as.
-import type { Attributes, AttrValue } from '../otlp/decode.ts';
+import type { Attributes, AttrValue } from '../wire/index.ts';
 
 /** A value that was present (even if null), as opposed to an absent attribute. */
 export interface Found {

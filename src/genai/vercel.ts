@@ -6,7 +6,7 @@
 // `ai.response.object`, `ai.response.toolCalls`, `ai.toolCall.result` (older SDKs: `ai.result.*`);
 // usage in `ai.usage.inputTokens|outputTokens|totalTokens` (older: `promptTokens|
 // completionTokens`); app metadata as `ai.telemetry.metadata.<key>` (sessionId, userId, ...).
-import type { SpanData } from '../otlp/decode.ts';
+import type { SpanData } from '../wire/index.ts';
 import { type ConventionReader, type SpanType, usageOf } from './convention.ts';
 import type { TokenUsage } from './types.ts';
 import { attrJson, attrNumber, attrString, type Found } from './values.ts';

@@ -48,8 +48,8 @@
 //   (`langfuse.trace.metadata.<k>`, `ai.telemetry.metadata.<k>`,
 //   `traceloop.association.properties.<k>`); then `mlflow.trace.session` / `mlflow.trace.user`
 //   from the resolved ids.
-import type { CompleteTrace } from '../assembly/types.ts';
-import { decodeSpan, STATUS_ERROR, type SpanData } from '../otlp/index.ts';
+import type { CompleteTrace } from '../assembly/index.ts';
+import { decodeSpan, STATUS_ERROR, type SpanData } from '../wire/index.ts';
 import { ScorecarError } from '../util/index.ts';
 import type { ConventionReader, SpanType } from './convention.ts';
 import { normalizeDocuments } from './documents.ts';

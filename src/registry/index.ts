@@ -3,8 +3,8 @@
 import { Registry, type RegistryOptions } from './registry.ts';
 import { SqliteRegistryStore, type SqliteStoreOptions } from './sqlite.ts';
 
-export type { CompileFilter, ValidateDefinition } from './deps.ts';
 export {
+  type CompileFilter,
   type ReconcileAction,
   type ReconcileResult,
   type ReconcileSampling,
@@ -12,6 +12,7 @@ export {
   type RegistryChange,
   type RegistryOptions,
   type SamplingConfig,
+  type ValidateDefinition,
 } from './registry.ts';
 export { canonicalJson, checkExperimentId, checkSampleRate, checkScorerName, deriveStatus } from './rules.ts';
 export { SQLITE_FILE_NAME, SqliteRegistryStore, type SqliteStoreOptions } from './sqlite.ts';
@@ -23,23 +24,6 @@ export type {
   SamplingInput,
   SamplingResult,
 } from './store.ts';
-export {
-  type ActiveScorer,
-  AGGREGATIONS,
-  type Aggregation,
-  BUILTIN_JUDGES,
-  type BuiltinJudge,
-  type CompiledFilter,
-  type DeleteResult,
-  EXPERIMENT_ID_PATTERN,
-  type Experiment,
-  MAX_FILTER_LENGTH,
-  MAX_SCORERS_PER_EXPERIMENT,
-  SCORER_NAME_PATTERN,
-  type Scorer,
-  type ScorerDefinition,
-  type ScorerStatus,
-} from './types.ts';
 
 /** The embedded default: a Registry over `<dir>/scorecar.db`. */
 export async function openSqliteRegistry(

@@ -7,12 +7,6 @@
 import type { ScorerEntry } from '../config/index.ts';
 import { type Counter, type Logger, type MetricsRegistry, ScorecarError, silentLogger } from '../util/index.ts';
 import {
-  type CompileFilter,
-  compileFilter as defaultCompileFilter,
-  validateDefinition as defaultValidateDefinition,
-  type ValidateDefinition,
-} from './deps.ts';
-import {
   canonicalJson,
   checkExperimentId,
   checkSampleRate,
@@ -22,14 +16,25 @@ import {
 } from './rules.ts';
 import type { RegistryStore } from './store.ts';
 import {
-  type ActiveScorer,
-  type CompiledFilter,
   type DeleteResult,
   type Experiment,
   MAX_SCORERS_PER_EXPERIMENT,
   type Scorer,
   type ScorerDefinition,
-} from './types.ts';
+  validateDefinition as defaultValidateDefinition,
+  type ValidationResult,
+} from '../definitions/index.ts';
+import { type ActiveScorer, type CompiledFilter, compileFilter as defaultCompileFilter } from '../select/index.ts';
+
+/**
+ * Checks and normalises a definition; every problem comes with its path ('definition.judge').
+ * The default is the pure schema check of src/definitions; the pipeline adds the sandbox's
+ * compilation of code scorers.
+ */
+export type ValidateDefinition = (def: unknown) => ValidationResult | Promise<ValidationResult>;
+
+/** Parses a filter string once; throws ScorecarError INVALID_FILTER with a numeric `position`. */
+export type CompileFilter = (text: string) => CompiledFilter;
 
 export interface RegistryOptions {
   store: RegistryStore;
@@ -39,9 +44,9 @@ export interface RegistryOptions {
   pollIntervalMs?: number;
   /** Default 20 (MAX_SCORERS_PER_EXPERIMENT). */
   maxScorersPerExperiment?: number;
-  /** Injected for tests; default src/scoring's validateDefinition. */
+  /** Default: src/definitions' validateDefinition (no compilation of code scorers). */
   validateDefinition?: ValidateDefinition;
-  /** Injected for tests; default src/sampling's compileFilter. */
+  /** Injected for tests; default src/select's compileFilter. */
   compileFilter?: CompileFilter;
   /** Injected for tests; default () => new Date(). */
   now?: () => Date;
@@ -296,13 +301,13 @@ export class Registry {
   // ---------------------------------------------------------------- validation helpers
 
   /** Validates a definition with src/scoring; INVALID_DEFINITION lists every problem with its path. */
-  checkDefinition(def: unknown, field = 'definition'): ScorerDefinition {
+  async checkDefinition(def: unknown, field = 'definition'): Promise<ScorerDefinition> {
     if (typeof def !== 'object' || def === null || Array.isArray(def)) {
       throw new ScorecarError('INVALID_DEFINITION', `${field}: expected an object with a "type"`, {
         details: { errors: [{ path: field, message: 'expected an object' }] },
       });
     }
-    const r = this.validate(def);
+    const r = await this.validate(def);
     if (!r.ok) {
       // src/scoring reports paths from 'definition' (definition.promptTemplate); re-root them
       // at this caller's field, and prefix paths given relative to the definition.
@@ -387,7 +392,7 @@ export class Registry {
   async register(experimentId: string, name: string, definition: unknown): Promise<Scorer> {
     checkExperimentId(experimentId);
     checkScorerName(name);
-    const def = this.checkDefinition(definition);
+    const def = await this.checkDefinition(definition);
     const { scorer } = await this.store.register({
       experimentId,
       name,
@@ -505,11 +510,11 @@ export class Registry {
     const problems: { path: string; message: string }[] = [];
     const seen = new Set<string>();
     const prepared: Array<{ e: ScorerEntry; def: ScorerDefinition; filter: string | null; key: string }> = [];
-    entries.forEach((e, i) => {
+    for (const [i, e] of entries.entries()) {
       const at = `scorers[${i}]`;
-      const collect = (fn: () => void): void => {
+      const collect = async (fn: () => void | Promise<void>): Promise<void> => {
         try {
-          fn();
+          await fn();
         } catch (err) {
           if (!(err instanceof ScorecarError)) throw err;
           const errs = err.details?.errors as { path: string; message: string }[] | undefined;
@@ -519,13 +524,19 @@ export class Registry {
       };
       let def: ScorerDefinition | undefined;
       let filter: string | null = null;
-      collect(() => checkExperimentId(e.experiment, 'experiment'));
-      collect(() => checkScorerName(e.name, 'name'));
-      collect(() => {
-        def = this.checkDefinition(e.definition, 'definition');
+      await collect(() => {
+        checkExperimentId(e.experiment, 'experiment');
       });
-      collect(() => checkSampleRate(e.sampleRate, { allowZero: true }));
-      collect(() => {
+      await collect(() => {
+        checkScorerName(e.name, 'name');
+      });
+      await collect(async () => {
+        def = await this.checkDefinition(e.definition, 'definition');
+      });
+      await collect(() => {
+        checkSampleRate(e.sampleRate, { allowZero: true });
+      });
+      await collect(() => {
         filter = this.checkFilter(e.filterString ?? null);
       });
       const key = `${e.experiment}\u0000${e.name}`;
@@ -533,7 +544,7 @@ export class Registry {
         problems.push({ path: at, message: `duplicate entry for ${e.experiment}/${e.name}` });
       seen.add(key);
       if (def) prepared.push({ e, def, filter, key });
-    });
+    }
     if (problems.length > 0) {
       throw new ScorecarError(
         'CONFIG_INVALID',

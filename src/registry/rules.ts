@@ -1,7 +1,7 @@
 // Lifecycle rules that do not need the store: name and id checks, sample-rate ranges, filter
 // normalisation, status derivation and the canonical JSON used to compare definitions.
 import { ScorecarError } from '../util/index.ts';
-import { EXPERIMENT_ID_PATTERN, MAX_FILTER_LENGTH, SCORER_NAME_PATTERN, type ScorerStatus } from './types.ts';
+import { EXPERIMENT_ID_PATTERN, MAX_FILTER_LENGTH, SCORER_NAME_PATTERN, type ScorerStatus } from '../definitions/index.ts';
 
 export function checkScorerName(name: unknown, field = 'name'): string {
   if (typeof name !== 'string' || !SCORER_NAME_PATTERN.test(name)) {

@@ -16,7 +16,7 @@ import type {
   SamplingInput,
   SamplingResult,
 } from './store.ts';
-import type { DeleteResult, Experiment, Scorer, ScorerDefinition } from './types.ts';
+import type { DeleteResult, Experiment, Scorer, ScorerDefinition } from '../definitions/index.ts';
 
 export const SQLITE_FILE_NAME = 'scorecar.db';
 

@@ -6,7 +6,7 @@
 // transaction (uniqueness, the per-experiment name limit, version numbering, existence) so the
 // rules hold even with several processes writing. Every mutation is one transaction and bumps
 // the store-wide revision in that same transaction; nothing is written when it throws.
-import type { DeleteResult, Experiment, Scorer, ScorerDefinition } from './types.ts';
+import type { DeleteResult, Experiment, Scorer, ScorerDefinition } from '../definitions/index.ts';
 
 export interface RegisterInput {
   experimentId: string;

@@ -1,72 +1,67 @@
-// Scoring: definition validation, judge model providers, LLM judges (built-in, prompt,
-// instructions), sandboxed code scorers and the per-job runner the engine calls.
-export { type BudgetLimit, JudgeBudgets, type UsageSource } from './budget.ts';
-export { aggregate, type CodeFeedback, readCodeResult, sandboxInput } from './code-scorer.ts';
-export { checkFunctionSource } from './compile.ts';
+// Scoring: the engine (lanes, budgets, the per-job runner), LLM judges, judge model providers
+// and the code-scorer sandbox. Each part is its own folder; this index names what other
+// folders may use.
 export {
+  type BudgetLimit,
+  createScorerRunner,
+  type EngineOptions,
+  JudgeBudgets,
+  METADATA,
+  RUNNER_DEFAULTS,
+  type ScorerHealth,
+  type ScorerRunner,
+  ScoringEngine,
+  type ScoringJob,
+  type ScoringOptions,
+  type UsageSource,
+} from './engine/index.ts';
+export {
+  type AnswerSpec,
+  answerSentence,
   answerSpecFor,
+  coerceResult,
   isRetrievalJudge,
+  type JudgeAnswer,
+  type JudgePrompt,
   type JudgeTask,
   judgeTasks,
   modelCallsFor,
-  readVerdict,
-  type Verdict,
-} from './judges.ts';
-export {
-  MODEL_PROVIDERS,
-  type ModelProvider,
-  type ModelUri,
-  type ParsedModelUri,
-  parseModelUri,
-} from './model-uri.ts';
-export {
-  type AnswerSpec,
-  coerceResult,
-  type JudgeAnswer,
   normaliseYesNo,
   parseJudgeAnswer,
-} from './parse.ts';
-export { answerSentence, type JudgePrompt, QUESTIONS } from './prompts.ts';
+  QUESTIONS,
+  readVerdict,
+  renderTraceOutline,
+  type Verdict,
+} from './judges/index.ts';
 export {
   createModelClient,
-  type ModelClient,
-  type ModelCompletion,
-  resolveRetryPolicy,
-} from './providers.ts';
-export { renderTraceOutline, toJsonSafe, traceViewJson } from './render.ts';
-export { backoffInterval, jitteredInterval, nextDelay, parseRetryAfter, Semaphore, sleep } from './retry.ts';
-export { type EngineOptions, type ScorerHealth, ScoringEngine } from './engine.ts';
-export { type ActiveScorerSource, type JobAdmission, type SelectedJob, type SelectorOptions, TraceSelector } from './select.ts';
-export { createScorerRunner, METADATA, type ScorerRunner, type ScoringJob } from './runner.ts';
-export { type SandboxJob, type SandboxOutcome, SandboxPool, type SandboxStats } from './sandbox.ts';
-export {
-  CHOICE_PATTERN,
-  INSTRUCTION_VARIABLES,
-  PROMPT_VARIABLES,
-  renderTemplate,
-  templateChoices,
-  templateVariables,
-} from './templates.ts';
-export { makeTraceView, type TestSpan, type TestViewInput } from './testkit.ts';
-export {
-  type Clock,
-  DEFAULT_SCORING,
+  MODEL_DEFAULTS,
   type ModelCallInfo,
+  type ModelClient,
+  type ModelClientOptions,
+  type ModelCompletion,
   type ModelPrice,
+  type ModelRequest,
+  nextDelay,
   type ProviderOptions,
   type RetryPolicy,
-  realClock,
-  type SandboxOptions,
-  ScoringError,
-  type ScoringErrorCode,
-  type ScoringOptions,
-} from './types.ts';
+  resolveRetryPolicy,
+  Semaphore,
+  sleep,
+} from './models/index.ts';
 export {
-  DEFINITION_TYPES,
-  type DefinitionError,
-  FEEDBACK_VALUE_TYPES,
-  requiresModel,
-  type ValidateOptions,
-  type ValidationResult,
-  validateDefinition,
-} from './validate.ts';
+  aggregate,
+  CHECK_CPU_MS,
+  type CodeFeedback,
+  checkFunctionSource,
+  readCodeResult,
+  SANDBOX_DEFAULTS,
+  type SandboxJob,
+  type SandboxOptions,
+  type SandboxOutcome,
+  SandboxPool,
+  type SandboxStats,
+  sandboxInput,
+  sourceMayReadTrace,
+} from './sandbox/index.ts';
+export { validateScorerDefinition } from './validate.ts';

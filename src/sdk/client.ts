@@ -1,11 +1,7 @@
 // The HTTP client of the admin REST API (resource level: plain JSON objects in and out), with
 // the process-wide default configuration behind `configure()` and the SCORECAR_* environment.
-import type {
-  DeleteResult,
-  Experiment,
-  Scorer as ScorerResource,
-  ScorerDefinition,
-} from '../registry/types.ts';
+import type { ScorerDefinition } from '../definitions/index.ts';
+import type { DeleteResult, Experiment, Scorer as ScorerResource } from '../definitions/index.ts';
 import { type ErrorCode, ScorecarError } from '../util/index.ts';
 
 /** Where the admin API is and how to talk to it. Every field is optional. */

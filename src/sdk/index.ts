@@ -44,4 +44,4 @@ export type {
   Scorer as ScorerResource,
   ScorerDefinition,
   ScorerStatus,
-} from '../registry/types.ts';
+} from '../definitions/index.ts';

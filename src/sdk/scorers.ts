@@ -1,16 +1,9 @@
 // MLflow 3's scorer API in TypeScript form: scorer factories (Safety(), Guidelines(), …,
 // customPromptJudge(), makeJudge(), scorer(fn)), immutable Scorer objects whose lifecycle
 // methods return new objects, and the module-level listScorers/getScorer/deleteScorer.
-import type {
-  Aggregation,
-  BuiltinJudge,
-  DeleteResult,
-  FeedbackValueType,
-  Scorer as ScorerResource,
-  ScorerDefinition,
-  ScorerStatus,
-} from '../registry/types.ts';
-import { SCORER_NAME_PATTERN } from '../registry/types.ts';
+import type { Aggregation, BuiltinJudge, FeedbackValueType, ScorerDefinition, ScorerStatus } from '../definitions/index.ts';
+import type { DeleteResult, Scorer as ScorerResource } from '../definitions/index.ts';
+import { SCORER_NAME_PATTERN } from '../definitions/index.ts';
 import { ScorecarApiError, type ScorecarClient, defaultClient } from './client.ts';
 
 function deepFreeze<T>(o: T): T {

@@ -1,4 +1,21 @@
-export { type ErrorCode, errorMessage, isScorecarError, ScorecarError } from './errors.ts';
+// Shared pieces every folder may use: the error table, logging, metrics, retry timing, clocks.
+export { type Clock, realClock } from './clock.ts';
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorSpec,
+  ERRORS,
+  errorFields,
+  errorMessage,
+  GRPC,
+  grpcStatusOf,
+  httpStatusOf,
+  isErrorCode,
+  isScorecarError,
+  receiverStatus,
+  ScorecarError,
+  type Usage,
+} from './errors.ts';
 export { createLogger, type Logger, type LoggerOptions, type LogLevel, silentLogger } from './log.ts';
 export { CallbackCounter, Counter, Gauge, Histogram, MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from './metrics.ts';
 export { type BackoffPolicy, backoffInterval, jitteredInterval, parseRetryAfter } from './retry.ts';

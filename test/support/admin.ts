@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AdminServer, type AdminServerOptions, createAdminServer } from '../../src/api/index.ts';
 import { openSqliteRegistry, type Registry } from '../../src/registry/index.ts';
+import { validateScorerDefinition } from '../../src/scoring/index.ts';
 import { MetricsRegistry } from '../../src/util/index.ts';
 
 export interface TestAdmin {
@@ -19,7 +20,8 @@ export async function startAdmin(
   opts: Omit<AdminServerOptions, 'registry' | 'metrics' | 'endpoint'> & { endpoint?: string } = {},
 ): Promise<TestAdmin> {
   const dir = mkdtempSync(join(tmpdir(), 'scorecar-admin-'));
-  const registry = await openSqliteRegistry({ dir, pollIntervalMs: 0 });
+  // The registration check scorecar start uses: the schema plus compiling code scorers.
+  const registry = await openSqliteRegistry({ dir, pollIntervalMs: 0, validateDefinition: validateScorerDefinition });
   const server = createAdminServer({ endpoint: '127.0.0.1:0', registry, metrics: new MetricsRegistry(), ...opts });
   const url = `http://127.0.0.1:${(await server.listen()).port}`;
   return {

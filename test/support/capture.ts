@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { type Signal, scanTraceRequest, SPAN_STRIDE } from '../../src/otlp/index.ts';
+import { type Signal, scanTraceRequest, SPAN_STRIDE } from '../../src/wire/index.ts';
 
 export interface Captured {
   signal: Signal;

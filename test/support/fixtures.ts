@@ -8,7 +8,7 @@ import { tracesFromRequest } from '../../src/assembly/collect.ts';
 import type { CompleteTrace } from '../../src/assembly/types.ts';
 import type { TraceView } from '../../src/genai/types.ts';
 import { buildTraceView, type TraceViewOptions } from '../../src/genai/view.ts';
-import { jsonToProtobuf } from '../../src/otlp/json.ts';
+import { jsonToProtobuf } from '../../src/wire/json.ts';
 
 export const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url));
 

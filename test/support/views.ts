@@ -1,7 +1,7 @@
 // Synthetic TraceView builders for unit tests that need a trace view without recording one:
 // every field gets a plain default, so a test states only what it is about.
 import type { TraceStatus, TraceView } from '../../src/genai/types.ts';
-import type { Attributes, SpanData, SpanEventData } from '../../src/otlp/decode.ts';
+import type { Attributes, SpanData, SpanEventData } from '../../src/wire/decode.ts';
 
 export interface SpanSpec {
   name?: string;

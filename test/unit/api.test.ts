@@ -2,8 +2,8 @@
 // the generated OpenAPI document.
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { buildOpenApi, defineRoute, httpStatusOf, parseEndpoint } from '../../src/api/index.ts';
-import type { ErrorCode } from '../../src/util/errors.ts';
+import { buildOpenApi, defineRoute, parseEndpoint } from '../../src/api/index.ts';
+import { type ErrorCode, httpStatusOf } from '../../src/util/index.ts';
 
 const CODES: ErrorCode[] = [
   'INVALID_ARGUMENT',

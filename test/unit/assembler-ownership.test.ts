@@ -3,9 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { consumer } from '../support/sink.ts';
 import { describe, expect, it } from 'vitest';
 import { Assembler, type CompleteTrace } from '../../src/assembly/index.ts';
-import { jsonToProtobuf, scanTraceRequest } from '../../src/otlp/index.ts';
+import { jsonToProtobuf, scanTraceRequest } from '../../src/wire/index.ts';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -26,9 +27,9 @@ describe('assembler ownership', () => {
   it('keeps no reference to a request buffer once its traces completed and were consumed', async () => {
     let now = 0;
     let seen = 0;
-    const asm = new Assembler({ settleMs: 10, idleTimeoutMs: 100, maxAgeMs: 1000, maxBytes: 1 << 30, decisionCacheSize: 100, now: () => now }, (t: CompleteTrace) => {
+    const asm = new Assembler({ settleMs: 10, idleTimeoutMs: 100, maxAgeMs: 1000, maxBytes: 1 << 30, decisionCacheSize: 100, now: () => now }, consumer<CompleteTrace>((t) => {
       seen += t.spans.length;
-    });
+    }));
     const refs: WeakRef<Buffer>[] = [];
     (() => {
       for (let i = 0; i < 20; i++) {
@@ -51,10 +52,10 @@ describe('assembler ownership', () => {
   it('(control) the same check sees buffers that are still referenced', async () => {
     let now = 0;
     const kept: CompleteTrace[] = [];
-    const asm = new Assembler({ settleMs: 10, idleTimeoutMs: 100, maxAgeMs: 1000, maxBytes: 1 << 30, decisionCacheSize: 100, now: () => now }, (t) => {
+    const asm = new Assembler({ settleMs: 10, idleTimeoutMs: 100, maxAgeMs: 1000, maxBytes: 1 << 30, decisionCacheSize: 100, now: () => now }, consumer<CompleteTrace>((t) => {
       void t.spans;
       kept.push(t);
-    });
+    }));
     const refs: WeakRef<Buffer>[] = [];
     (() => {
       const b = traceReq(randomBytes(16).toString('hex'), 3);
@@ -74,7 +75,7 @@ describe('assembler ownership', () => {
   it('forgets the oldest finished trace ids first when the decision cache is full', () => {
     let now = 0;
     const done: string[] = [];
-    const asm = new Assembler({ settleMs: 10, idleTimeoutMs: 100, maxAgeMs: 1000, maxBytes: 1 << 30, decisionCacheSize: 10, now: () => now }, (t) => done.push(t.traceId));
+    const asm = new Assembler({ settleMs: 10, idleTimeoutMs: 100, maxAgeMs: 1000, maxBytes: 1 << 30, decisionCacheSize: 10, now: () => now }, consumer<CompleteTrace>((t) => done.push(t.traceId)));
     const ids = Array.from({ length: 15 }, () => randomBytes(16).toString('hex'));
     for (const id of ids) {
       const b = traceReq(id);

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { consumer } from '../support/sink.ts';
 import { describe, expect, it } from 'vitest';
 import { Assembler, type AssemblerOptions, type CompleteTrace } from '../../src/assembly/index.ts';
-import { decodeSpan, jsonToProtobuf, scanTraceRequest } from '../../src/otlp/index.ts';
+import { decodeSpan, jsonToProtobuf, scanTraceRequest } from '../../src/wire/index.ts';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
 
@@ -28,7 +29,7 @@ function setup(opts: Partial<AssemblerOptions> = {}) {
   const done: CompleteTrace[] = [];
   const asm = new Assembler(
     { settleMs: 2000, idleTimeoutMs: 30_000, maxAgeMs: 300_000, maxBytes: 1 << 30, decisionCacheSize: 1000, tickMs: 100, now: () => now, ...opts },
-    (t) => done.push(t),
+    consumer<CompleteTrace>((t) => done.push(t)),
   );
   return {
     asm,
@@ -173,9 +174,9 @@ describe('assembler', () => {
     let now = 0;
     const asm = new Assembler(
       { settleMs: 10, idleTimeoutMs: 100, maxAgeMs: 1000, maxBytes: 1 << 30, decisionCacheSize: 10, now: () => now },
-      () => {
+      consumer<CompleteTrace>(() => {
         throw new Error('consumer bug');
-      },
+      }),
     );
     const b = req([trace(0).root, trace(0).root]);
     asm.ingest(b, scanTraceRequest(b));
@@ -192,7 +193,7 @@ describe('assembler memory ownership', () => {
     const done: CompleteTrace[] = [];
     const asm = new Assembler(
       { settleMs: 1000, idleTimeoutMs: 60_000, maxAgeMs: 600_000, maxBytes: 1 << 30, decisionCacheSize: 100, compactAfterMs: 5000, now: () => now },
-      (t) => done.push(t),
+      consumer<CompleteTrace>((t) => done.push(t)),
     );
     const quick = trace(2);
     const slow = trace(2);

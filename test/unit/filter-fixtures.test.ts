@@ -4,7 +4,7 @@
 // question the model server refuses, so the trace ends in ERROR.
 import { describe, expect, it } from 'vitest';
 import type { TraceView } from '../../src/genai/types.ts';
-import { compileFilter, FilterSyntaxError } from '../../src/sampling/index.ts';
+import { compileFilter, FilterSyntaxError } from '../../src/select/index.ts';
 import { ALL_FIXTURES, fixtureViewsByTurn } from '../support/fixtures.ts';
 
 const VIEWS: ReadonlyMap<string, TraceView[]> = new Map(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TraceView } from '../../src/genai/types.ts';
-import { compileFilter, FilterSyntaxError, MAX_FILTER_LENGTH } from '../../src/sampling/index.ts';
+import { compileFilter, FilterSyntaxError, MAX_FILTER_LENGTH } from '../../src/select/index.ts';
 import { ScorecarError } from '../../src/util/errors.ts';
 import { makeView } from '../support/views.ts';
 

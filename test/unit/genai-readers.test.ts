@@ -17,7 +17,7 @@ import {
   readSpanType,
   readSpanUsage,
 } from '../../src/genai/view.ts';
-import type { Attributes, SpanData, SpanEventData } from '../../src/otlp/decode.ts';
+import type { Attributes, SpanData, SpanEventData } from '../../src/wire/decode.ts';
 
 function span(attributes: Attributes = {}, events: Partial<SpanEventData>[] = []): SpanData {
   return {

@@ -1,14 +1,15 @@
 // Lifecycle rules of the registry service over an in-memory SQLite store.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_SCORERS_PER_EXPERIMENT } from '../../src/definitions/index.ts';
 import type { TraceView } from '../../src/genai/types.ts';
 import {
   canonicalJson,
-  MAX_SCORERS_PER_EXPERIMENT,
   Registry,
   type RegistryChange,
   SqliteRegistryStore,
 } from '../../src/registry/index.ts';
-import { ScorecarError } from '../../src/util/errors.ts';
+import { validateScorerDefinition } from '../../src/scoring/index.ts';
+import { ScorecarError } from '../../src/util/index.ts';
 
 const SAFETY = { type: 'builtin', judge: 'safety' };
 const LENGTH = { type: 'code', source: "(ctx) => String(ctx.outputs ?? '').length" };
@@ -20,7 +21,7 @@ let registry: Registry;
 beforeEach(async () => {
   store = new SqliteRegistryStore({ path: ':memory:' });
   // No poller: unit tests drive refreshes through mutations only.
-  registry = await Registry.open({ store, pollIntervalMs: 0 });
+  registry = await Registry.open({ store, pollIntervalMs: 0, validateDefinition: validateScorerDefinition });
 });
 afterEach(async () => {
   await registry.close();

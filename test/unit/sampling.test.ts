@@ -13,7 +13,7 @@ import {
   inclusionHash,
   inclusionProbability,
   isSelected,
-} from '../../src/sampling/index.ts';
+} from '../../src/select/index.ts';
 import { ScorecarError } from '../../src/util/errors.ts';
 
 const N = 20_000;
@@ -145,7 +145,7 @@ describe('isSelected', () => {
     const here = RATES.map((rate) => ids.filter((id) => isSelected(id, rate, SALT)));
     const dir = mkdtempSync(join(tmpdir(), 'scorecar-sampling-'));
     try {
-      const moduleUrl = pathToFileURL(resolve('src/sampling/index.ts')).href;
+      const moduleUrl = pathToFileURL(resolve('src/select/index.ts')).href;
       const script = join(dir, 'select.ts');
       writeFileSync(
         script,

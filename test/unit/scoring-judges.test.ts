@@ -1,20 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { assessmentId } from '../../src/assessments/id.ts';
 import { configSchema } from '../../src/config/index.ts';
-import type { Scorer, ScorerDefinition } from '../../src/registry/types.ts';
+import type { Scorer, ScorerDefinition } from '../../src/definitions/index.ts';
+import { traceViewJson } from '../../src/genai/index.ts';
 import {
   aggregate,
   createScorerRunner,
   judgeTasks,
-  makeTraceView,
   modelCallsFor,
   readCodeResult,
   readVerdict,
   renderTraceOutline,
-  ScoringError,
   type ScoringOptions,
-  traceViewJson,
 } from '../../src/scoring/index.ts';
+import { ScorecarError } from '../../src/util/index.ts';
+import { makeTraceView, runAssessments } from '../support/testkit.ts';
 
 const rag = makeTraceView({
   traceId: 'rag-1',
@@ -139,7 +139,7 @@ describe('judge prompts', () => {
       label: 'bad',
       rationale: 'r',
     });
-    expect(() => readVerdict(t!, '{"result": "ugly"}')).toThrow(ScoringError);
+    expect(() => readVerdict(t!, '{"result": "ugly"}')).toThrow(ScorecarError);
   });
 });
 
@@ -208,9 +208,9 @@ describe('code scorer results', () => {
       readCodeResult(json, 's');
       throw new Error('expected a refusal');
     } catch (e) {
-      expect(e).toBeInstanceOf(ScoringError);
-      expect((e as ScoringError).code).toBe('CODE_SCORER_INVALID_RESULT');
-      expect((e as ScoringError).message).toContain(message);
+      expect(e).toBeInstanceOf(ScorecarError);
+      expect((e as ScorecarError).code).toBe('CODE_SCORER_INVALID_RESULT');
+      expect((e as ScorecarError).message).toContain(message);
     }
   });
 
@@ -278,7 +278,7 @@ describe('runner with a fake provider', () => {
       defaultModel: 'openai:/judge-model',
       prices: { 'openai:/judge-model': { inputPerMillionTokens: 1, outputPerMillionTokens: 2 } },
     });
-    const [a] = await runner.run({
+    const [a] = await runAssessments(runner, {
       view: rag,
       scorer: scorer({ type: 'builtin', judge: 'safety' }),
       sampleRate: 0.25,
@@ -311,7 +311,7 @@ describe('runner with a fake provider', () => {
       env: {},
       defaultModel: 'openai:/m',
     });
-    const [a] = await runner.run({
+    const [a] = await runAssessments(runner, {
       view: rag,
       scorer: scorer({ type: 'prompt', promptTemplate: '{{response}} [[x]] [[y]]' }),
       sampleRate: 1,
@@ -319,7 +319,7 @@ describe('runner with a fake provider', () => {
     expect(a!.value).toBeNull();
     expect(a!.error?.code).toBe('JUDGE_INVALID_RESPONSE');
     expect(a!.metadata['scorecar.usage.input_tokens']).toBe('10');
-    const [b] = await runner.run({
+    const [b] = await runAssessments(runner, {
       view: rag,
       scorer: scorer({ type: 'builtin', judge: 'nope' } as unknown as ScorerDefinition),
       sampleRate: 1,
@@ -328,7 +328,7 @@ describe('runner with a fake provider', () => {
       code: 'INVALID_DEFINITION',
       message: expect.stringContaining('definition.judge'),
     });
-    const [c] = await runner.run({
+    const [c] = await runAssessments(runner, {
       view: rag,
       scorer: scorer({ type: 'builtin', judge: 'safety', model: 'databricks:/ep' }),
       sampleRate: 1,
@@ -340,7 +340,7 @@ describe('runner with a fake provider', () => {
 
   it('a retrieval judge on a trace without retriever spans yields no assessment', async () => {
     const runner = createScorerRunner({ fetch: fakeFetch('{"result": "yes"}'), env: {} });
-    const out = await runner.run({
+    const out = await runAssessments(runner, {
       view: makeTraceView({ inputs: 'q', outputs: 'a' }),
       scorer: scorer({ type: 'builtin', judge: 'retrieval_relevance' }),
       sampleRate: 1,

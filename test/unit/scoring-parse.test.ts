@@ -1,20 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import {
-  coerceResult,
-  normaliseYesNo,
-  parseJudgeAnswer,
-  parseModelUri,
-  renderTemplate,
-  ScoringError,
-  templateChoices,
-  templateVariables,
-} from '../../src/scoring/index.ts';
+import { parseModelUri, renderTemplate, templateChoices, templateVariables } from '../../src/definitions/index.ts';
+import { coerceResult, normaliseYesNo, parseJudgeAnswer } from '../../src/scoring/index.ts';
+import { ScorecarError } from '../../src/util/index.ts';
 
 function codeOf(fn: () => unknown): string {
   try {
     fn();
   } catch (e) {
-    return e instanceof ScoringError ? e.code : `not a ScoringError: ${String(e)}`;
+    return e instanceof ScorecarError ? e.code : `not a ScorecarError: ${String(e)}`;
   }
   return 'no error';
 }

@@ -1,16 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  backoffInterval,
   createModelClient,
   type JudgePrompt,
-  jitteredInterval,
   type ModelCallInfo,
   nextDelay,
-  parseRetryAfter,
   type RetryPolicy,
-  ScoringError,
   Semaphore,
 } from '../../src/scoring/index.ts';
+import { backoffInterval, jitteredInterval, parseRetryAfter, ScorecarError } from '../../src/util/index.ts';
 
 type Step = Response | 'hang' | Error;
 interface Call {
@@ -66,11 +63,11 @@ const policy: Partial<RetryPolicy> = {
   randomizationFactor: 0,
 };
 
-async function failure(p: Promise<unknown>): Promise<ScoringError> {
+async function failure(p: Promise<unknown>): Promise<ScorecarError> {
   try {
     await p;
   } catch (e) {
-    if (e instanceof ScoringError) return e;
+    if (e instanceof ScorecarError) return e;
     throw e;
   }
   throw new Error('expected a failure');

@@ -1,14 +1,18 @@
-import { describe, expect, it } from 'vitest';
-import { type DefinitionError, requiresModel, validateDefinition } from '../../src/scoring/index.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { type DefinitionError, requiresModel, type ValidationResult } from '../../src/definitions/index.ts';
+import { validateScorerDefinition } from '../../src/scoring/index.ts';
 
-function errorsOf(def: unknown): DefinitionError[] {
-  const r = validateDefinition(def);
+// The whole registration check: the schema of src/definitions, plus compiling code scorers.
+const validateDefinition = (def: unknown): Promise<ValidationResult> => validateScorerDefinition(def);
+
+async function errorsOf(def: unknown): Promise<DefinitionError[]> {
+  const r = await validateDefinition(def);
   if (r.ok) throw new Error(`expected ${JSON.stringify(def)} to be refused`);
   return r.errors;
 }
 
-function pathsOf(def: unknown): string[] {
-  return errorsOf(def).map((e) => e.path);
+async function pathsOf(def: unknown): Promise<string[]> {
+  return (await errorsOf(def)).map((e) => e.path);
 }
 
 describe('validateDefinition: accepted definitions', () => {
@@ -37,19 +41,19 @@ describe('validateDefinition: accepted definitions', () => {
     [{ type: 'code', source: 'function (ctx) { return ctx.inputs !== null; }' }],
     [{ type: 'code', source: 'async (ctx) => 1;', aggregations: ['mean', 'p90'] }],
     [{ type: 'code', source: 'function score(ctx) {\n  // trailing comment\n  return 1\n} // done' }],
-  ])('%j', (def) => {
-    const r = validateDefinition(def);
+  ])('%j', async (def) => {
+    const r = await validateDefinition(def);
     expect(r.ok ? [] : r.errors).toEqual([]);
     expect(r.ok && r.definition).toMatchObject({ type: def.type });
   });
 
-  it('normalises a single guideline string into a list and trims labels', () => {
-    expect(validateDefinition({ type: 'guidelines', guidelines: '  Be brief ' })).toEqual({
+  it('normalises a single guideline string into a list and trims labels', async () => {
+    expect(await validateDefinition({ type: 'guidelines', guidelines: '  Be brief ' })).toEqual({
       ok: true,
       definition: { type: 'guidelines', guidelines: ['Be brief'] },
     });
     expect(
-      validateDefinition({
+      await validateDefinition({
         type: 'prompt',
         promptTemplate: '[[ a ]] [[b]] {{response}}',
         numericValues: { ' a ': 1, b: 2 },
@@ -62,112 +66,127 @@ describe('validateDefinition: accepted definitions', () => {
 });
 
 describe('validateDefinition: refusals with precise paths', () => {
-  it('not an object, no type, unknown type', () => {
-    expect(pathsOf('safety')).toEqual(['definition']);
-    expect(pathsOf({})).toEqual(['definition.type']);
-    expect(errorsOf({ type: 'regex' })[0]!.message).toContain('unknown type "regex"');
+  it('not an object, no type, unknown type', async () => {
+    expect(await pathsOf('safety')).toEqual(['definition']);
+    expect(await pathsOf({})).toEqual(['definition.type']);
+    expect((await errorsOf({ type: 'regex' }))[0]!.message).toContain('unknown type "regex"');
   });
 
-  it('unknown builtin judge', () => {
-    const e = errorsOf({ type: 'builtin', judge: 'toxicity' });
+  it('unknown builtin judge', async () => {
+    const e = await errorsOf({ type: 'builtin', judge: 'toxicity' });
     expect(e).toEqual([
       { path: 'definition.judge', message: expect.stringContaining('unknown judge "toxicity"') },
     ]);
   });
 
-  it('unknown fields, per type', () => {
-    expect(pathsOf({ type: 'code', source: '(c) => 1', model: 'openai:/m' })).toEqual(['definition.model']);
-    expect(pathsOf({ type: 'judge', instructions: '{{ outputs }}', name: 'x' })).toEqual(['definition.name']);
+  it('unknown fields, per type', async () => {
+    expect(await pathsOf({ type: 'code', source: '(c) => 1', model: 'openai:/m' })).toEqual(['definition.model']);
+    expect(await pathsOf({ type: 'judge', instructions: '{{ outputs }}', name: 'x' })).toEqual(['definition.name']);
   });
 
-  it('missing, empty or ill-typed guidelines', () => {
-    expect(pathsOf({ type: 'guidelines' })).toEqual(['definition.guidelines']);
-    expect(pathsOf({ type: 'guidelines', guidelines: [] })).toEqual(['definition.guidelines']);
-    expect(pathsOf({ type: 'guidelines', guidelines: ['ok', '', 3] })).toEqual([
+  it('missing, empty or ill-typed guidelines', async () => {
+    expect(await pathsOf({ type: 'guidelines' })).toEqual(['definition.guidelines']);
+    expect(await pathsOf({ type: 'guidelines', guidelines: [] })).toEqual(['definition.guidelines']);
+    expect(await pathsOf({ type: 'guidelines', guidelines: ['ok', '', 3] })).toEqual([
       'definition.guidelines[1]',
       'definition.guidelines[2]',
     ]);
-    expect(pathsOf({ type: 'builtin', judge: 'guidelines' })).toEqual(['definition.guidelines']);
-    expect(pathsOf({ type: 'builtin', judge: 'safety', guidelines: ['x'] })).toEqual([
+    expect(await pathsOf({ type: 'builtin', judge: 'guidelines' })).toEqual(['definition.guidelines']);
+    expect(await pathsOf({ type: 'builtin', judge: 'safety', guidelines: ['x'] })).toEqual([
       'definition.guidelines',
     ]);
   });
 
-  it('prompt template without choices, with unknown variables, bad numeric values', () => {
-    expect(errorsOf({ type: 'prompt', promptTemplate: 'Rate {{response}}' })).toEqual([
+  it('prompt template without choices, with unknown variables, bad numeric values', async () => {
+    expect(await errorsOf({ type: 'prompt', promptTemplate: 'Rate {{response}}' })).toEqual([
       { path: 'definition.promptTemplate', message: expect.stringContaining('no choices') },
     ]);
-    expect(errorsOf({ type: 'prompt', promptTemplate: '[[a]] [[b]] {{answer}}' })).toEqual([
+    expect(await errorsOf({ type: 'prompt', promptTemplate: '[[a]] [[b]] {{answer}}' })).toEqual([
       { path: 'definition.promptTemplate', message: expect.stringContaining('unknown variable {{answer}}') },
     ]);
     expect(
-      pathsOf({ type: 'prompt', promptTemplate: '[[a]] [[b]] {{response}}', numericValues: { a: 1, c: 2 } }),
+      await pathsOf({ type: 'prompt', promptTemplate: '[[a]] [[b]] {{response}}', numericValues: { a: 1, c: 2 } }),
     ).toEqual(['definition.numericValues.c', 'definition.numericValues']);
     expect(
-      pathsOf({ type: 'prompt', promptTemplate: '[[a]] {{response}}', numericValues: { a: 'high' } }),
+      await pathsOf({ type: 'prompt', promptTemplate: '[[a]] {{response}}', numericValues: { a: 'high' } }),
     ).toEqual(['definition.numericValues.a']);
-    expect(pathsOf({ type: 'prompt', promptTemplate: '' })).toEqual(['definition.promptTemplate']);
+    expect(await pathsOf({ type: 'prompt', promptTemplate: '' })).toEqual(['definition.promptTemplate']);
   });
 
-  it('instructions without a known variable, or with an unknown one, and a bad value type', () => {
-    expect(errorsOf({ type: 'judge', instructions: 'Is it good?' })[0]).toEqual({
+  it('instructions without a known variable, or with an unknown one, and a bad value type', async () => {
+    expect((await errorsOf({ type: 'judge', instructions: 'Is it good?' }))[0]).toEqual({
       path: 'definition.instructions',
       message: expect.stringContaining('at least one of {{ inputs }}'),
     });
-    expect(pathsOf({ type: 'judge', instructions: '{{ outputs }} vs {{ context }}' })).toEqual([
+    expect(await pathsOf({ type: 'judge', instructions: '{{ outputs }} vs {{ context }}' })).toEqual([
       'definition.instructions',
     ]);
-    expect(pathsOf({ type: 'judge', instructions: '{{ outputs }}', feedbackValueType: 'float' })).toEqual([
+    expect(await pathsOf({ type: 'judge', instructions: '{{ outputs }}', feedbackValueType: 'float' })).toEqual([
       'definition.feedbackValueType',
     ]);
   });
 
-  it('bad model URIs', () => {
+  it('bad model URIs', async () => {
     for (const model of ['gpt-4', 'mistral:/large', 'openai:/', 'openai:/m@http://u:p@h/v1', 42]) {
-      expect(pathsOf({ type: 'builtin', judge: 'safety', model })).toEqual(['definition.model']);
+      expect(await pathsOf({ type: 'builtin', judge: 'safety', model })).toEqual(['definition.model']);
     }
   });
 
-  it('code that does not compile or is not a function expression', () => {
-    expect(errorsOf({ type: 'code', source: '(ctx) => {' })).toEqual([
+  it('code that does not compile or is not a function expression', async () => {
+    expect(await errorsOf({ type: 'code', source: '(ctx) => {' })).toEqual([
       { path: 'definition.source', message: expect.stringContaining('does not compile') },
     ]);
-    expect(errorsOf({ type: 'code', source: '42' })[0]!.message).toContain('evaluates to a number');
-    expect(errorsOf({ type: 'code', source: '(ctx) => 1, fetchSomething()' })[0]!.message).toContain(
+    expect((await errorsOf({ type: 'code', source: '42' }))[0]!.message).toContain('evaluates to a number');
+    expect((await errorsOf({ type: 'code', source: '(ctx) => 1, fetchSomething()' }))[0]!.message).toContain(
       'not a plain function expression',
     );
-    expect(errorsOf({ type: 'code', source: 'const f = (ctx) => 1' })[0]!.message).toContain(
+    expect((await errorsOf({ type: 'code', source: 'const f = (ctx) => 1' }))[0]!.message).toContain(
       'does not compile',
     );
-    expect(pathsOf({ type: 'code', source: '   ' })).toEqual(['definition.source']);
+    expect(await pathsOf({ type: 'code', source: '   ' })).toEqual(['definition.source']);
   });
 
-  it('a comma expression that allocates is stopped by the memory cap', () => {
-    expect(errorsOf({ type: 'code', source: '(ctx) => 1, new ArrayBuffer(2 ** 30)' })[0]!.message).toContain(
+  it('a comma expression that allocates is stopped by the memory cap', async () => {
+    expect((await errorsOf({ type: 'code', source: '(ctx) => 1, new ArrayBuffer(2 ** 30)' }))[0]!.message).toContain(
       'out of memory',
     );
-    expect(validateDefinition({ type: 'code', source: '(ctx) => 1' }).ok).toBe(true);
+    expect((await validateDefinition({ type: 'code', source: '(ctx) => 1' })).ok).toBe(true);
   });
 
-  it('a hostile comma expression is stopped by the check deadline', () => {
-    expect(errorsOf({ type: 'code', source: '(ctx) => 1, (() => { for (;;) {} })()' })[0]!.message).toContain(
-      'interrupted',
-    );
+  it('a hostile comma expression runs out of CPU time: TIMEOUT (retryable), never a definition error', async () => {
+    await expect(validateDefinition({ type: 'code', source: '(ctx) => 1, (() => { for (;;) {} })()' })).rejects.toMatchObject({
+      code: 'TIMEOUT',
+      retryable: true,
+    });
   });
 
-  it('unknown or repeated aggregations', () => {
-    expect(pathsOf({ type: 'code', source: '(c) => 1', aggregations: ['mean', 'sum', 'mean'] })).toEqual([
+  it('the check budget is CPU time, not wall time: a valid source passes however late the clock runs', async () => {
+    // A busy machine deschedules the check; wall time then jumps while no CPU is used. Every
+    // clock read here jumps 10 s (the old 100 ms wall-clock deadline refused valid sources).
+    let t = Date.now();
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => (t += 10_000));
+    const perf = vi.spyOn(performance, 'now').mockImplementation(() => (t += 10_000));
+    try {
+      expect(await validateDefinition({ type: 'code', source: "(ctx) => String(ctx.outputs ?? '').length" })).toMatchObject({ ok: true });
+    } finally {
+      spy.mockRestore();
+      perf.mockRestore();
+    }
+  });
+
+  it('unknown or repeated aggregations', async () => {
+    expect(await pathsOf({ type: 'code', source: '(c) => 1', aggregations: ['mean', 'sum', 'mean'] })).toEqual([
       'definition.aggregations[1]',
       'definition.aggregations[2]',
     ]);
-    expect(pathsOf({ type: 'code', source: '(c) => 1', aggregations: 'mean' })).toEqual([
+    expect(await pathsOf({ type: 'code', source: '(c) => 1', aggregations: 'mean' })).toEqual([
       'definition.aggregations',
     ]);
   });
 });
 
 describe('requiresModel', () => {
-  it('is true for judges and false for code scorers', () => {
+  it('is true for judges and false for code scorers', async () => {
     expect(requiresModel({ type: 'builtin', judge: 'safety' })).toBe(true);
     expect(requiresModel({ type: 'prompt', promptTemplate: '[[a]]' })).toBe(true);
     expect(requiresModel({ type: 'code', source: '(c) => 1' })).toBe(false);

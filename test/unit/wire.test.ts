@@ -14,7 +14,7 @@ import {
   TYPE,
   WireError,
   withoutRejected,
-} from '../../src/otlp/index.ts';
+} from '../../src/wire/index.ts';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
 

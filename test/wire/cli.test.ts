@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Registry } from '../../src/registry/index.ts';
 import { startAdmin, type TestAdmin } from '../support/admin.ts';
-import type { Scorer } from '../../src/registry/types.ts';
+import type { Scorer } from '../../src/definitions/index.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = join(ROOT, 'node_modules/.bin/node');

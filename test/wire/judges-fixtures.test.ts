@@ -5,8 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ModelServer, startModelServer } from '../../scripts/model-server.ts';
 import type { Assessment } from '../../src/assessments/types.ts';
 import type { TraceView } from '../../src/genai/types.ts';
-import type { Scorer } from '../../src/registry/types.ts';
-import { createScorerRunner, type ScorerRunner, validateDefinition } from '../../src/scoring/index.ts';
+import type { Scorer } from '../../src/definitions/index.ts';
+import { validateDefinition } from '../../src/definitions/index.ts';
+import { createScorerRunner, type ScorerRunner } from '../../src/scoring/index.ts';
+import { runAssessments } from '../support/testkit.ts';
 import { ALL_FIXTURES, fixtureViewsByTurn } from '../support/fixtures.ts';
 
 let server: ModelServer;
@@ -29,7 +31,7 @@ function scorer(definition: unknown, name = 'fixture_scorer'): Scorer {
 }
 
 function run(definition: unknown, view: TraceView): Promise<Assessment[]> {
-  return runner.run({ view, scorer: scorer(definition), sampleRate: 1 });
+  return runAssessments(runner, { view, scorer: scorer(definition), sampleRate: 1 });
 }
 
 function hasOutputs(v: TraceView): boolean {

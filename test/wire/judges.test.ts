@@ -5,14 +5,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ModelServer, startModelServer } from '../../scripts/model-server.ts';
 import type { Assessment } from '../../src/assessments/types.ts';
 import type { TraceView } from '../../src/genai/types.ts';
-import type { Scorer, ScorerDefinition } from '../../src/registry/types.ts';
-import {
-  createScorerRunner,
-  makeTraceView,
-  type ScorerRunner,
-  type ScoringOptions,
-  validateDefinition,
-} from '../../src/scoring/index.ts';
+import type { Scorer, ScorerDefinition } from '../../src/definitions/index.ts';
+import { validateDefinition } from '../../src/definitions/index.ts';
+import { createScorerRunner, type ScorerRunner, type ScoringOptions } from '../../src/scoring/index.ts';
+import { makeTraceView, runAssessments } from '../support/testkit.ts';
 
 let server: ModelServer;
 let runner: ScorerRunner;
@@ -47,7 +43,7 @@ async function judge(
   view: TraceView,
   r: ScorerRunner = runner,
 ): Promise<Assessment[]> {
-  return r.run({ view, scorer: scorer(definition), sampleRate: 1 });
+  return runAssessments(r, { view, scorer: scorer(definition), sampleRate: 1 });
 }
 
 async function values(

@@ -5,7 +5,7 @@ import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonToProtobuf, otlpType, retryDelayFromStatus, TYPE } from '../../src/otlp/index.ts';
+import { jsonToProtobuf, otlpType, retryDelayFromStatus, TYPE } from '../../src/wire/index.ts';
 import { type CaptureServer, startHttpCapture } from '../support/capture.ts';
 import { startScorecar, type TestScorecar, waitFor } from '../support/scorecar.ts';
 

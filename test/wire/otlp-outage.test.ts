@@ -2,7 +2,7 @@
 // bound arrive afterwards, exactly once; beyond it, refusals (default) or drops are counted.
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { jsonToProtobuf } from '../../src/otlp/index.ts';
+import { jsonToProtobuf } from '../../src/wire/index.ts';
 import { type CaptureServer, startHttpCapture } from '../support/capture.ts';
 import { startScorecar, type TestScorecar, waitFor } from '../support/scorecar.ts';
 

@@ -4,7 +4,7 @@ import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeRequest } from '../../bench/payload.ts';
-import { retryDelayFromStatus } from '../../src/otlp/index.ts';
+import { retryDelayFromStatus } from '../../src/wire/index.ts';
 import { type CaptureServer, startHttpCapture } from '../support/capture.ts';
 import { type ChildScorecar, scrape, startChild } from '../support/child.ts';
 import { waitFor } from '../support/scorecar.ts';

@@ -21,7 +21,7 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeSpan, protobufToJson, type SpanData } from '../../src/otlp/index.ts';
+import { decodeSpan, protobufToJson, type SpanData } from '../../src/wire/index.ts';
 import { type CaptureServer, startGrpcCapture, startHttpCapture } from '../support/capture.ts';
 import { startScorecar, type TestScorecar, waitFor } from '../support/scorecar.ts';
 import { tracesFromRequest } from '../../src/assembly/index.ts';

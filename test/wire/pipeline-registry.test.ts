@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteRegistry } from '../../src/registry/index.ts';
-import { isSelected } from '../../src/sampling/index.ts';
-import { jsonToProtobuf } from '../../src/otlp/index.ts';
+import { isSelected } from '../../src/select/index.ts';
+import { jsonToProtobuf } from '../../src/wire/index.ts';
 import { configure, getScorer, Guidelines, listScorers, listScorerVersions, resetConfiguration, Safety, ScorerSamplingConfig, scorer } from 'scorecar/sdk';
 import { type ChildScorecar, NODE, scrape, startChild } from '../support/child.ts';
 import { waitFor } from '../support/scorecar.ts';
@@ -107,20 +107,27 @@ describe('control plane against a running scorecar start', () => {
       samplingConfig: { sampleRate: 0.3, filterString: "trace.name = 'wanted'" },
     });
     const selected = () => scrape(sc.adminUrl, 'scorecar_sampler_selected_total', { experiment: 'live', scorer: 'live_len' });
+    // A trace is decided once it completed (buffered, because the scorer may read it) or was
+    // never buffered (its hash is above every rate; one span per trace here, so spans = traces),
+    // and its selection is final once no completed trace waits for its view.
+    const decided = async () =>
+      (await scrape(sc.adminUrl, 'scorecar_sampler_traces_total', { experiment: 'live' })) +
+      (await scrape(sc.adminUrl, 'scorecar_assembler_spans_total', { outcome: 'not_sampled' }));
+    const settled = async (n: number) =>
+      (await decided()) >= n && (await scrape(sc.adminUrl, 'scorecar_sampler_queue_traces')) === 0;
+    const base = await decided();
     const wanted = await sendTraces(sc.httpUrl, 300, 'wanted', 'live');
     await sendTraces(sc.httpUrl, 300, 'other', 'live');
     const expected1 = wanted.filter((id) => isSelected(id, 0.3, SALT)).length;
-    // Every trace of the first batch must be complete (and selected or not) before the update.
-    const completed = () => scrape(sc.adminUrl, 'scorecar_sampler_traces_total', { experiment: 'live' });
-    await waitFor(async () => (await completed()) >= 600, 10_000, 'the first 600 traces to complete');
-    await waitFor(async () => (await selected()) === expected1, 10_000, `${expected1} selections at rate 0.3`);
+    // Every trace of the first batch must be decided before the update.
+    await waitFor(() => settled(base + 600), 10_000, 'the first 600 traces to be decided');
+    expect(await selected()).toBe(expected1);
     // New rate and filter; traces sent right after the call are selected under them.
     await s.update({ samplingConfig: { sampleRate: 0.9, filterString: "trace.name = 'other'" } });
     await sendTraces(sc.httpUrl, 300, 'wanted', 'live');
     const other = await sendTraces(sc.httpUrl, 300, 'other', 'live');
     const expected2 = expected1 + other.filter((id) => isSelected(id, 0.9, SALT)).length;
-    await waitFor(async () => (await selected()) === expected2, 10_000, `${expected2} selections after the update`);
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(() => settled(base + 1200), 10_000, 'the next 600 traces to be decided');
     expect(await selected()).toBe(expected2);
   });
 

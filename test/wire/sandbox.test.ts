@@ -2,14 +2,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Assessment } from '../../src/assessments/types.ts';
 import type { TraceView } from '../../src/genai/types.ts';
-import type { Scorer } from '../../src/registry/types.ts';
-import {
-  createScorerRunner,
-  makeTraceView,
-  SandboxPool,
-  type ScorerRunner,
-  validateDefinition,
-} from '../../src/scoring/index.ts';
+import type { Scorer } from '../../src/definitions/index.ts';
+import { validateDefinition } from '../../src/definitions/index.ts';
+import { createScorerRunner, SandboxPool, type ScorerRunner } from '../../src/scoring/index.ts';
+import { makeTraceView, runAssessments } from '../support/testkit.ts';
 
 const view = makeTraceView({
   traceId: 'code',
@@ -39,7 +35,7 @@ function scorer(source: string, name = 'code_scorer'): Scorer {
 let runner: ScorerRunner;
 
 async function score(source: string, v: TraceView = view): Promise<Assessment[]> {
-  return runner.run({ view: v, scorer: scorer(source), sampleRate: 0.5 });
+  return runAssessments(runner, { view: v, scorer: scorer(source), sampleRate: 0.5 });
 }
 
 beforeAll(() => {
@@ -154,10 +150,10 @@ describe('failures become error assessments', () => {
       sandbox: { timeoutMs: 20_000, memoryBytes: 16 * 1024 * 1024, workers: 1 },
     });
     try {
-      const out = await r.run({ view, scorer: scorer(source), sampleRate: 1 });
+      const out = await runAssessments(r, { view, scorer: scorer(source), sampleRate: 1 });
       expect(out.map((a) => [a.value, a.error?.code])).toEqual([[null, 'OUT_OF_MEMORY']]);
       expect(out[0]!.error?.message).toContain('memory limit of 16777216 bytes');
-      expect((await r.run({ view, scorer: scorer('(ctx) => "next"'), sampleRate: 1 }))[0]!.value).toBe(
+      expect((await runAssessments(r, { view, scorer: scorer('(ctx) => "next"'), sampleRate: 1 }))[0]!.value).toBe(
         'next',
       );
     } finally {

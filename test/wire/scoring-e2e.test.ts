@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ModelServer, startModelServer } from '../../scripts/model-server.ts';
 import { tracesFromRequest } from '../../src/assembly/index.ts';
 import type { Assessment } from '../../src/assessments/index.ts';
-import { decodeSpan, protobufToJson } from '../../src/otlp/index.ts';
-import { isSelected } from '../../src/sampling/index.ts';
+import { decodeSpan, protobufToJson } from '../../src/wire/index.ts';
+import { isSelected } from '../../src/select/index.ts';
 import { type CaptureServer, startHttpCapture } from '../support/capture.ts';
 import { startScorecar, type TestScorecar, waitFor } from '../support/scorecar.ts';
 

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ModelServer, startModelServer } from '../../scripts/model-server.ts';
 import type { Assessment } from '../../src/assessments/index.ts';
-import { jsonToProtobuf } from '../../src/otlp/index.ts';
+import { jsonToProtobuf } from '../../src/wire/index.ts';
 import { startScorecar, type TestScorecar, waitFor } from '../support/scorecar.ts';
 
 function traceBody(experiment: string, n: number, answer = (i: number) => `answer ${i}`): { body: Buffer; ids: string[] } {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { jsonToProtobuf } from '../../src/otlp/index.ts';
+import { jsonToProtobuf } from '../../src/wire/index.ts';
 import { startHttpCapture } from '../support/capture.ts';
 import { NODE, scrape, startChild } from '../support/child.ts';
 
@@ -14,7 +14,12 @@ describe('scorecar start', () => {
   it('on SIGTERM completes buffered traces, drains the exporter and exits 0', async () => {
     const capture = await startHttpCapture();
     capture.setDelay(300);
-    const sc = await startChild(`exporters: {otlp: {endpoint: "${capture.url}"}}\nassembler: {settleMs: 60000}`);
+    // Traces are only buffered when a scorer may read them: one at rate 1.0 whose filter matches
+    // none of them keeps every trace buffered without adding assessments to what is exported.
+    const sc = await startChild(
+      `exporters: {otlp: {endpoint: "${capture.url}"}}\nassembler: {settleMs: 60000}\n` +
+        `scorers: [{experiment: default, name: none, definition: {type: code, source: "(ctx) => 1"}, sampleRate: 1, filterString: "trace.name = 'never'"}]`,
+    );
     try {
       const ids: string[] = [];
       for (let i = 0; i < 50; i++) {

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_SCORERS_PER_EXPERIMENT } from '../../src/definitions/index.ts';
 import { type AdminServer, createAdminServer } from '../../src/api/index.ts';
 import {
-  MAX_SCORERS_PER_EXPERIMENT,
   openSqliteRegistry,
   Registry,
   type RegistryChange,

@@ -1,0 +1,474 @@
+// Downstream OTLP exporter ("forwarder"): a byte-bounded queue of received requests, a few
+// workers that send them as they came (protobuf bytes, never re-encoded), retries with backoff
+// and jitter that honour Retry-After / RetryInfo, no retry on permanent errors, and a count for
+// every item that does not make it. Queued requests of one signal are sent as one concatenated
+// request: concatenating encoded Export*ServiceRequest messages is a valid protobuf merge of
+// their repeated resource_* fields, so batching keeps every byte of every span. Over HTTP the
+// parts are written one after the other (one writev), never copied into a joined buffer: at
+// hundreds of MB/s that copy, and the fresh memory it needs, cost more than the scan.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import * as grpc from '@grpc/grpc-js';
+import type { Component, Consumer } from '../component/index.ts';
+import type { ExporterConfig } from '../config/index.ts';
+import { type Logger, type MetricsRegistry, parseRetryAfter, ScorecarError } from '../util/index.ts';
+import {
+  type Body,
+  grpcRetryable,
+  httpRetryable,
+  type OtlpBatch,
+  otlpType,
+  retryDelayFromStatus,
+  type Signal,
+  TYPE,
+} from '../wire/index.ts';
+import { backoffMs, sleep } from './retry.ts';
+
+const gzipAsync = promisify(gzip);
+
+/** Upper bound of one concatenated downstream request. */
+const MAX_BATCH_BYTES = 2 * 1024 * 1024;
+
+export type SendOutcome =
+  | { ok: true; rejected: number; message: string }
+  | { ok: false; retryable: boolean; retryAfterMs: number | undefined; message: string };
+
+export interface Transport {
+  readonly kind: 'http' | 'grpc';
+  /** Sends one request whose body is the concatenation of `parts` (never modified). */
+  send(signal: Signal, parts: readonly Buffer[], timeoutMs: number): Promise<SendOutcome>;
+  close(): void;
+}
+
+const RESPONSE_TYPE: Record<Signal, string> = {
+  traces: TYPE.traceResponse,
+  logs: TYPE.logsResponse,
+  metrics: TYPE.metricsResponse,
+};
+
+function partialSuccess(signal: Signal, body: Buffer): { rejected: number; message: string } {
+  if (body.length === 0) return { rejected: 0, message: '' };
+  try {
+    const m = otlpType(RESPONSE_TYPE[signal]).decode(body) as unknown as {
+      partialSuccess?: Record<string, unknown>;
+    };
+    const ps = m.partialSuccess;
+    if (!ps) return { rejected: 0, message: '' };
+    const field = ps.rejectedSpans ?? ps.rejectedLogRecords ?? ps.rejectedDataPoints ?? 0;
+    const rejected = typeof field === 'number' ? field : Number(String(field));
+    return { rejected, message: String(ps.errorMessage ?? '') };
+  } catch {
+    return { rejected: 0, message: '' };
+  }
+}
+
+function readTls(cfg: ExporterConfig['tls']): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  return {
+    ...(cfg.caFile ? { ca: readFileSync(cfg.caFile) } : {}),
+    ...(cfg.certFile ? { cert: readFileSync(cfg.certFile) } : {}),
+    ...(cfg.keyFile ? { key: readFileSync(cfg.keyFile) } : {}),
+  };
+}
+
+export class HttpTransport implements Transport {
+  readonly kind = 'http' as const;
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+  private readonly cfg: ExporterConfig;
+  private readonly mod: typeof http | typeof https;
+
+  constructor(cfg: ExporterConfig) {
+    this.cfg = cfg;
+    this.base = new URL(cfg.endpoint);
+    const secure = this.base.protocol === 'https:';
+    this.mod = secure ? https : http;
+    this.agent = secure
+      ? new https.Agent({
+          keepAlive: true,
+          maxSockets: cfg.queue.concurrency,
+          rejectUnauthorized: !cfg.tls.insecureSkipVerify,
+          ...readTls(cfg.tls),
+        })
+      : new http.Agent({ keepAlive: true, maxSockets: cfg.queue.concurrency });
+  }
+
+  private path(signal: Signal): string {
+    const p = this.base.pathname.replace(/\/+$/, '');
+    return `${p}/v1/${signal}`;
+  }
+
+  async send(signal: Signal, parts: readonly Buffer[], timeoutMs: number): Promise<SendOutcome> {
+    let payload = parts;
+    const headers: Record<string, string> = {
+      ...this.cfg.headers,
+      'content-type': 'application/x-protobuf',
+    };
+    if (this.cfg.compression === 'gzip') {
+      payload = [await gzipAsync(parts.length === 1 ? parts[0]! : Buffer.concat(parts))];
+      headers['content-encoding'] = 'gzip';
+    }
+    let length = 0;
+    for (const p of payload) length += p.length;
+    headers['content-length'] = String(length);
+    return new Promise<SendOutcome>((resolve) => {
+      const req = this.mod.request(
+        {
+          protocol: this.base.protocol,
+          hostname: this.base.hostname,
+          port: this.base.port,
+          path: this.path(signal),
+          method: 'POST',
+          headers,
+          agent: this.agent,
+          timeout: timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (e) => resolve({ ok: false, retryable: true, retryAfterMs: undefined, message: e.message }));
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            const resBody = Buffer.concat(chunks);
+            if (status >= 200 && status < 300) {
+              const ct = String(res.headers['content-type'] ?? '');
+              resolve({ ok: true, ...(ct.includes('protobuf') ? partialSuccess(signal, resBody) : { rejected: 0, message: '' }) });
+              return;
+            }
+            resolve({
+              ok: false,
+              retryable: httpRetryable(status),
+              retryAfterMs: parseRetryAfter(res.headers['retry-after']),
+              message: `HTTP ${status} from ${this.base.host}`,
+            });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+      req.on('error', (e) => resolve({ ok: false, retryable: true, retryAfterMs: undefined, message: e.message }));
+      // Corked, the headers and every part leave in one writev.
+      req.cork();
+      for (let i = 0; i < payload.length - 1; i++) req.write(payload[i]!);
+      req.end(payload[payload.length - 1]);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+export class GrpcTransport implements Transport {
+  readonly kind = 'grpc' as const;
+  private readonly client: grpc.Client;
+  private readonly cfg: ExporterConfig;
+
+  constructor(cfg: ExporterConfig) {
+    this.cfg = cfg;
+    const url = new URL(cfg.endpoint);
+    const target = `${url.hostname.includes(':') ? `[${url.hostname}]` : url.hostname}:${url.port || (url.protocol === 'grpcs:' ? 443 : 4317)}`;
+    let creds: grpc.ChannelCredentials;
+    if (url.protocol === 'grpcs:') {
+      const t = readTls(cfg.tls);
+      creds = grpc.credentials.createSsl(
+        t.ca ?? null,
+        t.key ?? null,
+        t.cert ?? null,
+        cfg.tls.insecureSkipVerify ? { checkServerIdentity: () => undefined } : {},
+      );
+    } else creds = grpc.credentials.createInsecure();
+    this.client = new grpc.Client(target, creds, {
+      'grpc.max_send_message_length': -1,
+      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      ...(cfg.compression === 'gzip' ? { 'grpc.default_compression_algorithm': 2 } : {}),
+    });
+  }
+
+  send(signal: Signal, parts: readonly Buffer[], timeoutMs: number): Promise<SendOutcome> {
+    // grpc-js frames one message from one buffer.
+    const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const svc = signal === 'traces' ? 'trace' : signal;
+    const Svc = signal === 'traces' ? 'Trace' : signal === 'logs' ? 'Logs' : 'Metrics';
+    const path = `/opentelemetry.proto.collector.${svc}.v1.${Svc}Service/Export`;
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(this.cfg.headers)) md.set(k.toLowerCase(), v);
+    return new Promise<SendOutcome>((resolve) => {
+      this.client.makeUnaryRequest(
+        path,
+        identity,
+        identity,
+        body,
+        md,
+        { deadline: Date.now() + timeoutMs },
+        (err, res) => {
+          if (!err) {
+            resolve({ ok: true, ...partialSuccess(signal, res ?? Buffer.alloc(0)) });
+            return;
+          }
+          const details = err.metadata?.get('grpc-status-details-bin')[0];
+          const hint = details instanceof Buffer ? retryDelayFromStatus(details) : undefined;
+          resolve({
+            ok: false,
+            retryable: grpcRetryable(err.code, hint !== undefined),
+            retryAfterMs: hint,
+            message: `gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`,
+          });
+        },
+      );
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+export function createTransport(cfg: ExporterConfig): Transport | undefined {
+  if (cfg.endpoint === '') return undefined;
+  return cfg.endpoint.startsWith('grpc') ? new GrpcTransport(cfg) : new HttpTransport(cfg);
+}
+
+interface Item {
+  signal: Signal;
+  /** The request body: one buffer, or the pieces it arrived in (sent back to back). */
+  parts: readonly Buffer[];
+  bytes: number;
+  items: number;
+}
+
+export type EnqueueResult = 'queued' | 'full' | 'disabled';
+
+export interface ExporterCounters {
+  sent: Record<Signal, number>;
+  dropped: Record<Signal, number>;
+  retries: number;
+}
+
+/**
+ * The forwarder: owns the queue, its workers and their accounting. As a stage it consumes every
+ * received request (consume refuses with QUEUE_FULL when the queue is full and whenFull is
+ * refuse); the emitter queues assessments through enqueue().
+ */
+export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
+  private readonly cfg: ExporterConfig;
+  private readonly transport: Transport | undefined;
+  private readonly log: Logger;
+  /** Items from head on; slots before head are cleared (undefined). */
+  private queue: Array<Item | undefined> = [];
+  private head = 0;
+  private bytesQueued = 0;
+  private itemsQueued = 0;
+  private inFlightBytes = 0;
+  private wake: (() => void) | undefined;
+  private running = false;
+  private accepting = true;
+  private readonly workers: Promise<void>[] = [];
+  private readonly abort = new AbortController();
+  private stopping: Promise<void> | undefined;
+  private readonly m;
+
+  constructor(cfg: ExporterConfig, metrics: MetricsRegistry, log: Logger, transport?: Transport) {
+    this.cfg = cfg;
+    this.transport = transport ?? createTransport(cfg);
+    this.log = log;
+    this.m = {
+      sent: metrics.counter('scorecar_exporter_sent_items_total', 'Items (spans, log records, metrics) delivered downstream', ['signal']),
+      dropped: metrics.counter('scorecar_exporter_dropped_items_total', 'Items that will never reach downstream, by reason', ['signal', 'reason']),
+      rejected: metrics.counter('scorecar_exporter_downstream_rejected_items_total', 'Items the downstream refused through partial_success', ['signal']),
+      retries: metrics.counter('scorecar_exporter_retries_total', 'Downstream send attempts that were retried', ['signal']),
+      requests: metrics.counter('scorecar_exporter_requests_total', 'Downstream requests by outcome', ['signal', 'outcome']),
+    };
+    metrics.gauge('scorecar_exporter_queue_bytes', 'Bytes waiting in or being sent from the export queue', [], () => this.queuedBytes());
+    metrics.gauge('scorecar_exporter_queue_items', 'Items waiting in the export queue', [], () => this.itemsQueued);
+  }
+
+  get enabled(): boolean {
+    return this.transport !== undefined;
+  }
+
+  /** Queues a received request to be sent on as it came. */
+  consume(batch: OtlpBatch): void {
+    if (this.transport === undefined) return;
+    if (this.enqueue(batch.signal, batch.body, batch.items) === 'full' && this.refuses) {
+      throw new ScorecarError('QUEUE_FULL', 'the downstream export queue is full; retry later');
+    }
+  }
+
+  /** Refuses a request of this size before its body is read, when it could not be queued. */
+  precheck(_signal: Signal, bytes: number): void {
+    if (this.refuses && this.transport !== undefined && !this.hasRoom(bytes)) {
+      throw new ScorecarError('QUEUE_FULL', 'the downstream export queue is full; retry later');
+    }
+  }
+
+  private get refuses(): boolean {
+    return this.cfg.queue.whenFull === 'refuse' && this.accepting;
+  }
+
+  /** Bytes held by the queue, including batches being sent. */
+  queuedBytes(): number {
+    return this.bytesQueued + this.inFlightBytes;
+  }
+
+  /** Whether a request of this size fits in the queue now. */
+  hasRoom(bytes: number): boolean {
+    return this.transport === undefined || this.bytesQueued + this.inFlightBytes + bytes <= this.cfg.queue.maxBytes;
+  }
+
+  /** Queues a request body (one buffer or its pieces in order); the buffers must not change. */
+  enqueue(signal: Signal, body: Body, items: number): EnqueueResult {
+    if (!this.transport) return 'disabled';
+    const parts = Buffer.isBuffer(body) ? [body] : body;
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    if (!this.accepting || !this.hasRoom(bytes)) {
+      if (this.cfg.queue.whenFull === 'drop' || !this.accepting) {
+        this.m.dropped.inc({ signal, reason: this.accepting ? 'queue_full' : 'shutdown' }, items);
+      }
+      return 'full';
+    }
+    this.queue.push({ signal, parts, bytes, items });
+    this.bytesQueued += bytes;
+    this.itemsQueued += items;
+    const w = this.wake;
+    if (w) {
+      this.wake = undefined;
+      w();
+    }
+    return 'queued';
+  }
+
+  start(): void {
+    if (!this.transport || this.running || !this.accepting) return;
+    this.running = true;
+    for (let i = 0; i < this.cfg.queue.concurrency; i++) this.workers.push(this.work());
+  }
+
+  private take(): Item[] | undefined {
+    if (this.head >= this.queue.length) return undefined;
+    const first = this.queue[this.head]!;
+    const batch: Item[] = [first];
+    let size = first.bytes;
+    // Each taken slot is cleared: the queue array must not keep sent bodies reachable.
+    this.queue[this.head++] = undefined;
+    while (this.head < this.queue.length) {
+      const next = this.queue[this.head]!;
+      if (next.signal !== first.signal || size + next.bytes > MAX_BATCH_BYTES) break;
+      batch.push(next);
+      size += next.bytes;
+      this.queue[this.head++] = undefined;
+    }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    for (const it of batch) {
+      this.bytesQueued -= it.bytes;
+      this.itemsQueued -= it.items;
+      this.inFlightBytes += it.bytes;
+    }
+    return batch;
+  }
+
+  private async work(): Promise<void> {
+    while (this.running || this.head < this.queue.length) {
+      const batch = this.take();
+      if (!batch) {
+        if (!this.running) return;
+        await new Promise<void>((r) => {
+          const prev = this.wake;
+          this.wake = () => {
+            prev?.();
+            r();
+          };
+        });
+        continue;
+      }
+      const bytes = batch.reduce((n, it) => n + it.bytes, 0);
+      try {
+        await this.deliver(batch);
+      } finally {
+        this.inFlightBytes -= bytes;
+      }
+    }
+  }
+
+  private async deliver(batch: Item[]): Promise<void> {
+    const signal = batch[0]!.signal;
+    const items = batch.reduce((n, it) => n + it.items, 0);
+    const body = batch.length === 1 ? batch[0]!.parts : batch.flatMap((it) => it.parts);
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      if (this.abort.signal.aborted) {
+        this.m.dropped.inc({ signal, reason: 'shutdown' }, items);
+        return;
+      }
+      let outcome: SendOutcome;
+      try {
+        outcome = await this.transport!.send(signal, body, this.cfg.timeoutMs);
+      } catch (e) {
+        outcome = { ok: false, retryable: true, retryAfterMs: undefined, message: (e as Error).message };
+      }
+      if (outcome.ok) {
+        this.m.requests.inc({ signal, outcome: 'ok' });
+        this.m.sent.inc({ signal }, items - outcome.rejected);
+        if (outcome.rejected > 0) {
+          this.m.rejected.inc({ signal }, outcome.rejected);
+          this.log.warn('downstream refused part of a request', { signal, rejected: outcome.rejected, reason: outcome.message });
+        }
+        return;
+      }
+      if (!outcome.retryable) {
+        this.m.requests.inc({ signal, outcome: 'permanent_error' });
+        this.m.dropped.inc({ signal, reason: 'rejected' }, items);
+        this.log.warn('downstream refused a request permanently; dropped', { signal, items, reason: outcome.message });
+        return;
+      }
+      this.m.requests.inc({ signal, outcome: 'retryable_error' });
+      const wait = outcome.retryAfterMs ?? backoffMs(this.cfg.retry, attempt);
+      const elapsed = Date.now() - started;
+      if (elapsed + wait > this.cfg.retry.maxElapsedMs) {
+        this.m.dropped.inc({ signal, reason: 'retries_exhausted' }, items);
+        this.log.warn('downstream unavailable past the retry budget; dropped', { signal, items, reason: outcome.message });
+        return;
+      }
+      this.m.retries.inc({ signal });
+      if (attempt === 0) this.log.info('downstream send failed; retrying', { signal, reason: outcome.message, waitMs: wait });
+      await sleep(wait, this.abort.signal);
+    }
+  }
+
+  /**
+   * Stops accepting, sends what is queued until the deadline, then abandons the rest (counted
+   * as dropped with reason shutdown).
+   */
+  shutdown(deadlineMs: number): Promise<void> {
+    this.stopping ??= this.stop(deadlineMs);
+    return this.stopping;
+  }
+
+  private async stop(deadlineMs: number): Promise<void> {
+    this.accepting = false;
+    this.running = false;
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+    const all = Promise.all(this.workers);
+    const timer = setTimeout(() => this.abort.abort(), Math.max(0, deadlineMs - Date.now()));
+    await all;
+    clearTimeout(timer);
+    // Workers exit when the queue is empty or aborted: count what was never taken.
+    while (this.head < this.queue.length) {
+      const it = this.queue[this.head]!;
+      this.queue[this.head++] = undefined;
+      this.m.dropped.inc({ signal: it.signal, reason: 'shutdown' }, it.items);
+    }
+    this.bytesQueued = 0;
+    this.itemsQueued = 0;
+    this.transport?.close();
+  }
+}

@@ -1,0 +1,107 @@
+// JSON forms of a TraceView: JSON-safe copies of decoded values (bigint → decimal string,
+// bytes → base64, no cycles) and the whole view as code scorers read it (`ctx.trace`).
+import type { SpanData } from '../wire/index.ts';
+import type { TraceView } from './types.ts';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
+
+const MAX_DEPTH = 64;
+
+/** A JSON-safe copy: bigint → string, Uint8Array → base64, Date → ISO string, undefined dropped. */
+export function toJsonSafe(value: unknown, depth = 0): JsonValue {
+  if (value === null || value === undefined) return null;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : null;
+    case 'bigint':
+      return value.toString();
+    case 'function':
+    case 'symbol':
+      return null;
+    default:
+      break;
+  }
+  if (depth >= MAX_DEPTH) return '[depth limit]';
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (Array.isArray(value)) return value.map((v) => toJsonSafe(v, depth + 1));
+  if (value instanceof Map) {
+    const out: Record<string, JsonValue> = {};
+    for (const [k, v] of value) out[String(k)] = toJsonSafe(v, depth + 1);
+    return out;
+  }
+  const out: Record<string, JsonValue> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    out[k] = toJsonSafe(v, depth + 1);
+  }
+  return out;
+}
+
+const STATUS_NAMES = ['UNSET', 'OK', 'ERROR'];
+
+function spanJson(span: SpanData, spanType: string | undefined): JsonValue {
+  return {
+    traceId: span.traceId,
+    spanId: span.spanId,
+    parentSpanId: span.parentSpanId,
+    name: span.name,
+    kind: span.kind,
+    spanType: spanType ?? 'UNKNOWN',
+    startTimeUnixNano: span.startTimeUnixNano.toString(),
+    endTimeUnixNano: span.endTimeUnixNano.toString(),
+    startTimeMs: span.startTimeMs,
+    endTimeMs: span.endTimeMs,
+    durationMs: span.endTimeMs - span.startTimeMs,
+    status: {
+      code: STATUS_NAMES[span.status.code] ?? String(span.status.code),
+      message: span.status.message,
+    },
+    attributes: toJsonSafe(span.attributes),
+    events: span.events.map((e) => ({
+      name: e.name,
+      timeUnixNano: e.timeUnixNano.toString(),
+      attributes: toJsonSafe(e.attributes),
+    })),
+    links: span.links.map((l) => ({
+      traceId: l.traceId,
+      spanId: l.spanId,
+      attributes: toJsonSafe(l.attributes),
+    })),
+    scope: { name: span.scope.name, version: span.scope.version },
+  };
+}
+
+/**
+ * The code scorers' `ctx.trace`: the TraceView's fields as JSON-safe data. Spans leave out
+ * their resource (it is `trace.resource`) and status codes become UNSET/OK/ERROR.
+ */
+export function traceViewJson(view: TraceView): JsonValue {
+  const rootIndex = view.spans.indexOf(view.rootSpan);
+  return {
+    traceId: view.traceId,
+    experimentId: view.experimentId,
+    name: view.name,
+    status: view.status,
+    startTimeMs: view.startTimeMs,
+    endTimeMs: view.endTimeMs,
+    executionTimeMs: view.executionTimeMs,
+    sessionId: view.sessionId ?? null,
+    userId: view.userId ?? null,
+    tokenUsage: toJsonSafe(view.tokenUsage),
+    inputs: toJsonSafe(view.inputs),
+    outputs: toJsonSafe(view.outputs),
+    retrievals: toJsonSafe(view.retrievals),
+    expectations: toJsonSafe(view.expectations),
+    tags: toJsonSafe(view.tags),
+    metadata: toJsonSafe(view.metadata),
+    conventions: toJsonSafe(view.conventions),
+    resource: toJsonSafe(view.resource),
+    rootSpan: spanJson(view.rootSpan, rootIndex >= 0 ? view.spanTypes?.[rootIndex] : undefined),
+    spans: view.spans.map((s, i) => spanJson(s, view.spanTypes?.[i])),
+  };
+}

@@ -1,0 +1,294 @@
+// The scorecar pipeline: every stage of the data path, wired in data-flow order, each handed the
+// Consumer of the stage after it (as the OpenTelemetry Collector's graph hands each component
+// its next consumer). The contract between stages is src/component: consume(item), refusal = a
+// thrown ScorecarError with a stable code; the lifecycle is start() / shutdown(deadline).
+//
+//  OTLP/gRPC :4317 ─┐                           ┌──────────────────────────► downstream OTLP
+//  OTLP/HTTP :4318 ─┤                           │       spans, logs, metrics  (collector, Jaeger,
+//                   ▼                           │       as received;          Tempo, MLflow …)
+//   ┌─────────────────────────┐   OtlpBatch  ┌──┴────────────┐                     ▲
+//   │ receive                 │ ───────────► │ forward       │ export queue,       │ assessments:
+//   │ validate, partial       │   (fan-out,  │ (exporters/)  │ retries             │ log event +
+//   │ success, memory budget  │    in order) └───────────────┘                     │ evaluation
+//   │ (receivers/)            │ ───────────► ┌───────────────┐                     │ span
+//   └─────────────────────────┘              │ assemble      │ buffer by trace id  │
+//                                            │ (assembly/)   │ (only traces the    │
+//                                            └──────┬────────┘  selection wants)   │
+//                                    CompleteTrace  ▼                              │
+//                                            ┌───────────────┐                     │
+//                                            │ select        │ hash + rate, admission,
+//                                            │ (select/)     │ GenAI view in bounded
+//                                            └──────┬────────┘ slices, filter strings
+//                                      SelectedJob  ▼                              │
+//                                            ┌───────────────┐                     │
+//                                            │ score         │ lanes, budgets,     │
+//                                            │ (scoring/)    │ judges, sandbox     │
+//                                            └──────┬────────┘                     │
+//                                    EmitItem[]     ▼                              │
+//                                            ┌───────────────┐ store, metrics,     │
+//                                            │ emit          │ listeners ──────────┘
+//                                            │ (assessments/)│
+//                                            └───────────────┘
+//
+// Stages are built from the last one back, so each is handed a next that exists. They start in
+// the same order, sinks first (a stage only starts taking items once the stage it feeds runs),
+// and shut down in the reverse order, receivers first: stop accepting -> complete (or drop,
+// assembler.onShutdown) buffered traces -> build the views still waiting -> finish scoring jobs
+// (60% of the time left) -> flush assessments -> drain the export queue until the deadline ->
+// close the stores. The memory budget counts every stage that holds data: requests in flight,
+// the export queue, buffered traces, traces waiting for their view and queued scoring jobs.
+import { readFileSync } from 'node:fs';
+import { AssessmentEmitter, type AssessmentListener, type EmitItem, SqliteAssessmentStore } from './assessments/index.ts';
+import { Assembler, type CompleteTrace, type TraceInterest } from './assembly/index.ts';
+import { type Component, type Consumer, fanout, Lifecycle } from './component/index.ts';
+import type { Config } from './config/index.ts';
+import { parseModelUri } from './definitions/index.ts';
+import { OtlpForwarder } from './exporters/index.ts';
+import { MemoryBudget, OtlpGrpcReceiver, OtlpHttpReceiver, OtlpIngest } from './receivers/index.ts';
+import { openSqliteRegistry, type Registry } from './registry/index.ts';
+import { createScorerRunner, JudgeBudgets, type ScorerRunner, ScoringEngine, validateScorerDefinition } from './scoring/index.ts';
+import { type SelectedJob, TraceSelector } from './select/index.ts';
+import { createLogger, type Logger, MetricsRegistry } from './util/index.ts';
+import type { OtlpBatch } from './wire/index.ts';
+
+export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
+
+export interface PipelineOptions {
+  logger?: Logger;
+  metrics?: MetricsRegistry;
+  /**
+   * Extra consumers of every completed trace (tests, embedders), after the selection stage.
+   * With one, every trace is buffered (they may read any trace).
+   */
+  onTrace?: ((trace: CompleteTrace) => void) | undefined;
+  /** Observes every (trace, scorer) job the selection stage hands to scoring (tests, embedders). */
+  onSelect?: ((job: SelectedJob) => void) | undefined;
+  /** Observes every assessment as it is emitted (tests, embedders). */
+  onAssessment?: AssessmentListener | undefined;
+  /** Environment for judge credentials and endpoints (default process.env). */
+  env?: Record<string, string | undefined> | undefined;
+}
+
+/** Something that is a Component with a close() only: wraps stores and the runner. */
+function closing(close: () => void | Promise<void>): Component {
+  let done: Promise<void> | undefined;
+  return {
+    start: () => {},
+    shutdown: () => {
+      done ??= Promise.resolve().then(close);
+      return done;
+    },
+  };
+}
+
+/** The receivers as one component: every one stops accepting before any is closed. */
+function receiverGroup(receivers: readonly (OtlpHttpReceiver | OtlpGrpcReceiver)[]): Component {
+  return {
+    start: async () => {
+      for (const r of receivers) await r.start();
+    },
+    shutdown: async (deadline) => {
+      for (const r of receivers) r.beginDrain();
+      await Promise.all(receivers.map((r) => r.shutdown(deadline)));
+    },
+  };
+}
+
+export class Pipeline implements Component {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly metrics: MetricsRegistry;
+  readonly budget: MemoryBudget;
+  readonly registry: Registry;
+  readonly store: SqliteAssessmentStore;
+  readonly runner: ScorerRunner;
+  readonly emitter: AssessmentEmitter;
+  readonly engine: ScoringEngine;
+  readonly selector: TraceSelector;
+  readonly assembler: Assembler;
+  readonly forwarder: OtlpForwarder;
+  readonly ingest: OtlpIngest;
+  readonly httpReceiver: OtlpHttpReceiver | undefined;
+  readonly grpcReceiver: OtlpGrpcReceiver | undefined;
+  private readonly lifecycle: Lifecycle;
+
+  /** Opens the registry (reconciling the config's scorers into it), then builds every stage. */
+  static async create(config: Config, opts: PipelineOptions = {}): Promise<Pipeline> {
+    const log = opts.logger ?? createLogger(config.logging);
+    const metrics = opts.metrics ?? new MetricsRegistry();
+    const registry = await openSqliteRegistry({
+      dir: config.storage.dir,
+      logger: log.child({ component: 'registry' }),
+      metrics,
+      validateDefinition: validateScorerDefinition,
+    });
+    try {
+      const results = await registry.reconcile(config.scorers);
+      for (const r of results) {
+        log.info('scorer from config', {
+          experiment: r.experimentId,
+          scorer: r.name,
+          version: r.version,
+          definition: r.definition,
+          sampling: r.sampling,
+        });
+      }
+      return new Pipeline(config, registry, { ...opts, logger: log, metrics });
+    } catch (e) {
+      await registry.close();
+      throw e;
+    }
+  }
+
+  private constructor(config: Config, registry: Registry, opts: PipelineOptions & { logger: Logger; metrics: MetricsRegistry }) {
+    this.config = config;
+    this.registry = registry;
+    this.log = opts.logger;
+    this.metrics = opts.metrics;
+    const { log, metrics } = this;
+    const sc = config.scoring;
+
+    // emit <- score <- select <- assemble <- (forward, receive): built from the end back.
+    this.store = new SqliteAssessmentStore({ dir: config.storage.dir });
+    this.forwarder = new OtlpForwarder(config.exporters.otlp, metrics, log.child({ component: 'exporter' }));
+    this.emitter = new AssessmentEmitter({
+      store: this.store,
+      otlp: this.forwarder,
+      metrics,
+      log: log.child({ component: 'emitter' }),
+      version: VERSION,
+    });
+    if (opts.onAssessment) this.emitter.onAssessment(opts.onAssessment);
+    const scoringLog = log.child({ component: 'scoring' });
+    this.runner = createScorerRunner({
+      defaultModel: sc.defaultModel,
+      timeoutMs: sc.timeoutMs,
+      retry: sc.retry,
+      concurrency: sc.concurrency,
+      providers: sc.providers,
+      prices: sc.prices,
+      sandbox: sc.sandbox,
+      logger: scoringLog,
+      ...(opts.env ? { env: opts.env } : {}),
+    });
+    const emit: Consumer<readonly EmitItem[]> = this.emitter;
+    this.engine = new ScoringEngine({
+      runner: this.runner,
+      next: emit,
+      budgets: new JudgeBudgets(sc.budgets, this.store),
+      metrics,
+      log: scoringLog,
+      queueSize: sc.queueSize,
+      queueMaxBytes: sc.queueMaxBytes,
+      // More jobs in flight than workers, so a worker finds its next job queued in the pool the
+      // moment it answers instead of waiting for the engine: sandbox round trips overlap.
+      codeConcurrency: sc.sandbox.workers * 4,
+      judgeConcurrency: (uri) => {
+        const parsed = parseModelUri(uri);
+        return (parsed.ok ? sc.providers[parsed.value.provider]?.concurrency : undefined) ?? sc.concurrency;
+      },
+    });
+    const onSelect = opts.onSelect;
+    const score: Consumer<SelectedJob> = onSelect
+      ? {
+          consume: (job) => {
+            onSelect(job);
+            this.engine.consume(job);
+          },
+        }
+      : this.engine;
+    this.selector = new TraceSelector({
+      registry,
+      next: score,
+      admission: this.engine,
+      resolution: config.experiments.resolution,
+      defaultExperiment: config.experiments.default,
+      salt: config.sampling.salt,
+      queueMaxBytes: sc.queueMaxBytes,
+      metrics,
+      log: log.child({ component: 'sampler' }),
+    });
+    const onTrace = opts.onTrace;
+    const select: Consumer<CompleteTrace> = onTrace ? fanout(this.selector, { consume: onTrace }) : this.selector;
+    // An extra consumer may read any trace: then every trace is buffered.
+    const interest: TraceInterest = onTrace ? { wants: () => true } : this.selector;
+    this.assembler = new Assembler(config.assembler, select, {
+      interest,
+      metrics,
+      log: log.child({ component: 'assembler' }),
+    });
+    // Received requests are forwarded first (a full export queue refuses the request before
+    // anything is buffered), then assembled.
+    const received: Consumer<OtlpBatch> = fanout<OtlpBatch>(this.forwarder, this.assembler);
+    this.ingest = new OtlpIngest({ next: received, precheck: [this.forwarder], metrics, log });
+
+    this.budget = new MemoryBudget(config.limits.memoryBytes);
+    this.budget.addHolder(() => this.forwarder.queuedBytes());
+    this.budget.addHolder(() => this.assembler.bytes);
+    this.budget.addHolder(() => this.selector.bytes);
+    // Queued scoring jobs hold decoded trace views: they count against the same budget.
+    this.budget.addHolder(() => this.engine.queuedBytes);
+    metrics.gauge('scorecar_memory_budget_used_bytes', 'Bytes counted against limits.memoryBytes', [], () => this.budget.used());
+    metrics.gauge('scorecar_memory_budget_limit_bytes', 'limits.memoryBytes', [], () => this.budget.limit);
+
+    const rx = config.receivers.otlp;
+    const retryAfterSeconds = config.limits.retryAfterSeconds;
+    if (rx.http.endpoint) {
+      this.httpReceiver = new OtlpHttpReceiver(
+        { endpoint: rx.http.endpoint, maxRequestBodyBytes: rx.http.maxRequestBodyBytes, retryAfterSeconds },
+        this.ingest,
+        this.budget,
+        metrics,
+        log.child({ component: 'otlp-http' }),
+      );
+    }
+    if (rx.grpc.endpoint) {
+      this.grpcReceiver = new OtlpGrpcReceiver(
+        { endpoint: rx.grpc.endpoint, maxRecvMsgSizeBytes: rx.grpc.maxRecvMsgSizeBytes, retryAfterSeconds },
+        this.ingest,
+        this.budget,
+        metrics,
+        log.child({ component: 'otlp-grpc' }),
+      );
+    }
+    const receivers = [this.grpcReceiver, this.httpReceiver].filter((r) => r !== undefined);
+
+    // Start order, sinks first; shutdown runs it backwards (receivers first, stores last).
+    this.lifecycle = new Lifecycle([
+      closing(() => this.registry.close()),
+      closing(() => this.store.close()),
+      closing(() => this.runner.close()),
+      this.forwarder,
+      this.emitter,
+      this.engine,
+      this.selector,
+      this.assembler,
+      receiverGroup(receivers),
+    ]);
+  }
+
+  start(): Promise<void> {
+    return this.lifecycle.start();
+  }
+
+  shutdown(deadlineMs: number): Promise<void> {
+    return this.lifecycle.shutdown(deadlineMs);
+  }
+
+  /** Ports the receivers listen on (after start). */
+  ports(): { grpc: number | undefined; http: number | undefined } {
+    return { grpc: this.grpcReceiver?.address()?.port, http: this.httpReceiver?.address()?.port };
+  }
+
+  /** What /healthz reports about the data path. */
+  checks(): Record<string, unknown> {
+    return {
+      exportQueueBytes: this.forwarder.queuedBytes(),
+      bufferedTraces: this.assembler.traceCount,
+      tracesWaitingForView: this.selector.depth,
+      scoringJobs: this.engine.depth,
+      memoryBudgetUsedBytes: this.budget.used(),
+    };
+  }
+}

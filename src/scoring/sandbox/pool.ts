@@ -1,0 +1,306 @@
+// Host side of the code-scorer sandbox: a small pool of worker threads, each running QuickJS
+// (worker.ts), one job at a time per worker. Code scorers never run on the main event
+// loop, so a runaway scorer cannot stall the OTLP receivers. Two layers of limits: the
+// interrupt handler and heap limit inside QuickJS (normal case), and a hard deadline here that
+// terminates and replaces a worker that stopped answering (native code that never reaches an
+// interrupt check, a wasm abort).
+import { Worker } from 'node:worker_threads';
+import type { WorkerInit, WorkerJob, WorkerReady, WorkerReply } from './worker.ts';
+import type { ErrorCode } from '../../util/index.ts';
+
+/** `scoring.sandbox`. */
+export interface SandboxOptions {
+  /** CPU-time budget of one code-scorer call (interrupt handler deadline). */
+  timeoutMs?: number;
+  /** Heap limit of the scorer's JavaScript runtime. */
+  memoryBytes?: number;
+  /** Worker threads in the pool (default 2). */
+  workers?: number;
+  /**
+   * A worker that has not answered this long after a job started is terminated and replaced
+   * (default 2 * timeoutMs + 1000): the backstop when the interrupt handler cannot fire.
+   */
+  hardDeadlineMs?: number;
+  /** Largest JSON a scorer may return (default 1 MiB). */
+  maxResultBytes?: number;
+}
+
+export const SANDBOX_DEFAULTS = { timeoutMs: 1000, memoryBytes: 64 * 1024 * 1024, workers: 2, maxResultBytes: 1024 * 1024 } as const;
+
+export interface SandboxJob {
+  source: string;
+  ctxJson: string;
+  /** Parsed lazily inside the sandbox on first access of ctx.trace; null = no trace. */
+  traceJson: string | null;
+}
+
+export type SandboxOutcome =
+  | { ok: true; json: string }
+  | { ok: false; code: ErrorCode; message: string };
+
+export interface SandboxStats {
+  workers: number;
+  busy: number;
+  queued: number;
+  /** Workers replaced: terminated after a hard deadline, crashed, or recycled after an out-of-memory. */
+  replaced: number;
+}
+
+interface Entry {
+  job: SandboxJob;
+  resolve: (o: SandboxOutcome) => void;
+  reject: (e: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  settled: boolean;
+}
+
+interface Slot {
+  worker: Worker | null;
+  /** The worker has loaded QuickJS; until then a job's hard deadline has not started. */
+  ready: boolean;
+  entry: Entry | null;
+  jobId: number;
+  timer: ReturnType<typeof setTimeout> | null;
+  lastError: unknown;
+}
+
+const MiB = 1024 * 1024;
+/** A worker that has not loaded QuickJS after this long is given up on. */
+const STARTUP_TIMEOUT_MS = 30_000;
+
+function workerUrl(): URL {
+  // Sources run as .ts under type stripping; a compiled build has .js next to this file.
+  return new URL(
+    import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js',
+    import.meta.url,
+  );
+}
+
+export class SandboxPool {
+  readonly timeoutMs: number;
+  readonly memoryBytes: number;
+  readonly hardDeadlineMs: number;
+  readonly maxResultBytes: number;
+  private readonly slots: Slot[];
+  private readonly queue: Entry[] = [];
+  private nextId = 1;
+  private replacedCount = 0;
+  private closed = false;
+  private warmed = false;
+
+  constructor(opts: SandboxOptions = {}) {
+    this.timeoutMs = opts.timeoutMs ?? SANDBOX_DEFAULTS.timeoutMs;
+    this.memoryBytes = opts.memoryBytes ?? SANDBOX_DEFAULTS.memoryBytes;
+    this.hardDeadlineMs = opts.hardDeadlineMs ?? 2 * this.timeoutMs + 1000;
+    this.maxResultBytes = opts.maxResultBytes ?? SANDBOX_DEFAULTS.maxResultBytes;
+    const n = Math.max(1, Math.floor(opts.workers ?? SANDBOX_DEFAULTS.workers));
+    this.slots = Array.from({ length: n }, () => ({
+      worker: null,
+      ready: false,
+      entry: null,
+      jobId: 0,
+      timer: null,
+      lastError: undefined,
+    }));
+  }
+
+  /** Runs one scorer call. Resolves with the outcome; rejects only when the signal aborts or the pool is closed. */
+  run(job: SandboxJob, signal?: AbortSignal): Promise<SandboxOutcome> {
+    if (this.closed) return Promise.reject(new Error('sandbox pool is closed'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const entry: Entry = { job, resolve, reject, signal, onAbort: undefined, settled: false };
+      if (signal) {
+        // An aborted caller stops waiting; a job already running finishes (bounded by its
+        // deadline) and its result is discarded.
+        entry.onAbort = () => {
+          const i = this.queue.indexOf(entry);
+          if (i >= 0) this.queue.splice(i, 1);
+          this.settle(entry, () => reject(signal.reason));
+        };
+        signal.addEventListener('abort', entry.onAbort, { once: true });
+      }
+      this.queue.push(entry);
+      this.pump();
+    });
+  }
+
+  stats(): SandboxStats {
+    return {
+      workers: this.slots.filter((s) => s.worker !== null).length,
+      busy: this.slots.filter((s) => s.entry !== null).length,
+      queued: this.queue.length,
+      replaced: this.replacedCount,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new Error('sandbox pool is closed');
+    for (const e of this.queue.splice(0)) this.settle(e, () => e.reject(err));
+    const exits: Promise<unknown>[] = [];
+    for (const slot of this.slots) {
+      if (slot.timer) clearTimeout(slot.timer);
+      slot.timer = null;
+      const entry = slot.entry;
+      slot.entry = null;
+      if (entry) this.settle(entry, () => entry.reject(err));
+      const w = slot.worker;
+      slot.worker = null;
+      if (w) exits.push(w.terminate());
+    }
+    await Promise.allSettled(exits);
+  }
+
+  private settle(entry: Entry, fn: () => void): void {
+    if (entry.settled) return;
+    entry.settled = true;
+    if (entry.signal && entry.onAbort) entry.signal.removeEventListener('abort', entry.onAbort);
+    fn();
+  }
+
+  private pump(): void {
+    if (this.closed) return;
+    if (this.queue.length > 0 && !this.warmed) {
+      // Once code scorers are in use, start every worker, so that a second job does not pay
+      // a worker's start-up while the first one runs.
+      this.warmed = true;
+      for (const slot of this.slots) {
+        if (slot.worker === null) {
+          slot.ready = false;
+          slot.worker = this.spawn(slot);
+        }
+      }
+    }
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (slot.entry !== null) continue;
+      this.dispatch(slot, this.queue.shift()!);
+    }
+  }
+
+  private spawn(slot: Slot): Worker {
+    const heapMb = Math.max(64, Math.ceil((2 * this.memoryBytes) / MiB));
+    const init: WorkerInit = { memoryBytes: this.memoryBytes };
+    const w = new Worker(workerUrl(), {
+      workerData: init,
+      // The wasm heap is outside V8's heap; these bound the JSON strings passing through.
+      resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 16 },
+      stdout: false,
+      stderr: false,
+    });
+    w.unref();
+    w.on('message', (msg: WorkerReply | WorkerReady) => {
+      if (slot.worker !== w) return;
+      if ('ready' in msg) {
+        slot.ready = true;
+        if (slot.entry !== null) this.startDeadline(slot);
+        return;
+      }
+      const reply = msg;
+      if (slot.entry === null || reply.id !== slot.jobId) return;
+      if (reply.recycle) {
+        // The worker exits after this reply: take it out of the slot before the next dispatch.
+        slot.worker = null;
+        this.replacedCount++;
+      }
+      this.finish(
+        slot,
+        reply.ok ? { ok: true, json: reply.json } : { ok: false, code: reply.code, message: reply.message },
+      );
+    });
+    w.on('error', (e) => {
+      if (slot.worker === w) slot.lastError = e;
+    });
+    w.on('exit', (code) => {
+      if (slot.worker !== w) return; // terminated on purpose, already replaced
+      slot.worker = null;
+      this.replacedCount++;
+      if (slot.entry !== null) {
+        const e = slot.lastError as { code?: string; message?: string } | undefined;
+        const oom = e?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+        this.finish(
+          slot,
+          oom
+            ? {
+                ok: false,
+                code: 'OUT_OF_MEMORY',
+                message: 'the sandbox worker ran out of memory and was replaced',
+              }
+            : {
+                ok: false,
+                code: 'SANDBOX_CRASHED',
+                message: `the sandbox worker exited (code ${code}${e?.message ? `: ${e.message}` : ''}) and was replaced`,
+              },
+        );
+      }
+      slot.lastError = undefined;
+    });
+    return w;
+  }
+
+  private dispatch(slot: Slot, entry: Entry): void {
+    if (entry.settled) {
+      this.pump();
+      return;
+    }
+    if (slot.worker === null) {
+      slot.ready = false;
+      slot.worker = this.spawn(slot);
+    }
+    slot.entry = entry;
+    slot.jobId = this.nextId++;
+    const msg: WorkerJob = {
+      id: slot.jobId,
+      source: entry.job.source,
+      ctxJson: entry.job.ctxJson,
+      traceJson: entry.job.traceJson,
+      timeoutMs: this.timeoutMs,
+      memoryBytes: this.memoryBytes,
+      maxResultBytes: this.maxResultBytes,
+    };
+    slot.worker.postMessage(msg);
+    if (slot.ready) this.startDeadline(slot);
+    else slot.timer = setTimeout(() => this.hardDeadline(slot, 'startup'), STARTUP_TIMEOUT_MS);
+  }
+
+  private startDeadline(slot: Slot): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = setTimeout(() => this.hardDeadline(slot, 'job'), this.hardDeadlineMs);
+  }
+
+  private hardDeadline(slot: Slot, phase: 'startup' | 'job'): void {
+    slot.timer = null;
+    const w = slot.worker;
+    slot.worker = null;
+    if (w) {
+      this.replacedCount++;
+      void w.terminate();
+    }
+    this.finish(
+      slot,
+      phase === 'job'
+        ? {
+            ok: false,
+            code: 'TIMEOUT',
+            message: `the scorer did not stop within the hard deadline of ${this.hardDeadlineMs} ms; its worker was terminated and replaced`,
+          }
+        : {
+            ok: false,
+            code: 'SANDBOX_CRASHED',
+            message: `the sandbox worker did not start within ${STARTUP_TIMEOUT_MS} ms`,
+          },
+    );
+  }
+
+  private finish(slot: Slot, outcome: SandboxOutcome): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = null;
+    const entry = slot.entry;
+    slot.entry = null;
+    if (entry) this.settle(entry, () => entry.resolve(outcome));
+    this.pump();
+  }
+}

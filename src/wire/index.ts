@@ -1,0 +1,37 @@
+// The OTLP codec: scanning and validating encoded requests, re-framing spans, full decode of
+// completed traces, the OTLP/JSON mapping and google.rpc.Status. Pure: no I/O, no state.
+export type { Body, OtlpBatch } from './batch.ts';
+export { encodeRpcStatus, grpcRetryable, httpRetryable, retryDelayFromStatus, rpcStatusJson } from './status.ts';
+export {
+  type AttrValue,
+  type Attributes,
+  anyValueToJs,
+  attributesToJs,
+  decodeResource,
+  decodeScope,
+  decodeSpan,
+  STATUS_ERROR,
+  STATUS_OK,
+  STATUS_UNSET,
+  type ScopeData,
+  type SpanData,
+  type SpanEventData,
+  type SpanLinkData,
+} from './decode.ts';
+export { jsonToProtobuf, protobufToJson, type Signal } from './json.ts';
+export { encodeSpans, type ResourceRef, type ScopeRef, withoutRejected } from './reframe.ts';
+export { otlpRoot, otlpType, TYPE } from './proto.ts';
+export {
+  LOG_RECORD_PATH,
+  METRIC_PATH,
+  type ScanResult,
+  type ScannedResource,
+  type ScannedScope,
+  SPAN_STRIDE,
+  scanEnvelope,
+  scanTraceRequest,
+  spanHasParent,
+  spanIdOffset,
+  spanTraceIdOffset,
+  WireError,
+} from './scan.ts';

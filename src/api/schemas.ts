@@ -1,7 +1,7 @@
 // Request schemas (zod: what the server accepts, also rendered into the OpenAPI document so
 // the document cannot drift from the validation) and the JSON Schemas of the responses.
 import { z } from 'zod';
-import { AGGREGATIONS, BUILTIN_JUDGES, EXPERIMENT_ID_PATTERN, MAX_FILTER_LENGTH, SCORER_NAME_PATTERN } from '../definitions/index.ts';
+import { definitionJsonSchemas, EXPERIMENT_ID_PATTERN, MAX_FILTER_LENGTH, SCORER_NAME_PATTERN } from '../definitions/index.ts';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -12,7 +12,11 @@ const filterString = z.string().max(MAX_FILTER_LENGTH).nullable();
 export const registerBody = z
   .object({
     name: z.string().regex(SCORER_NAME_PATTERN, 'expected 1-64 characters: letters, digits, "_", "." or "-"'),
-    /** Checked in depth by the scoring engine's validateDefinition (400 INVALID_DEFINITION). */
+    /**
+     * Any object here: the registry checks it in depth (src/definitions' schema, then compiling
+     * code scorers) and answers 400 INVALID_DEFINITION with every problem's path. The OpenAPI
+     * document shows the definition schema (see openapi.ts).
+     */
     definition: z.record(z.string(), z.unknown()),
   })
   .strict();
@@ -88,76 +92,10 @@ export const PATH_PARAMS: Record<string, { description: string; schema: JsonSche
 // ---------------------------------------------------------------- response components
 
 const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
-const model = { type: 'string', description: 'Model URI, e.g. openai:/gpt-4.1-mini' };
 
 export const COMPONENT_SCHEMAS: Record<string, JsonSchema> = {
-  ScorerDefinition: {
-    description: 'What the scorer runs; validated in depth by the scoring engine at registration.',
-    oneOf: [
-      ref('BuiltinDefinition'),
-      ref('GuidelinesDefinition'),
-      ref('PromptDefinition'),
-      ref('JudgeDefinition'),
-      ref('CodeDefinition'),
-    ],
-  },
-  BuiltinDefinition: {
-    type: 'object',
-    required: ['type', 'judge'],
-    properties: {
-      type: { const: 'builtin' },
-      judge: { enum: [...BUILTIN_JUDGES] },
-      model,
-      guidelines: { type: 'array', items: { type: 'string' } },
-    },
-  },
-  GuidelinesDefinition: {
-    type: 'object',
-    required: ['type', 'guidelines'],
-    properties: {
-      type: { const: 'guidelines' },
-      guidelines: { type: 'array', items: { type: 'string' } },
-      model,
-    },
-  },
-  PromptDefinition: {
-    type: 'object',
-    required: ['type', 'promptTemplate'],
-    properties: {
-      type: { const: 'prompt' },
-      promptTemplate: {
-        type: 'string',
-        description: '[[choice]] categories, {{request}} / {{response}} variables',
-      },
-      numericValues: { type: 'object', additionalProperties: { type: 'number' } },
-      model,
-    },
-  },
-  JudgeDefinition: {
-    type: 'object',
-    required: ['type', 'instructions'],
-    properties: {
-      type: { const: 'judge' },
-      instructions: {
-        type: 'string',
-        description: 'uses {{ inputs }}, {{ outputs }}, {{ expectations }} or {{ trace }}',
-      },
-      feedbackValueType: { enum: ['yes_no', 'bool', 'number', 'string'] },
-      model,
-    },
-  },
-  CodeDefinition: {
-    type: 'object',
-    required: ['type', 'source'],
-    properties: {
-      type: { const: 'code' },
-      source: {
-        type: 'string',
-        description: 'JavaScript function (ctx) => value, ctx = {inputs, outputs, expectations, trace}',
-      },
-      aggregations: { type: 'array', items: { enum: [...AGGREGATIONS] } },
-    },
-  },
+  // The definition schemas come from the one zod source in src/definitions.
+  ...definitionJsonSchemas(ref),
   Scorer: {
     type: 'object',
     description:

@@ -147,6 +147,11 @@ export const configSchema = z
         maxBytes: z.number().int().positive().default(256 * MiB),
         /** How many finished trace ids are remembered to recognise late spans. */
         decisionCacheSize: z.number().int().positive().default(200_000),
+        /**
+         * Traces still buffered at shutdown: complete them (scored, their assessments record
+         * scorecar.trace.completion = shutdown) or drop them (counted).
+         */
+        onShutdown: z.enum(['complete', 'drop']).default('complete'),
       })
       .strict()
       .prefault({}),

@@ -155,6 +155,7 @@ export class HttpTransport implements Transport {
     });
   }
 
+  /** Destroys the agent's sockets, in use or idle: requests in flight fail (retryable). */
   close(): void {
     this.agent.destroy();
   }
@@ -165,6 +166,7 @@ const identity = (b: Buffer): Buffer => b;
 export class GrpcTransport implements Transport {
   readonly kind = 'grpc' as const;
   private readonly client: grpc.Client;
+  private readonly inFlight = new Set<grpc.ClientUnaryCall>();
   private readonly cfg: ExporterConfig;
 
   constructor(cfg: ExporterConfig) {
@@ -197,7 +199,7 @@ export class GrpcTransport implements Transport {
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(this.cfg.headers)) md.set(k.toLowerCase(), v);
     return new Promise<SendOutcome>((resolve) => {
-      this.client.makeUnaryRequest(
+      const call = this.client.makeUnaryRequest(
         path,
         identity,
         identity,
@@ -205,6 +207,7 @@ export class GrpcTransport implements Transport {
         md,
         { deadline: Date.now() + timeoutMs },
         (err, res) => {
+          this.inFlight.delete(call);
           if (!err) {
             resolve({ ok: true, ...partialSuccess(signal, res ?? Buffer.alloc(0)) });
             return;
@@ -219,10 +222,14 @@ export class GrpcTransport implements Transport {
           });
         },
       );
+      this.inFlight.add(call);
     });
   }
 
+  /** Cancels calls in flight (they fail as CANCELLED, retryable) and closes the channel. */
   close(): void {
+    for (const c of this.inFlight) c.cancel();
+    this.inFlight.clear();
     this.client.close();
   }
 }
@@ -458,9 +465,16 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     this.wake = undefined;
     w?.();
     const all = Promise.all(this.workers);
+    const aborted = new Promise<void>((r) => this.abort.signal.addEventListener('abort', () => r(), { once: true }));
     const timer = setTimeout(() => this.abort.abort(), Math.max(0, deadlineMs - Date.now()));
-    await all;
+    await Promise.race([all, aborted]);
     clearTimeout(timer);
+    if (this.abort.signal.aborted) {
+      // Past the deadline, sends still in flight are cut (the transport cancels them), so their
+      // workers end now and count their items as dropped (shutdown) instead of holding the stop.
+      this.transport?.close();
+      await all;
+    }
     // Workers exit when the queue is empty or aborted: count what was never taken.
     while (this.head < this.queue.length) {
       const it = this.queue[this.head]!;

@@ -13,6 +13,7 @@ export interface TestScorecar {
   httpUrl: string;
   grpcUrl: string;
   adminUrl: string;
+  /** Every completed trace, when started with captureTraces (then every trace is buffered). */
   traces: CompleteTrace[];
   stop(): Promise<void>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
@@ -21,7 +22,7 @@ export interface TestScorecar {
 /** `yaml` is merged over loopback ports; `overrides` edits the parsed document last. */
 export async function startScorecar(
   yaml = '',
-  opts: ScorecarOptions & { overrides?: (doc: Record<string, unknown>) => void } = {},
+  opts: ScorecarOptions & { overrides?: (doc: Record<string, unknown>) => void; captureTraces?: boolean } = {},
 ): Promise<TestScorecar> {
   const config = loadConfig({
     text: yaml,
@@ -39,13 +40,19 @@ export async function startScorecar(
     },
   });
   const traces: CompleteTrace[] = [];
+  // Capturing every completed trace makes the pipeline buffer every trace (an extra consumer may
+  // read any); without it, only traces a scorer may select are buffered, as in production.
+  const onTrace =
+    opts.captureTraces || opts.onTrace
+      ? (t: CompleteTrace) => {
+          if (opts.captureTraces) traces.push(t);
+          opts.onTrace?.(t);
+        }
+      : undefined;
   const app = new Scorecar(config, {
     ...opts,
     logger: opts.logger ?? createLogger({ level: (process.env.SCORECAR_TEST_LOG as 'debug') ?? 'error' }),
-    onTrace: (t) => {
-      traces.push(t);
-      opts.onTrace?.(t);
-    },
+    onTrace,
   });
   const ep = await app.start();
   const adminUrl = `http://127.0.0.1:${ep.admin}`;

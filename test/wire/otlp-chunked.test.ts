@@ -11,7 +11,7 @@ let capture: CaptureServer;
 let sc: TestScorecar;
 beforeAll(async () => {
   capture = await startHttpCapture();
-  sc = await startScorecar(`exporters: {otlp: {endpoint: "${capture.url}"}}\nassembler: {settleMs: 100}`);
+  sc = await startScorecar(`exporters: {otlp: {endpoint: "${capture.url}"}}\nassembler: {settleMs: 100}`, { captureTraces: true });
 });
 afterAll(async () => {
   await sc.stop();

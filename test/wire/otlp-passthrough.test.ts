@@ -141,7 +141,7 @@ describe.each([
   beforeAll(async () => {
     // The gRPC client case also uses a gRPC downstream, so both exporter transports are covered.
     capture = kind === 'grpc' ? await startGrpcCapture() : await startHttpCapture();
-    sc = await startScorecar(`exporters: {otlp: {endpoint: "${capture.url}"}}\nassembler: {settleMs: 300}`);
+    sc = await startScorecar(`exporters: {otlp: {endpoint: "${capture.url}"}}\nassembler: {settleMs: 300}`, { captureTraces: true });
   });
   afterAll(async () => {
     await sc.stop();

@@ -1,0 +1,189 @@
+// The forward stage (exporters/otlp.ts) with a fake transport: queueing and refusal, batching,
+// retries on fake timers, permanent errors, shutdown accounting, and what the queue keeps
+// reachable once a request is sent.
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import { OtlpForwarder, type SendOutcome, type Transport } from '../../src/exporters/index.ts';
+import { MetricsRegistry, ScorecarError, silentLogger } from '../../src/util/index.ts';
+import type { OtlpBatch, Signal } from '../../src/wire/index.ts';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+interface Call {
+  signal: Signal;
+  bytes: number;
+  parts: number;
+  answer(o: SendOutcome): void;
+}
+
+/** A transport whose sends wait until the test answers them (or answer at once with `auto`). */
+class FakeTransport implements Transport {
+  readonly kind = 'http' as const;
+  readonly calls: Call[] = [];
+  auto: SendOutcome | undefined;
+  private waiters: Array<() => void> = [];
+  send(signal: Signal, parts: readonly Buffer[]): Promise<SendOutcome> {
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    // Only sizes are kept: the test must not hold the bodies itself.
+    return new Promise((resolve) => {
+      if (this.auto) return resolve(this.auto);
+      this.calls.push({ signal, bytes, parts: parts.length, answer: resolve });
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+  /** As the real transports do: sends in flight fail (retryable). */
+  close(): void {
+    for (const c of this.calls.splice(0)) c.answer({ ok: false, retryable: true, retryAfterMs: undefined, message: 'closed' });
+  }
+  /** Resolves once `n` sends are waiting for an answer. */
+  async waiting(n: number): Promise<Call[]> {
+    while (this.calls.length < n) await new Promise<void>((r) => this.waiters.push(r));
+    return this.calls.splice(0, n);
+  }
+}
+
+function forwarder(yaml: string, transport: Transport) {
+  const cfg = loadConfig({ env: {}, text: `exporters: {otlp: {endpoint: "http://127.0.0.1:1", ${yaml}}}` });
+  const metrics = new MetricsRegistry();
+  const fwd = new OtlpForwarder(cfg.exporters.otlp, metrics, silentLogger, transport);
+  const count = (name: string, labels: Record<string, string>) =>
+    (metrics.get(name) as unknown as { get(l: Record<string, string>): number }).get(labels);
+  return { fwd, metrics, count };
+}
+
+function batch(signal: Signal, bytes: number, items = 1): OtlpBatch {
+  return { signal, transport: 'http', body: Buffer.alloc(bytes, 1), items, experimentHeader: undefined };
+}
+
+const OK: SendOutcome = { ok: true, rejected: 0, message: '' };
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('forward stage', () => {
+  it('queues what fits and refuses the rest with QUEUE_FULL (whenFull: refuse), before and after reading a body', async () => {
+    const t = new FakeTransport();
+    const { fwd, count } = forwarder('queue: {maxBytes: 1000, concurrency: 1}', t);
+    fwd.start();
+    fwd.consume(batch('traces', 600, 3));
+    // The first request is taken by the one worker (in flight) and still counts.
+    expect(fwd.queuedBytes()).toBe(600);
+    expect(() => fwd.precheck('traces', 500)).toThrow(ScorecarError);
+    let refused: unknown;
+    try {
+      fwd.consume(batch('traces', 500, 2));
+    } catch (e) {
+      refused = e;
+    }
+    expect((refused as ScorecarError).code).toBe('QUEUE_FULL');
+    expect((refused as ScorecarError).retryable).toBe(true);
+    // Refused requests stay with the sender: nothing is counted as dropped here.
+    expect(count('scorecar_exporter_dropped_items_total', { signal: 'traces', reason: 'queue_full' })).toBe(0);
+    (await t.waiting(1))[0]!.answer(OK);
+    await fwd.shutdown(Date.now() + 1000);
+    expect(count('scorecar_exporter_sent_items_total', { signal: 'traces' })).toBe(3);
+  });
+
+  it('accepts and counts what does not fit with whenFull: drop', async () => {
+    const t = new FakeTransport();
+    const { fwd, count } = forwarder('queue: {maxBytes: 1000, whenFull: drop, concurrency: 1}', t);
+    fwd.consume(batch('logs', 800, 4));
+    fwd.consume(batch('logs', 800, 5));
+    expect(count('scorecar_exporter_dropped_items_total', { signal: 'logs', reason: 'queue_full' })).toBe(5);
+    expect(() => fwd.precheck('logs', 10_000)).not.toThrow();
+    await fwd.shutdown(Date.now());
+  });
+
+  it('sends queued requests of one signal as one request, signals never mixed', async () => {
+    const t = new FakeTransport();
+    const { fwd } = forwarder('queue: {concurrency: 1}', t);
+    for (const s of ['traces', 'traces', 'traces', 'logs', 'logs'] as const) fwd.consume(batch(s, 100));
+    fwd.start();
+    const [first] = await t.waiting(1);
+    expect([first!.signal, first!.parts]).toEqual(['traces', 3]);
+    first!.answer(OK);
+    const [second] = await t.waiting(1);
+    expect([second!.signal, second!.parts]).toEqual(['logs', 2]);
+    second!.answer(OK);
+    await fwd.shutdown(Date.now() + 1000);
+  });
+
+  it('retries a retryable failure after the server hint, drops a permanent one, and counts both', async () => {
+    vi.useFakeTimers();
+    const t = new FakeTransport();
+    const { fwd, count } = forwarder(
+      'queue: {concurrency: 1}, retry: {initialIntervalMs: 1000, maxIntervalMs: 1000, maxElapsedMs: 60000, randomizationFactor: 0}',
+      t,
+    );
+    fwd.start();
+    fwd.consume(batch('traces', 10, 7));
+    (await t.waiting(1))[0]!.answer({ ok: false, retryable: true, retryAfterMs: 5000, message: 'HTTP 503' });
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(t.calls.length).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    (await t.waiting(1))[0]!.answer(OK);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(count('scorecar_exporter_retries_total', { signal: 'traces' })).toBe(1);
+    expect(count('scorecar_exporter_sent_items_total', { signal: 'traces' })).toBe(7);
+    fwd.consume(batch('traces', 10, 2));
+    (await t.waiting(1))[0]!.answer({ ok: false, retryable: false, retryAfterMs: undefined, message: 'HTTP 400' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(count('scorecar_exporter_dropped_items_total', { signal: 'traces', reason: 'rejected' })).toBe(2);
+    await fwd.shutdown(Date.now());
+  });
+
+  it('at shutdown sends until the deadline, then counts what is left as dropped (shutdown); shutdown twice is one', async () => {
+    vi.useFakeTimers();
+    const t = new FakeTransport();
+    const { fwd, count } = forwarder('queue: {concurrency: 1}, retry: {initialIntervalMs: 100, randomizationFactor: 0}', t);
+    fwd.start();
+    fwd.consume(batch('traces', 3 * 1024 * 1024, 1)); // over the batch size: its own request
+    fwd.consume(batch('traces', 10, 4));
+    const [inFlight] = await t.waiting(1);
+    const stopping = fwd.shutdown(Date.now() + 2000);
+    expect(fwd.shutdown(Date.now())).toBe(stopping);
+    inFlight!.answer({ ok: false, retryable: true, retryAfterMs: undefined, message: 'down' });
+    await vi.advanceTimersByTimeAsync(2000);
+    await stopping;
+    expect(count('scorecar_exporter_dropped_items_total', { signal: 'traces', reason: 'shutdown' })).toBe(5);
+    // After shutdown nothing is taken any more.
+    fwd.consume(batch('traces', 10, 1));
+    expect(count('scorecar_exporter_dropped_items_total', { signal: 'traces', reason: 'shutdown' })).toBe(6);
+  });
+
+  it('shutdown without start returns and counts the queued items', async () => {
+    const { fwd, count } = forwarder('', new FakeTransport());
+    fwd.consume(batch('metrics', 10, 3));
+    await fwd.shutdown(Date.now());
+    expect(count('scorecar_exporter_dropped_items_total', { signal: 'metrics', reason: 'shutdown' })).toBe(3);
+  });
+
+  it('keeps no sent request body reachable (64 x 1 MiB sent: none still held)', async () => {
+    const t = new FakeTransport();
+    t.auto = OK;
+    const { fwd, count } = forwarder('queue: {maxBytes: 134217728, concurrency: 1}', t);
+    fwd.start();
+    const refs: WeakRef<Buffer>[] = [];
+    (() => {
+      for (let i = 0; i < 64; i++) {
+        const b = batch('traces', 1024 * 1024);
+        refs.push(new WeakRef(b.body as Buffer));
+        fwd.consume(b);
+      }
+    })();
+    while (count('scorecar_exporter_sent_items_total', { signal: 'traces' }) < 64) await new Promise((r) => setImmediate(r));
+    expect(fwd.queuedBytes()).toBe(0);
+    // Let the worker's last iteration finish before collecting.
+    await new Promise((r) => setImmediate(r));
+    gc();
+    await new Promise((r) => setImmediate(r));
+    gc();
+    expect(refs.filter((r) => r.deref() !== undefined).length).toBe(0);
+    await fwd.shutdown(Date.now());
+  });
+});

@@ -59,6 +59,11 @@ export class Scorecar {
     return this.pipeline.engine;
   }
 
+  /** Resolves once everything received so far is fully processed (see Pipeline.whenIdle). */
+  whenIdle(): Promise<void> {
+    return this.pipeline.whenIdle();
+  }
+
   async start(): Promise<Endpoints> {
     const pipeline = await Pipeline.create(this.config, { ...this.opts, logger: this.log, metrics: this.metrics });
     this.pipelineRef = pipeline;

@@ -276,6 +276,23 @@ export class Pipeline implements Component {
     return this.lifecycle.shutdown(deadlineMs);
   }
 
+  /**
+   * Resolves once nothing is in flight past the receivers: no trace buffered, none waiting for its
+   * view, no scoring job queued or running, every assessment flushed and the export queue empty.
+   * For tests and embedders that need "everything sent so far has been fully processed" without
+   * sleeping; it waits through settle windows (traces complete on the assembler's own timer).
+   */
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      await this.selector.whenIdle();
+      await this.engine.whenIdle();
+      this.emitter.flush();
+      if (this.assembler.traceCount === 0 && this.selector.depth === 0 && this.engine.depth === 0 && this.forwarder.queuedBytes() === 0) return;
+      // The assembler completes on its timer and the exporter on its workers: look again shortly.
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   /** Ports the receivers listen on (after start). */
   ports(): { grpc: number | undefined; http: number | undefined } {
     return { grpc: this.grpcReceiver?.address()?.port, http: this.httpReceiver?.address()?.port };

@@ -33,10 +33,12 @@ describe('config loader', () => {
     ).toEqual(expect.arrayContaining(['receivers.otlp.http.endpoint', 'assembler.settleMs', 'assembler.onShutdown', '']));
   });
 
-  it('expands ${env:NAME} and ${NAME:-default}; a missing variable is an error at its path', () => {
+  it('expands env:NAME and NAME:-default references; a missing variable is an error at its path', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: config syntax, expanded by the loader
     const c = loadConfig({ text: 'exporters: {otlp: {endpoint: "${env:DOWN}", headers: {x: "${TOKEN:-anon}"}}}', env: { DOWN: 'http://c:4318' } });
     expect(c.exporters.otlp.endpoint).toBe('http://c:4318');
     expect(c.exporters.otlp.headers).toEqual({ x: 'anon' });
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: config syntax, expanded by the loader
     expect(issues('admin: {token: "${env:NOPE}"}')).toEqual(['admin.token']);
   });
 

@@ -159,7 +159,8 @@ describe.each([
     const expectedSpans = sent.length;
     await waitFor(() => capture.spanIds().length >= expectedSpans, 30_000, 'spans downstream');
     await waitFor(() => sc.traces.length >= TRACES, 30_000, 'completed traces');
-    await new Promise((r) => setTimeout(r, 700)); // anything extra would show up now
+    // Nothing buffered, queued or in flight any more: anything extra would have arrived by now.
+    await sc.app.whenIdle();
     const { spans, count } = decodeDownstream(capture);
     expect(count).toBe(expectedSpans); // exactly once: no duplicates
     expectSameSpans(sent, spans);

@@ -82,7 +82,7 @@ scorers:
     expect(sampled.length).toBeGreaterThan(100);
     const expected = N + sampled.length;
     await waitFor(() => assessments.length >= expected, 60_000, `${expected} assessments`);
-    await new Promise((r) => setTimeout(r, 500)); // no extra ones may follow
+    await sc.app.whenIdle(); // every trace completed and scored: no extra ones may follow
     expect(assessments).toHaveLength(expected);
 
     const code = assessments.filter((a) => a.scorer.name === 'answer_length');

@@ -89,7 +89,8 @@ describe('scoring faults', () => {
     };
     const expectedSampled = (name: string, list: Assessment[]) => list.filter((x) => x.scorer.name === name).length;
     await waitFor(() => (complete(got.patient).get('judge') ?? 0) >= 60 && (complete(got.impatient).get('judge') ?? 0) >= 60, 60_000, 'every judge assessment');
-    await new Promise((r) => setTimeout(r, 1000));
+    // Every job of both processes done: the lists below are final.
+    await Promise.all([a.app.whenIdle(), b.app.whenIdle()]);
 
     for (const [label, list] of [['patient', got.patient], ['impatient', got.impatient]] as const) {
       // None missing, none duplicated: exactly one assessment per (trace, scorer).
@@ -146,7 +147,8 @@ scorers:
       await send(sc, traceBody('tight', 1).body);
       sent++;
       await waitFor(() => got.filter((x) => x.scorer.name === 'len').length === sent, 10_000, 'the code assessment');
-      await new Promise((r) => setTimeout(r, 150));
+      // The judge job (and its usage, which the budget counts) is done too before the next trace.
+      await sc.app.whenIdle();
       expect(sent).toBeLessThan(40);
     }
     const callsAtExhaustion = model.stats().requests;
@@ -156,7 +158,7 @@ scorers:
     // Twenty more traces: no judge call reaches the model, code scorers still score all of them.
     await send(sc, traceBody('tight', 20).body);
     await waitFor(() => got.filter((x) => x.scorer.name === 'len').length === sent + 20, 10_000, 'code assessments after the budget');
-    await new Promise((r) => setTimeout(r, 300));
+    await sc.app.whenIdle(); // every job done: no judge call can still come
     expect(model.stats().requests).toBe(callsAtExhaustion);
     expect(got.filter((x) => x.scorer.name === 'judge')).toHaveLength(judged.length);
     expect(await sc.metric('scorecar_judge_budget_exhausted', { experiment: 'tight' })).toBe(1);

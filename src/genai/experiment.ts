@@ -91,6 +91,34 @@ function decodeRoot(trace: CompleteTrace): SpanData | undefined {
   return orphan ?? best;
 }
 
+/** A resolution rule split into its kind and attribute/header name; undefined when malformed. */
+function parseRule(rule: string): { kind: string; name: string } | undefined {
+  const colon = rule.indexOf(':');
+  if (colon <= 0 || colon === rule.length - 1) return undefined;
+  return { kind: rule.slice(0, colon), name: rule.slice(colon + 1) };
+}
+
+/** What a resource: or header: rule reads from these resources (first one that has it). */
+function fromResources(kind: string, name: string, refs: Iterable<ResourceRef>): string | undefined {
+  if (kind === 'resource') {
+    for (const ref of refs) {
+      let v: string | undefined;
+      try {
+        v = text(decodeResource(ref)[name]);
+      } catch {
+        v = undefined; // an undecodable resource never names an experiment
+      }
+      if (v !== undefined) return v;
+    }
+  } else if (kind === 'header' && name.toLowerCase() === MLFLOW_EXPERIMENT_HEADER) {
+    for (const ref of refs) {
+      const v = ref.experimentHeader?.trim();
+      if (v) return v;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Resolution with a root-span supplier, so buildTraceView can reuse the root it already decoded.
  * Unknown rule kinds and headers other than x-mlflow-experiment-id never match.
@@ -102,36 +130,20 @@ export function resolveExperimentWith(
   root: () => SpanData | undefined,
 ): string {
   const distinct = [...new Set(trace.resources)];
-  for (const rule of resolution) {
-    const colon = rule.indexOf(':');
-    if (colon <= 0) continue;
-    const kind = rule.slice(0, colon);
-    const name = rule.slice(colon + 1);
-    if (name === '') continue;
-    if (kind === 'resource') {
-      for (const ref of distinct) {
-        let v: string | undefined;
-        try {
-          v = text(decodeResource(ref)[name]);
-        } catch {
-          v = undefined; // an undecodable resource never names an experiment
-        }
-        if (v !== undefined) return v;
-      }
-    } else if (kind === 'header') {
-      if (name.toLowerCase() !== MLFLOW_EXPERIMENT_HEADER) continue;
-      for (const ref of distinct) {
-        const v = ref.experimentHeader?.trim();
-        if (v) return v;
-      }
-    } else if (kind === 'span') {
+  for (const r of resolution) {
+    const rule = parseRule(r);
+    if (!rule) continue;
+    if (rule.kind === 'span') {
       let span: SpanData | undefined;
       try {
         span = root();
       } catch {
         span = undefined;
       }
-      const v = span ? text(span.attributes[name]) : undefined;
+      const v = span ? text(span.attributes[rule.name]) : undefined;
+      if (v !== undefined) return v;
+    } else {
+      const v = fromResources(rule.kind, rule.name, distinct);
       if (v !== undefined) return v;
     }
   }
@@ -162,25 +174,12 @@ export function experimentOfResource(
   resolution: readonly string[],
   defaultExperiment: string,
 ): string | undefined {
-  for (const rule of resolution) {
-    const colon = rule.indexOf(':');
-    if (colon <= 0) continue;
-    const kind = rule.slice(0, colon);
-    const name = rule.slice(colon + 1);
-    if (name === '') continue;
-    if (kind === 'resource') {
-      let v: string | undefined;
-      try {
-        v = text(decodeResource(ref)[name]);
-      } catch {
-        v = undefined;
-      }
-      if (v !== undefined) return v;
-    } else if (kind === 'header') {
-      if (name.toLowerCase() !== MLFLOW_EXPERIMENT_HEADER) continue;
-      const v = ref.experimentHeader?.trim();
-      if (v) return v;
-    } else if (kind === 'span') return undefined;
+  for (const r of resolution) {
+    const rule = parseRule(r);
+    if (!rule) continue;
+    if (rule.kind === 'span') return undefined;
+    const v = fromResources(rule.kind, rule.name, [ref]);
+    if (v !== undefined) return v;
   }
   return defaultExperiment;
 }

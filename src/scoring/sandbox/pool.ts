@@ -12,8 +12,26 @@
 // uses at most `timeoutMs` of CPU, so only the wall ceiling could ever stop one — at the
 // defaults 30 s of wall time for a call of at most 1 s of CPU, i.e. on a machine giving the
 // thread less than a thirtieth of a core.
+//
+// Scheduling is fair between scorers (fair-queue.ts). Each scorer (SandboxJob.key: experiment
+// + name) has its own queue; a free worker goes to the waiting scorer that has used the least
+// worker CPU time, a scorer that starts waiting joins level with the least-served active one
+// (idling banks no credit), and with W ≥ 2 workers no scorer starts a call on its last free
+// worker while another scorer has a call waiting. What that guarantees against a runaway
+// scorer R (every call runs into its limit):
+//  - a scorer that starts waiting while R is busy has its first call started as soon as one
+//    of R's running calls ends — each within `timeoutMs` of CPU time, or at the backstop —
+//    never after R's queued calls; after that the workers are shared by CPU time, so a scorer
+//    whose calls use a hundredth of the limit runs about a hundred calls for each of R's;
+//  - with W ≥ 2, R never takes the last free worker while another scorer has a call waiting,
+//    so once one of R's running calls has ended the others always have a worker. With W = 1
+//    there is no such reserve: the other scorer's call waits for R's running call, then goes
+//    first.
+// These are guarantees of order and CPU time, not of wall time: each call's wall time depends
+// on the machine's load, and a call may also wait for other well-behaved scorers' calls.
 import { Worker } from 'node:worker_threads';
 import type { ErrorCode } from '../../util/index.ts';
+import { FairQueue } from './fair-queue.ts';
 import type { WorkerInit, WorkerJob, WorkerReady, WorkerResult } from './worker.ts';
 
 /** `scoring.sandbox`. */
@@ -59,6 +77,11 @@ export function hardDeadlineFor(timeoutMs: number): number {
 export const HARD_DEADLINE_WALL_FACTOR = 10;
 
 export interface SandboxJob {
+  /**
+   * The scorer this call belongs to (experiment + name): calls are scheduled fairly between
+   * keys. Calls without a key share one queue.
+   */
+  key?: string;
   source: string;
   ctxJson: string;
   /** Parsed lazily inside the sandbox on first access of ctx.trace; null = no trace. */
@@ -85,6 +108,7 @@ export interface SandboxStats {
 
 interface Entry {
   job: SandboxJob;
+  key: string;
   resolve: (o: SandboxOutcome) => void;
   reject: (e: unknown) => void;
   signal: AbortSignal | undefined;
@@ -129,7 +153,7 @@ export class SandboxPool {
   readonly hardDeadlineMs: number;
   readonly maxResultBytes: number;
   private readonly slots: Slot[];
-  private readonly queue: Entry[] = [];
+  private readonly queue: FairQueue<Entry>;
   private readonly internals: SandboxInternals;
   private nextId = 1;
   private replacedCount = 0;
@@ -143,6 +167,7 @@ export class SandboxPool {
     this.maxResultBytes = opts.maxResultBytes ?? SANDBOX_DEFAULTS.maxResultBytes;
     this.internals = internals;
     const n = Math.max(1, Math.floor(opts.workers ?? SANDBOX_DEFAULTS.workers));
+    this.queue = new FairQueue<Entry>(n);
     this.slots = Array.from({ length: n }, () => ({
       worker: null,
       ready: false,
@@ -160,18 +185,25 @@ export class SandboxPool {
     if (this.closed) return Promise.reject(new Error('sandbox pool is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
-      const entry: Entry = { job, resolve, reject, signal, onAbort: undefined, settled: false };
+      const entry: Entry = {
+        job,
+        key: job.key ?? '',
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        settled: false,
+      };
       if (signal) {
         // An aborted caller stops waiting; a job already running finishes (bounded by its
         // deadline) and its result is discarded.
         entry.onAbort = () => {
-          const i = this.queue.indexOf(entry);
-          if (i >= 0) this.queue.splice(i, 1);
+          this.queue.remove(entry.key, entry);
           this.settle(entry, () => reject(signal.reason));
         };
         signal.addEventListener('abort', entry.onAbort, { once: true });
       }
-      this.queue.push(entry);
+      this.queue.push(entry.key, entry);
       this.pump();
     });
   }
@@ -180,7 +212,7 @@ export class SandboxPool {
     return {
       workers: this.slots.filter((s) => s.worker !== null).length,
       busy: this.slots.filter((s) => s.entry !== null).length,
-      queued: this.queue.length,
+      queued: this.queue.size,
       replaced: this.replacedCount,
     };
   }
@@ -189,7 +221,7 @@ export class SandboxPool {
     if (this.closed) return;
     this.closed = true;
     const err = new Error('sandbox pool is closed');
-    for (const e of this.queue.splice(0)) this.settle(e, () => e.reject(err));
+    for (const e of this.queue.drain()) this.settle(e, () => e.reject(err));
     const exits: Promise<unknown>[] = [];
     for (const slot of this.slots) {
       if (slot.timer) clearTimeout(slot.timer);
@@ -213,7 +245,7 @@ export class SandboxPool {
 
   private pump(): void {
     if (this.closed) return;
-    if (this.queue.length > 0 && !this.warmed) {
+    if (this.queue.size > 0 && !this.warmed) {
       // Once code scorers are in use, start every worker, so that a second job does not pay
       // a worker's start-up while the first one runs.
       this.warmed = true;
@@ -225,9 +257,15 @@ export class SandboxPool {
       }
     }
     for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
       if (slot.entry !== null) continue;
-      this.dispatch(slot, this.queue.shift()!);
+      let next = this.queue.next();
+      // Entries whose caller gave up leave the queue on abort, so this is only a safeguard.
+      while (next?.item.settled) {
+        this.queue.done(next.key, 0);
+        next = this.queue.next();
+      }
+      if (!next) return;
+      this.dispatch(slot, next.item);
     }
   }
 
@@ -246,6 +284,7 @@ export class SandboxPool {
     w.unref();
     w.on('message', (msg: WorkerResult | WorkerReady) => {
       if (slot.worker !== w) return;
+      const cpuMs = msg.threadCpuMs - slot.threadCpuMs;
       slot.threadCpuMs = msg.threadCpuMs;
       if ('ready' in msg) {
         slot.ready = true;
@@ -262,6 +301,7 @@ export class SandboxPool {
       this.finish(
         slot,
         reply.ok ? { ok: true, json: reply.json } : { ok: false, code: reply.code, message: reply.message },
+        cpuMs,
       );
     });
     w.on('error', (e) => {
@@ -287,6 +327,8 @@ export class SandboxPool {
                 code: 'SANDBOX_CRASHED',
                 message: `the sandbox worker exited (code ${code}${e?.message ? `: ${e.message}` : ''}) and was replaced`,
               },
+          // What it used is unknown: charge the whole budget.
+          this.timeoutMs,
         );
       }
       slot.lastError = undefined;
@@ -295,10 +337,6 @@ export class SandboxPool {
   }
 
   private dispatch(slot: Slot, entry: Entry): void {
-    if (entry.settled) {
-      this.pump();
-      return;
-    }
     if (slot.worker === null) {
       slot.ready = false;
       slot.worker = this.spawn(slot);
@@ -391,15 +429,19 @@ export class SandboxPool {
             code: 'SANDBOX_CRASHED',
             message: `the sandbox worker did not start within ${STARTUP_TIMEOUT_MS} ms`,
           },
+      cpuMs,
     );
   }
 
-  private finish(slot: Slot, outcome: SandboxOutcome): void {
+  private finish(slot: Slot, outcome: SandboxOutcome, cpuMs: number): void {
     if (slot.timer) clearTimeout(slot.timer);
     slot.timer = null;
     const entry = slot.entry;
     slot.entry = null;
-    if (entry) this.settle(entry, () => entry.resolve(outcome));
+    if (entry) {
+      this.queue.done(entry.key, cpuMs);
+      this.settle(entry, () => entry.resolve(outcome));
+    }
     this.pump();
   }
 }

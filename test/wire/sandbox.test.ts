@@ -1,10 +1,11 @@
 // Code scorers in the real sandbox: QuickJS in worker threads.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Assessment } from '../../src/assessments/types.ts';
 import type { TraceView } from '../../src/genai/types.ts';
 import type { Scorer } from '../../src/definitions/index.ts';
 import { validateDefinition } from '../../src/definitions/index.ts';
-import { createScorerRunner, SandboxPool, type ScorerRunner } from '../../src/scoring/index.ts';
+import { createScorerRunner, SandboxPool, type SandboxOutcome, type ScorerRunner } from '../../src/scoring/index.ts';
+import { HARD_DEADLINE_WALL_FACTOR } from '../../src/scoring/sandbox/pool.ts';
 import { makeTraceView, runAssessments } from '../support/testkit.ts';
 
 const view = makeTraceView({
@@ -254,5 +255,86 @@ describe('SandboxPool memory', () => {
     expect(pool.stats().replaced).toBe(1);
     expect(await pool.run(job('(ctx) => "still here"'))).toEqual({ ok: true, json: '{"v":"still here"}' });
     await pool.close();
+  });
+});
+
+describe('SandboxPool limits count CPU time, not wall time', () => {
+  const job = (source: string) => ({ source, ctxJson: '{}', traceJson: null });
+
+  it('a scorer well under its CPU limit is not interrupted, however much wall time passes', async () => {
+    // Every reading of the worker's wall clock is a minute after the one before: as if the
+    // thread were descheduled for a minute between any two interrupt checks.
+    const pool = new SandboxPool({ timeoutMs: 300, workers: 1, memoryBytes: 16 * 1024 * 1024 }, { wallClockStepMs: 60_000 });
+    try {
+      // About 200 interrupt checks and some 10-50 ms of CPU time.
+      const out = await pool.run(
+        job('(ctx) => { const t0 = Date.now(); let s = 0; for (let i = 0; i < 1e6; i++) s += i % 7; return [s, Date.now() - t0]; }'),
+      );
+      expect(out.ok).toBe(true);
+      const [sum, wallMs] = JSON.parse(out.ok ? out.json : '{"v":[]}').v as [number, number];
+      expect(sum).toBe(2999997);
+      // The scorer itself saw far more wall time pass than its limit.
+      expect(wallMs).toBeGreaterThanOrEqual(60_000);
+      // A busy loop still runs into the CPU limit.
+      const loop = await pool.run(job('(ctx) => { for (;;) {} }'));
+      expect(loop).toMatchObject({ ok: false, code: 'TIMEOUT' });
+      expect(!loop.ok && loop.message).toContain('CPU time limit of 300 ms');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("the hard deadline's wall-clock check spares a call that has not used its CPU allowance", async () => {
+    const pool = new SandboxPool({ timeoutMs: 20_000, hardDeadlineMs: 1_000, workers: 1, memoryBytes: 16 * 1024 * 1024 });
+    try {
+      expect(await pool.run(job('(ctx) => 1'))).toEqual({ ok: true, json: '{"v":1}' }); // worker ready
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      // Some 0.1 s of CPU time: still running when the check below looks at it, and far from
+      // the CPU allowance even on a slow machine.
+      const running = pool.run(job('(ctx) => { let s = 0; for (let i = 0; i < 3e6; i++) s += i % 3; return s; }'));
+      // The hard deadline's timer fires, as it would after a second of wall time on a machine
+      // too busy to give the worker that second: the worker has used far less CPU time than
+      // hardDeadlineMs, so it is not terminated (a wall-clock deadline would have killed it).
+      await vi.advanceTimersByTimeAsync(1_000);
+      vi.useRealTimers();
+      expect(await running).toEqual({ ok: true, json: '{"v":3000000}' });
+      expect(pool.stats().replaced).toBe(0);
+    } finally {
+      vi.useRealTimers();
+      await pool.close();
+    }
+  });
+
+  it('a worker that does not answer within the wall-clock ceiling is terminated, whatever its CPU use', async () => {
+    // A CPU allowance no busy loop reaches during this test: only the wall-clock ceiling
+    // (HARD_DEADLINE_WALL_FACTOR × hardDeadlineMs) can stop it.
+    const pool = new SandboxPool({ timeoutMs: 60_000, hardDeadlineMs: 5_000, workers: 1, memoryBytes: 16 * 1024 * 1024 });
+    try {
+      expect(await pool.run(job('(ctx) => 1'))).toEqual({ ok: true, json: '{"v":1}' }); // worker ready
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      let outcome: SandboxOutcome | undefined;
+      void pool.run(job('(ctx) => { for (;;) {} }')).then((o) => {
+        outcome = o;
+      });
+      let checks = 0;
+      while (outcome === undefined) {
+        // Each check arms the next once it has read the worker's CPU time (a real round trip):
+        // yield to the event loop until it has.
+        if (vi.getTimerCount() === 0) {
+          await new Promise((r) => setImmediate(r));
+          continue;
+        }
+        checks++;
+        await vi.advanceTimersToNextTimerAsync();
+      }
+      vi.useRealTimers();
+      expect(outcome).toMatchObject({ ok: false, code: 'TIMEOUT' });
+      expect(!outcome.ok && outcome.message).toContain('within the hard deadline of 50000 ms of wall time');
+      expect(checks).toBeGreaterThanOrEqual(HARD_DEADLINE_WALL_FACTOR);
+      expect(pool.stats().replaced).toBe(1);
+    } finally {
+      vi.useRealTimers();
+      await pool.close();
+    }
   });
 });

@@ -1,6 +1,8 @@
 // The scoring engine: a bounded queue of (trace view, scorer version) jobs, split into lanes —
-// one per judge model and one for code scorers — each with its own concurrency, so a slow or
-// rate-limited judge never holds up code scorers or other models. Checks the experiment's daily
+// one per judge model and one per code scorer — each with its own concurrency, so a slow or
+// rate-limited judge never holds up code scorers or other models, and a runaway code scorer's
+// backlog never keeps other code scorers' jobs from the sandbox pool (which shares its workers
+// fairly between scorers). Checks the experiment's daily
 // judge budget before a judge runs, records per-scorer runtime health (authentication failure,
 // budget pause), and hands every assessment to the emitter. A full queue drops and counts;
 // nothing waits without bound.
@@ -33,13 +35,18 @@ export interface EngineOptions {
   queueMaxBytes: number;
   /** Concurrency of a judge model's lane. */
   judgeConcurrency: (modelUri: string) => number;
-  /** Concurrency of the code-scorer lane (sandbox workers). */
+  /**
+   * Concurrency of each code scorer's lane. The sandbox pool, not this lane, decides which
+   * scorer's call runs next, so every scorer with work must have calls waiting in the pool.
+   */
   codeConcurrency: number;
   now?: () => number;
 }
 
 interface Lane {
   key: string;
+  /** The metrics' lane label: 'code' for every code scorer's lane. */
+  label: string;
   queue: SelectedJob[];
   head: number;
   running: number;
@@ -107,9 +114,12 @@ export class ScoringEngine implements Consumer<SelectedJob>, JobAdmission, Compo
         ['experiment'],
       ),
     };
-    m.gauge('scorecar_scoring_queue_jobs', 'Scoring jobs waiting, by lane', ['lane'], () =>
-      [...this.lanes.values()].map((l) => [{ lane: l.key }, l.queue.length - l.head]),
-    );
+    m.gauge('scorecar_scoring_queue_jobs', 'Scoring jobs waiting, by lane', ['lane'], () => {
+      const waiting = new Map<string, number>();
+      for (const l of this.lanes.values())
+        waiting.set(l.label, (waiting.get(l.label) ?? 0) + l.queue.length - l.head);
+      return [...waiting].map(([lane, n]) => [{ lane }, n]);
+    });
     m.gauge('scorecar_scoring_jobs_running', 'Scoring jobs running', [], () => this.running);
     m.gauge('scorecar_scoring_queue_bytes', 'Estimated memory of queued and running jobs (their trace views)', [], () => this.bytes);
     m.gauge(
@@ -141,11 +151,16 @@ export class ScoringEngine implements Consumer<SelectedJob>, JobAdmission, Compo
   private laneFor(job: SelectedJob): Lane {
     const model =
       job.scorer.definition.type === 'code' ? undefined : this.o.runner.modelFor(job.scorer.definition);
-    const key = model === undefined ? CODE_LANE : `judge:${model}`;
+    // One lane per code scorer: one scorer's backlog must not hold back the others' jobs.
+    const key =
+      model === undefined
+        ? `${CODE_LANE}\u0000${job.scorer.experimentId}\u0000${job.scorer.name}`
+        : `judge:${model}`;
     let lane = this.lanes.get(key);
     if (!lane) {
       lane = {
         key,
+        label: model === undefined ? CODE_LANE : key,
         queue: [],
         head: 0,
         running: 0,
@@ -205,6 +220,14 @@ export class ScoringEngine implements Consumer<SelectedJob>, JobAdmission, Compo
         this.running--;
         this.bytes -= job.approxBytes;
         this.pump(lane);
+        // Code lanes come and go with their scorer's work (scorers may be many and short-lived).
+        if (
+          lane.label === CODE_LANE &&
+          lane.running === 0 &&
+          lane.head >= lane.queue.length &&
+          this.lanes.get(lane.key) === lane
+        )
+          this.lanes.delete(lane.key);
         if (this.depth === 0) {
           const w = this.idle;
           this.idle = [];
@@ -235,8 +258,8 @@ export class ScoringEngine implements Consumer<SelectedJob>, JobAdmission, Compo
     const exp = scorer.experimentId;
     const labels = { experiment: exp, scorer: scorer.name };
     const enqueued = (job as SelectedJob & { enqueuedMs?: number }).enqueuedMs ?? this.now();
-    this.m.wait.observe((this.now() - enqueued) / 1000, { lane: lane.key });
-    const isJudge = lane.key !== CODE_LANE;
+    this.m.wait.observe((this.now() - enqueued) / 1000, { lane: lane.label });
+    const isJudge = lane.label !== CODE_LANE;
     if (isJudge) {
       const reason = this.o.budgets.exhausted(exp);
       this.m.budgetPaused.set(reason ? 1 : 0, { experiment: exp });

@@ -192,7 +192,12 @@ export function createScorerRunner(options: ScoringOptions = {}): ScorerRunner {
     const src = { type: 'CODE' as const, id: job.scorer.name };
     const rootSpanId = job.view.rootSpan.spanId;
     pool ??= new SandboxPool(options.sandbox);
-    const outcome = await pool.run({ source, ...sandboxInput(job.view, sourceMayReadTrace(source)) }, signal);
+    // The key the pool schedules by: calls are shared fairly between scorers.
+    const key = `${job.scorer.experimentId}\u0000${job.scorer.name}`;
+    const outcome = await pool.run(
+      { key, source, ...sandboxInput(job.view, sourceMayReadTrace(source)) },
+      signal,
+    );
     if (!outcome.ok) return [failed(job, rootSpanId, src, new ScorecarError(outcome.code, outcome.message))];
     try {
       return readCodeResult(outcome.json, job.scorer.name).map((fb) => {

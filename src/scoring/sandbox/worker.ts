@@ -3,6 +3,10 @@
 // sees only the ECMAScript built-ins and its `ctx`. The result leaves the sandbox as one JSON
 // string built inside it; the host validates it.
 //
+// The per-call limit is this thread's own CPU time, never wall time: on a busy machine the
+// thread may be descheduled for long stretches, and a scorer must not be stopped for time it
+// did not use (compile.ts checks sources the same way).
+//
 // Runs under Node's type stripping (no imports from the rest of the project, so the worker
 // starts fast and a broken sibling module cannot take it down).
 import { parentPort, workerData } from 'node:worker_threads';
@@ -17,11 +21,20 @@ import {
 /** Sent once, when the worker can take jobs. */
 export interface WorkerReady {
   ready: true;
+  /** CPU time this thread has used so far (loading QuickJS), in ms: the host's baseline. */
+  threadCpuMs: number;
 }
 
 export interface WorkerInit {
   /** The heap limit of every job this worker will run (sizes the wasm memory cap). */
   memoryBytes: number;
+  /**
+   * Tests only: every reading of this thread's wall clock (Date.now, performance.now, and so
+   * the scorer's own Date.now) is this much later than the one before, as on a machine so
+   * loaded that the thread is descheduled between any two readings. A limit that measured wall
+   * time would stop every scorer at its first check; one that measures CPU time does not.
+   */
+  wallClockStepMs?: number;
 }
 
 export interface WorkerJob {
@@ -45,6 +58,16 @@ export type WorkerReply = (
 ) & {
   /** The worker exits right after this reply; the host must not send it another job. */
   recycle?: boolean;
+};
+
+/** What the worker posts back: the reply, and the thread's CPU clock when it was sent. */
+export type WorkerResult = WorkerReply & {
+  /**
+   * CPU time this thread has used in all, in ms. The difference from the previous message is
+   * what this job cost (the pool's fair-share accounting); it is also the baseline of the next
+   * job's hard deadline.
+   */
+  threadCpuMs: number;
 };
 
 const STACK_BYTES = 512 * 1024;
@@ -82,6 +105,18 @@ const MAX_PAGES = 32_768; // 2 GiB, the build's ceiling
 // hard cap: the module's base plus twice the heap limit. Past it, allocations fail inside
 // QuickJS and surface as "out of memory" like any other.
 const init = (workerData ?? {}) as Partial<WorkerInit>;
+if (init.wallClockStepMs) {
+  const step = init.wallClockStepMs;
+  const wallNow = Date.now.bind(Date);
+  const perfNow = performance.now.bind(performance);
+  let skew = 0;
+  const later = (): number => {
+    skew += step;
+    return skew;
+  };
+  Date.now = () => wallNow() + later();
+  performance.now = () => perfNow() + later();
+}
 const capPages = Math.min(
   MAX_PAGES,
   INITIAL_PAGES + Math.ceil((2 * (init.memoryBytes ?? 64 * 1024 * 1024)) / WASM_PAGE),
@@ -99,6 +134,25 @@ const QuickJS = await newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, {
 // Wasm memory only grows. A job that grew it by more than half its heap limit gets the worker
 // recycled, so a burst of allocation does not stay resident in every worker for good.
 const baselineWasmBytes = QuickJS.getWasmMemory().buffer.byteLength;
+
+/**
+ * CPU time this thread has used, in ms: the clock of the per-call limit. QuickJS calls the
+ * interrupt handler about every 0.2 ms of scorer execution (measured: ~5,200 calls per second
+ * of a busy loop) and one reading costs about 0.2 µs, so reading it on every call costs ~0.1%:
+ * no need to sample only every Nth call.
+ */
+function threadCpuMs(): number {
+  const u = process.threadCpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * The thread's CPU time at its last message to the host. A job's budget counts from there, not
+ * from its own start: in between the thread only waits (using no CPU time) and then receives
+ * this job's message, which is the job's own cost. One reading per job instead of two keeps
+ * the fast path as cheap as before (the clock is a system call, not a vDSO read).
+ */
+let lastCpuMs = 0;
 
 function describe(vm: QuickJSContext, err: QuickJSHandle): { name: string; message: string; stack: string } {
   try {
@@ -171,7 +225,7 @@ function failure(
 // separate globals); a scorer's own globals may persist from one call to the next, as a Python
 // scorer's module globals do. Any failure discards the context, and a timeout or
 // out-of-memory the whole runtime, so the next call starts clean. The interrupt handler reads
-// the current job's deadline.
+// the current job's deadline, in this thread's CPU time.
 interface Prepared {
   vm: QuickJSContext;
   fn: QuickJSHandle;
@@ -182,6 +236,7 @@ interface Prepared {
 const MAX_CONTEXTS = 32;
 let runtime: ReturnType<typeof QuickJS.newRuntime> | undefined;
 let runtimeMemoryBytes = 0;
+/** The current job's limit: the thread CPU time (ms) past which the scorer is interrupted. */
 let deadline = 0;
 const prepared = new Map<string, Prepared>();
 
@@ -203,7 +258,7 @@ function getRuntime(memoryBytes: number): ReturnType<typeof QuickJS.newRuntime> 
     runtime = QuickJS.newRuntime();
     runtime.setMemoryLimit(memoryBytes);
     runtime.setMaxStackSize(STACK_BYTES);
-    runtime.setInterruptHandler(() => Date.now() > deadline);
+    runtime.setInterruptHandler(() => threadCpuMs() > deadline);
     runtimeMemoryBytes = memoryBytes;
   }
   return runtime;
@@ -263,7 +318,8 @@ function runJob(job: WorkerJob): { reply: WorkerReply; recycle: boolean } {
   const handles: QuickJSHandle[] = [];
   try {
     const rt = getRuntime(job.memoryBytes);
-    deadline = Date.now() + job.timeoutMs;
+    // Compiling a new source counts against the call's budget, as running it does.
+    deadline = lastCpuMs + job.timeoutMs;
     const got = prepare(job, rt);
     if ('vm' in got) {
       p = got;
@@ -362,11 +418,16 @@ function evaluate(
 const port = parentPort;
 if (port) {
   // Start-up (wasm compile and instantiation) is not part of any job's deadline.
-  const ready: WorkerReady = { ready: true };
+  lastCpuMs = threadCpuMs();
+  const ready: WorkerReady = { ready: true, threadCpuMs: lastCpuMs };
   port.postMessage(ready);
   port.on('message', (job: WorkerJob) => {
     const { reply, recycle } = runJob(job);
-    port.postMessage(recycle ? { ...reply, recycle: true } : reply);
+    lastCpuMs = threadCpuMs();
+    const result = reply as WorkerResult;
+    result.threadCpuMs = lastCpuMs;
+    if (recycle) result.recycle = true;
+    port.postMessage(result);
     if (recycle) process.exit(0);
   });
 }

@@ -209,7 +209,7 @@ export const configSchema = z
           .object({
             timeoutMs: z.number().int().positive().default(1_000),
             memoryBytes: z.number().int().positive().default(64 * MiB),
-            /** Worker threads running code scorers (the code-scorer lane's concurrency). */
+            /** Worker threads running code scorers, shared fairly between scorers (scoring/sandbox/pool.ts). */
             workers: z.number().int().min(1).max(64).default(2),
           })
           .strict()

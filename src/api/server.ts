@@ -368,7 +368,10 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
       const srv = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
         void handle(req, res);
       });
-      srv.keepAliveTimeout = 5_000;
+      // Long enough that a client reusing an idle connection (fetch keeps them for the server's
+      // hint minus 1 s) does not race the server closing it: with 5 s, a busy machine's late
+      // client timer let the SDK send on a socket the server had just closed (other side closed).
+      srv.keepAliveTimeout = 65_000;
       srv.on('connection', (s: Socket) => {
         sockets.add(s);
         s.once('close', () => sockets.delete(s));

@@ -1,8 +1,11 @@
 // The one error table (src/util/errors.ts): docs/errors.md lists exactly its codes with the same
 // retryability and statuses, the table keeps the OTLP status rules, receivers turn our bugs into
-// retryable answers.
+// retryable answers, and the SDK reads a refusal's code and retryability from the same table.
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ScorecarApiError, ScorecarClient } from '../../src/sdk/index.ts';
 import {
   ERROR_CODES,
   ERRORS,
@@ -175,5 +178,105 @@ describe('receiverStatus', () => {
       expect(st).toMatchObject({ code: 'UNEXPECTED', http: 503, grpc: GRPC.UNAVAILABLE, retryHint: true });
       expect(st.message).toMatch(/retry later/);
     }
+  });
+});
+
+describe('the SDK reads refusals through the table', () => {
+  // A real HTTP server on loopback answering canned refusals: what the SDK sees from scorecar
+  // (a body with a code) and from a gateway in front of it (a bare status).
+  const answers: Record<string, { status: number; body: string; type?: string }> = {
+    'budget-full': {
+      status: 429,
+      body: JSON.stringify({ error: { code: 'MEMORY_BUDGET_FULL', message: 'full' } }),
+    },
+    'queue-full': { status: 503, body: JSON.stringify({ error: { code: 'QUEUE_FULL', message: 'queue' } }) },
+    limit: {
+      status: 409,
+      body: JSON.stringify({
+        error: { code: 'LIMIT_EXCEEDED', message: '20 names', details: { limit: 20 } },
+      }),
+    },
+    // 500 would say INTERNAL (final); the body's code says a crashed sandbox, worth retrying.
+    crashed: {
+      status: 500,
+      body: JSON.stringify({ error: { code: 'SANDBOX_CRASHED', message: 'worker died' } }),
+    },
+    'newer-code': {
+      status: 404,
+      body: JSON.stringify({ error: { code: 'SOMETHING_NEWER', message: 'gone' } }),
+    },
+    'numeric-code': { status: 409, body: JSON.stringify({ error: { code: 7, message: 'odd' } }) },
+    'gateway-502': { status: 502, body: '<html>bad gateway</html>', type: 'text/html' },
+    'gateway-504': { status: 504, body: '' },
+    'gateway-429': { status: 429, body: '' },
+    'bare-500': { status: 500, body: '' },
+    teapot: { status: 418, body: '' },
+  };
+  let server: Server;
+  let client: ScorecarClient;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const name = decodeURIComponent(/^\/api\/v1\/experiments\/([^/]+)\//.exec(req.url ?? '')?.[1] ?? '');
+      const a = answers[name] ?? { status: 599, body: '' };
+      res.writeHead(a.status, { 'content-type': a.type ?? 'application/json' });
+      res.end(a.body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    client = new ScorecarClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  async function refusal(experimentId: string): Promise<ScorecarApiError> {
+    const e = await client.listScorers({ experimentId }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(ScorecarApiError);
+    return e as ScorecarApiError;
+  }
+
+  it("takes the server's code from the body, and its retryability from the table", async () => {
+    const cases: [string, ErrorCode, boolean, number][] = [
+      ['budget-full', 'MEMORY_BUDGET_FULL', true, 429],
+      ['queue-full', 'QUEUE_FULL', true, 503],
+      ['limit', 'LIMIT_EXCEEDED', false, 409],
+      ['crashed', 'SANDBOX_CRASHED', true, 500],
+    ];
+    for (const [exp, code, retryable, status] of cases) {
+      const e = await refusal(exp);
+      expect({ exp, code: e.code, retryable: e.retryable, status: e.status }).toEqual({
+        exp,
+        code,
+        retryable,
+        status,
+      });
+    }
+    const limit = await refusal('limit');
+    expect(limit.message).toBe('20 names');
+    expect(limit.details).toEqual({ limit: 20 });
+  });
+
+  it('falls back to the status when the body has no code it knows', async () => {
+    const cases: [string, ErrorCode, boolean][] = [
+      ['newer-code', 'NOT_FOUND', false],
+      ['numeric-code', 'FAILED_PRECONDITION', false],
+      ['gateway-502', 'DOWNSTREAM_UNAVAILABLE', true],
+      ['gateway-504', 'TIMEOUT', true],
+      ['gateway-429', 'OVERLOADED', true],
+      ['bare-500', 'INTERNAL', false],
+      ['teapot', 'INVALID_ARGUMENT', false],
+    ];
+    for (const [exp, code, retryable] of cases) {
+      const e = await refusal(exp);
+      expect({ exp, code: e.code, retryable: e.retryable }).toEqual({ exp, code, retryable });
+    }
+    // The server's message is kept even when its code is not one the SDK knows.
+    expect((await refusal('newer-code')).message).toBe('gone');
+    expect((await refusal('gateway-502')).message).toMatch(
+      /^HTTP 502 from GET http:\/\/127\.0\.0\.1:\d+\/api\/v1\//,
+    );
   });
 });

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Entry point of the `scorecar` command. The sources are TypeScript run directly by Node's type
-// stripping (Node >= 22.18 / 24); a built copy in dist/ is preferred when present.
+// Entry point of the `scorecar` command. Needs Node >= 24 (package.json `engines`; the `node`
+// dev dependency pins it for npm scripts): the sources are TypeScript run directly by Node's type
+// stripping, and the code relies on process.threadCpuUsage and zlib.zstdDecompress, which older
+// release lines lack or keep experimental. A built copy in dist/ is preferred when present.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

@@ -2,7 +2,7 @@
 // the process-wide default configuration behind `configure()` and the SCORECAR_* environment.
 import type { ScorerDefinition } from '../definitions/index.ts';
 import type { DeleteResult, Experiment, Scorer as ScorerResource } from '../definitions/index.ts';
-import { type ErrorCode, ScorecarError } from '../util/index.ts';
+import { ERRORS, type ErrorCode, isErrorCode, ScorecarError } from '../util/index.ts';
 
 /** Where the admin API is and how to talk to it. Every field is optional. */
 export interface ClientConfig {
@@ -65,17 +65,30 @@ export function defaultClient(): ScorecarClient {
   return new ScorecarClient(defaults);
 }
 
+/**
+ * The code of a refusal whose body names none (a proxy's or load balancer's page, an empty body).
+ * The server itself always sends its code; this only picks the row of the table whose meaning and
+ * retryability fit the status, so `retryable` still follows the OTLP status rules (429, 502, 503
+ * and 504 are worth retrying, the rest is not). A 502 is a gateway in front of scorecar that could
+ * not reach it: the same as the SDK not reaching it.
+ */
+const STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  409: 'FAILED_PRECONDITION',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'OVERLOADED',
+  502: 'DOWNSTREAM_UNAVAILABLE',
+  503: 'OVERLOADED',
+  504: 'TIMEOUT',
+};
+
 function statusCode(status: number): ErrorCode {
-  if (status === 400) return 'INVALID_ARGUMENT';
-  if (status === 401) return 'UNAUTHENTICATED';
-  if (status === 403) return 'PERMISSION_DENIED';
-  if (status === 404) return 'NOT_FOUND';
-  if (status === 405) return 'METHOD_NOT_ALLOWED';
-  if (status === 409) return 'FAILED_PRECONDITION';
-  if (status === 413) return 'PAYLOAD_TOO_LARGE';
-  if (status === 415) return 'UNSUPPORTED_MEDIA_TYPE';
-  if (status === 503) return 'OVERLOADED';
-  return 'INTERNAL';
+  return STATUS_CODES[status] ?? (status >= 400 && status < 500 ? 'INVALID_ARGUMENT' : 'INTERNAL');
 }
 
 const enc = encodeURIComponent;
@@ -153,7 +166,9 @@ export class ScorecarClient {
       const envelope = (
         parsed as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined
       )?.error;
-      const code = typeof envelope?.code === 'string' ? (envelope.code as ErrorCode) : statusCode(res.status);
+      // The server's own code when it is one of the table's; a code this SDK does not know (a
+      // newer server) or no code at all falls back to what the status says.
+      const code = isErrorCode(envelope?.code) ? envelope.code : statusCode(res.status);
       const message =
         typeof envelope?.message === 'string'
           ? envelope.message
@@ -162,7 +177,7 @@ export class ScorecarClient {
         envelope?.details && typeof envelope.details === 'object'
           ? (envelope.details as Record<string, unknown>)
           : undefined;
-      throw new ScorecarApiError(code, message, res.status, { details, retryable: res.status === 503 });
+      throw new ScorecarApiError(code, message, res.status, { details, retryable: ERRORS[code].retryable });
     }
     return parsed as T;
   }

@@ -1,7 +1,7 @@
 // The control plane against a running `scorecar start` (a real process): the seed's lifecycle
 // through the SDK and the CLI, config as code, and registry changes taking effect in the
 // running pipeline — through the API at once, from another process within 2 s.
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,12 +29,22 @@ async function sendTraces(url: string, n: number, name: string, experiment: stri
   return ids;
 }
 
-function cli(sc: ChildScorecar, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(NODE, [join(ROOT, 'bin/scorecar.js'), 'scorers', ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, SCORECAR_URL: sc.adminUrl, SCORECAR_EXPERIMENT: 'cli-exp' },
+// Asynchronous on purpose: a spawnSync per command blocks this process's event loop for seconds,
+// so the SDK's keep-alive socket from the test before outlives the admin server's 5 s keep-alive
+// unnoticed, and the next SDK call is written to a socket the server already closed
+// (UND_ERR_SOCKET, "other side closed") on a busy machine.
+function cli(sc: ChildScorecar, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      NODE,
+      [join(ROOT, 'bin/scorecar.js'), 'scorers', ...args],
+      { encoding: 'utf8', env: { ...process.env, SCORECAR_URL: sc.adminUrl, SCORECAR_EXPERIMENT: 'cli-exp' } },
+      (err, stdout, stderr) => {
+        const code = (err as { code?: unknown } | null)?.code;
+        resolve({ status: err ? (typeof code === 'number' ? code : null) : 0, stdout, stderr });
+      },
+    );
   });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('control plane against a running scorecar start', () => {
@@ -84,19 +94,19 @@ describe('control plane against a running scorecar start', () => {
     expect((await listScorers()).map((s) => s.name)).not.toContain('my_safety_judge');
   });
 
-  it('runs the same lifecycle through the CLI', () => {
+  it('runs the same lifecycle through the CLI', async () => {
     const def = JSON.stringify({ type: 'builtin', judge: 'safety' });
-    expect(cli(sc, 'register', 'cli_safety', '--definition', def).status).toBe(0);
-    expect(cli(sc, 'start', 'cli_safety', '--sample-rate', '0.7').status).toBe(0);
-    expect(cli(sc, 'update', 'cli_safety', '--sample-rate', '0.8').status).toBe(0);
-    const got = JSON.parse(cli(sc, 'get', 'cli_safety', '--json').stdout) as { sampleRate: number; status: string };
+    expect((await cli(sc, 'register', 'cli_safety', '--definition', def)).status).toBe(0);
+    expect((await cli(sc, 'start', 'cli_safety', '--sample-rate', '0.7')).status).toBe(0);
+    expect((await cli(sc, 'update', 'cli_safety', '--sample-rate', '0.8')).status).toBe(0);
+    const got = JSON.parse((await cli(sc, 'get', 'cli_safety', '--json')).stdout) as { sampleRate: number; status: string };
     expect([got.sampleRate, got.status]).toEqual([0.8, 'active']);
-    expect(cli(sc, 'stop', 'cli_safety').status).toBe(0);
-    const table = cli(sc, 'list');
+    expect((await cli(sc, 'stop', 'cli_safety')).status).toBe(0);
+    const table = await cli(sc, 'list');
     expect(table.stdout).toMatch(/cli_safety.*stopped/);
-    expect(cli(sc, 'start', 'cli_safety', '--sample-rate', '0.5').status).toBe(0);
-    expect(cli(sc, 'delete', 'cli_safety').status).toBe(0);
-    const missing = cli(sc, 'get', 'cli_safety');
+    expect((await cli(sc, 'start', 'cli_safety', '--sample-rate', '0.5')).status).toBe(0);
+    expect((await cli(sc, 'delete', 'cli_safety')).status).toBe(0);
+    const missing = await cli(sc, 'get', 'cli_safety');
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/NOT_FOUND/);
   });

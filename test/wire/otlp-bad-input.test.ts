@@ -5,7 +5,7 @@ import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonToProtobuf, otlpType, retryDelayFromStatus, TYPE } from '../../src/wire/index.ts';
+import { jsonToProtobuf, otlpType, protobufToJson, retryDelayFromStatus, TYPE } from '../../src/wire/index.ts';
 import { type CaptureServer, startHttpCapture } from '../support/capture.ts';
 import { startScorecar, type TestScorecar, waitFor } from '../support/scorecar.ts';
 
@@ -235,5 +235,99 @@ describe('bad input over OTLP/gRPC', () => {
   it('RetryInfo helper reads what the receiver writes', () => {
     // Unit-level guard for the trailer the overload test relies on.
     expect(retryDelayFromStatus(Buffer.alloc(0))).toBeUndefined();
+  });
+});
+
+describe('OTLP/JSON integers are checked against their field types', () => {
+  let capture: CaptureServer;
+  let sc: TestScorecar;
+
+  beforeAll(async () => {
+    capture = await startHttpCapture();
+    sc = await startScorecar(`exporters: {otlp: {endpoint: "${capture.url}"}}`);
+  });
+  afterAll(async () => {
+    await sc.stop();
+    await capture.close();
+  });
+
+  const traceId = randomBytes(16).toString('hex');
+  /** Four spans; the last one gets `fields`. */
+  function traces(fields: Record<string, unknown>): Record<string, unknown> {
+    const spans = Array.from({ length: 4 }, (_, i) => ({ traceId, spanId: randomBytes(8).toString('hex'), name: `s${i}`, ...(i === 3 ? fields : {}) }));
+    return { resourceSpans: [{ scopeSpans: [{ spans }] }] };
+  }
+  const SPAN = 'resourceSpans[0].scopeSpans[0].spans[3]';
+  const LOG = 'resourceLogs[0].scopeLogs[0].logRecords[0]';
+  const POINT = 'resourceMetrics[0].scopeMetrics[0].metrics[0]';
+  const logs = (fields: Record<string, unknown>) => ({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: 'x' }, ...fields }] }] }] });
+  const sum = (point: Record<string, unknown>) => ({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'm', sum: { dataPoints: [point] } }] }] }] });
+  const histogram = (point: Record<string, unknown>) => ({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'h', histogram: { dataPoints: [point] } }] }] }] });
+
+  const bad: Array<[string, 'traces' | 'logs' | 'metrics', Record<string, unknown>, string]> = [
+    ['letters', 'traces', traces({ startTimeUnixNano: 'abc' }), `${SPAN}.startTimeUnixNano: "abc" is not an integer`],
+    ['trailing garbage', 'traces', traces({ startTimeUnixNano: '12abc' }), `${SPAN}.startTimeUnixNano: "12abc" is not an integer`],
+    ['2^70', 'traces', traces({ endTimeUnixNano: String(2n ** 70n) }), `${SPAN}.endTimeUnixNano: "${2n ** 70n}" is out of range for fixed64`],
+    ['2^64 (one past uint64)', 'traces', traces({ endTimeUnixNano: String(2n ** 64n) }), `${SPAN}.endTimeUnixNano: "${2n ** 64n}" is out of range for fixed64`],
+    ['negative unsigned (string)', 'traces', traces({ startTimeUnixNano: '-1' }), `${SPAN}.startTimeUnixNano: "-1" must not be negative`],
+    ['negative unsigned (number)', 'traces', traces({ droppedAttributesCount: -1 }), `${SPAN}.droppedAttributesCount: -1 must not be negative`],
+    ['a fraction', 'traces', traces({ startTimeUnixNano: 1.5 }), `${SPAN}.startTimeUnixNano: 1.5 is not an integer`],
+    ['a boolean', 'traces', traces({ start_time_unix_nano: true }), `${SPAN}.startTimeUnixNano: true is not an integer`],
+    ['uint32 overflow', 'traces', traces({ droppedEventsCount: 2 ** 32 }), `${SPAN}.droppedEventsCount: 4294967296 is out of range for uint32`],
+    ['int64 one past the top', 'traces', traces({ attributes: [{ key: 'k', value: { intValue: '9223372036854775808' } }] }), `${SPAN}.attributes[0].value.intValue: "9223372036854775808" is out of range for int64`],
+    ['int64 one past the bottom', 'traces', traces({ events: [{ name: 'e', attributes: [{ key: 'k', value: { intValue: '-9223372036854775809' } }] }] }), `${SPAN}.events[0].attributes[0].value.intValue: "-9223372036854775809" is out of range for int64`],
+    ['exponent form', 'metrics', sum({ asInt: '1e3' }), `${POINT}.sum.dataPoints[0].asInt: "1e3" is not an integer`],
+    ['a repeated uint64', 'metrics', histogram({ count: '3', bucketCounts: ['1', '-2'] }), `${POINT}.histogram.dataPoints[0].bucketCounts[1]: "-2" must not be negative`],
+    ['a log timestamp', 'logs', logs({ timeUnixNano: '17e8' }), `${LOG}.timeUnixNano: "17e8" is not an integer`],
+  ];
+
+  it.each(bad)('%s: 400 naming the field and the value, nothing forwarded', async (_name, signal, body, message) => {
+    const before = capture.requests.length;
+    const res = await post(`${sc.httpUrl}/v1/${signal}`, Buffer.from(JSON.stringify(body)), { 'content-type': 'application/json' });
+    expect(res.status).toBe(400);
+    expect((JSON.parse(res.body.toString()) as { message: string }).message).toContain(message);
+    // A good request after it is forwarded, and it is the only thing forwarded since.
+    const ok = await post(`${sc.httpUrl}/v1/logs`, Buffer.from(JSON.stringify(logs({}))), { 'content-type': 'application/json' });
+    expect(ok.status).toBe(200);
+    await waitFor(() => capture.requests.length > before, 10_000, 'the good request downstream');
+    expect(capture.requests.slice(before).map((r) => r.signal)).toEqual(['logs']);
+  });
+
+  it('edge values, as strings and as numbers, reach downstream unchanged', async () => {
+    const U64_MAX = '18446744073709551615';
+    const spanFields = {
+      startTimeUnixNano: U64_MAX,
+      endTimeUnixNano: 1700000000123, // number form
+      droppedAttributesCount: 4294967295,
+      attributes: [
+        { key: 'min', value: { intValue: '-9223372036854775808' } },
+        { key: 'max', value: { intValue: '9223372036854775807' } },
+        { key: 'safe', value: { intValue: Number.MAX_SAFE_INTEGER } },
+        { key: 'zero', value: { intValue: '0' } },
+      ],
+    };
+    const before = capture.requests.length;
+    const tr = await post(`${sc.httpUrl}/v1/traces`, Buffer.from(JSON.stringify(traces(spanFields))), { 'content-type': 'application/json' });
+    expect(tr.status).toBe(200);
+    const point = { asInt: '-9223372036854775808', timeUnixNano: U64_MAX, startTimeUnixNano: '0' };
+    const ms = await post(`${sc.httpUrl}/v1/metrics`, Buffer.from(JSON.stringify(sum(point))), { 'content-type': 'application/json' });
+    expect(ms.status).toBe(200);
+    await waitFor(() => capture.requests.length >= before + 2, 10_000, 'both requests downstream');
+    const got = capture.requests.slice(before);
+    type Tree = { [k: string]: Tree } & Tree[];
+    const span = (protobufToJson('traces', got.find((r) => r.signal === 'traces')!.body) as unknown as Tree).resourceSpans![0]!.scopeSpans![0]!.spans![3];
+    expect(span).toMatchObject({
+      startTimeUnixNano: U64_MAX,
+      endTimeUnixNano: '1700000000123',
+      droppedAttributesCount: 4294967295,
+      attributes: [
+        { key: 'min', value: { intValue: '-9223372036854775808' } },
+        { key: 'max', value: { intValue: '9223372036854775807' } },
+        { key: 'safe', value: { intValue: String(Number.MAX_SAFE_INTEGER) } },
+        { key: 'zero', value: { intValue: '0' } },
+      ],
+    });
+    const dp = (protobufToJson('metrics', got.find((r) => r.signal === 'metrics')!.body) as unknown as Tree).resourceMetrics![0]!.scopeMetrics![0]!.metrics![0]!.sum!.dataPoints![0];
+    expect(dp).toMatchObject({ asInt: '-9223372036854775808', timeUnixNano: U64_MAX });
   });
 });

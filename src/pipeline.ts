@@ -236,7 +236,7 @@ export class Pipeline implements Component {
     const retryAfterSeconds = config.limits.retryAfterSeconds;
     if (rx.http.endpoint) {
       this.httpReceiver = new OtlpHttpReceiver(
-        { endpoint: rx.http.endpoint, maxRequestBodyBytes: rx.http.maxRequestBodyBytes, retryAfterSeconds },
+        { ...rx.http, endpoint: rx.http.endpoint, retryAfterSeconds },
         this.ingest,
         this.budget,
         metrics,
@@ -245,7 +245,7 @@ export class Pipeline implements Component {
     }
     if (rx.grpc.endpoint) {
       this.grpcReceiver = new OtlpGrpcReceiver(
-        { endpoint: rx.grpc.endpoint, maxRecvMsgSizeBytes: rx.grpc.maxRecvMsgSizeBytes, retryAfterSeconds },
+        { ...rx.grpc, endpoint: rx.grpc.endpoint, retryAfterSeconds },
         this.ingest,
         this.budget,
         metrics,

@@ -111,6 +111,14 @@ export const configSchema = z
                 endpoint: optionalEndpoint.default('0.0.0.0:4318'),
                 /** Checked after decompression, as the OTLP spec asks. */
                 maxRequestBodyBytes: z.number().int().positive().default(20 * MiB),
+                /** Connections open at once; more are closed as they arrive (and counted). */
+                maxConnections: z.number().int().positive().default(4096),
+                /** A request's headers must have arrived within this (from its first byte, or the connect). */
+                headerTimeoutMs: z.number().int().positive().default(10_000),
+                /** A request's body must have arrived in full within this of its headers (else 408). */
+                requestTimeoutMs: z.number().int().positive().default(60_000),
+                /** A keep-alive connection without a request for this long is closed. */
+                idleTimeoutMs: z.number().int().positive().default(65_000),
               })
               .strict()
               .prefault({}),

@@ -1,22 +1,40 @@
 // OTLP/HTTP receiver: POST /v1/traces, /v1/logs, /v1/metrics with protobuf or JSON bodies,
 // gzip/deflate/zstd encoded or not. Statuses follow the OTLP spec and the Go collector: 400 for
 // bad payloads, 413 over the size limit (checked after decompression), 415 for unknown content
-// types or encodings, 405 for other methods, 429 + Retry-After when the memory budget is full,
-// 503 + Retry-After when the export queue is full or the server is shutting down.
+// types or encodings, 405 for other methods, 408 for a body that does not arrive in time, 429 +
+// Retry-After when the memory budget is full, 503 + Retry-After when the export queue is full or
+// the server is shutting down.
+//
+// One sender cannot hold up the others: a body is charged to the memory budget as its bytes
+// arrive (and as they inflate), not as declared, so a slow sender holds only what it sent; a
+// body must arrive within requestTimeoutMs; connections are limited (maxConnections) and closed
+// when their headers do not come (headerTimeoutMs) or they stay idle (idleTimeoutMs). A request
+// refused before its body was read is answered at once and its body is then read and discarded
+// (up to a bound), so the sender reads a complete status instead of a reset connection.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import zlib from 'node:zlib';
 import type { Component } from '../component/index.ts';
 import { type Logger, type MetricsRegistry, receiverStatus, ScorecarError } from '../util/index.ts';
 import { type Body, encodeRpcStatus, jsonToProtobuf, otlpType, rpcStatusJson, type Signal, TYPE } from '../wire/index.ts';
+import { BodyReader, ENCODINGS } from './body.ts';
 import type { MemoryBudget } from './budget.ts';
+import { Connections } from './connections.ts';
 import type { IngestOutcome, OtlpIngest } from './ingest.ts';
+import { RequestCounters } from './requests.ts';
 
 export interface HttpReceiverOptions {
   endpoint: string;
   maxRequestBodyBytes: number;
   retryAfterSeconds: number;
+  /** Defaults as in the config schema. */
+  maxConnections?: number;
+  headerTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  jsonWorkers?: number;
 }
+
+const MiB = 1024 * 1024;
 
 const PATHS: Record<string, Signal> = { '/v1/traces': 'traces', '/v1/logs': 'logs', '/v1/metrics': 'metrics' };
 const RESPONSE_TYPE: Record<Signal, string> = {
@@ -32,24 +50,14 @@ const REJECTED_FIELD: Record<Signal, string> = {
 
 type Format = 'protobuf' | 'json';
 
-
-function decompress(body: Buffer, encoding: string, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const done = (err: Error | null, out: Buffer): void => {
-      if (!err) {
-        resolve(out);
-        return;
-      }
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
-        reject(new ScorecarError('PAYLOAD_TOO_LARGE', `decompressed body exceeds the limit of ${limit} bytes`));
-      } else reject(new ScorecarError('INVALID_ARGUMENT', `cannot decompress ${encoding} body: ${err.message}`));
-    };
-    const opts = { maxOutputLength: limit };
-    if (encoding === 'gzip' || encoding === 'x-gzip') zlib.gunzip(body, opts, done);
-    else if (encoding === 'deflate') zlib.inflate(body, opts, done);
-    else if (encoding === 'zstd') zlib.zstdDecompress(body, opts, done);
-    else reject(new ScorecarError('UNSUPPORTED_MEDIA_TYPE', `unsupported content-encoding '${encoding}'`));
-  });
+/** One request in progress: its body, and the timer that bounds how long its body may take. */
+interface Exchange {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  reader: BodyReader;
+  /** False while an Expect: 100-continue request has not been asked for its body. */
+  continued: boolean;
+  timer: NodeJS.Timeout | undefined;
 }
 
 function join(pieces: readonly Buffer[], size: number): Buffer {
@@ -57,33 +65,62 @@ function join(pieces: readonly Buffer[], size: number): Buffer {
 }
 
 export class OtlpHttpReceiver implements Component {
-  private readonly opts: HttpReceiverOptions;
+  private readonly opts: Required<HttpReceiverOptions>;
   private readonly ingest: OtlpIngest;
   private readonly budget: MemoryBudget;
   private readonly log: Logger;
   private readonly server: http.Server;
+  private readonly conns: Connections;
+  private readonly counters: RequestCounters;
+  /** How much of a refused request's body is read and discarded before the connection is closed. */
+  private readonly discardLimit: number;
   private draining = false;
   private inflight = 0;
   private idle: (() => void) | undefined;
-  private readonly requests;
   private bound: AddressInfo | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(opts: HttpReceiverOptions, ingest: OtlpIngest, budget: MemoryBudget, metrics: MetricsRegistry, log: Logger) {
-    this.opts = opts;
+    this.opts = {
+      maxConnections: 4096,
+      headerTimeoutMs: 10_000,
+      requestTimeoutMs: 60_000,
+      idleTimeoutMs: 65_000,
+      jsonWorkers: 2,
+      ...opts,
+    };
     this.ingest = ingest;
     this.budget = budget;
     this.log = log;
-    this.requests = metrics.counter('scorecar_receiver_requests_total', 'OTLP requests by outcome', ['signal', 'transport', 'outcome']);
-    this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000 }, (req, res) => {
-      this.inflight++;
-      this.handle(req, res).finally(() => {
-        this.inflight--;
-        if (this.inflight === 0) this.idle?.();
-      });
+    this.discardLimit = Math.max(64 * MiB, 4 * this.opts.maxRequestBodyBytes);
+    this.counters = new RequestCounters(metrics);
+    this.server = http.createServer(
+      {
+        keepAliveTimeout: this.opts.idleTimeoutMs,
+        headersTimeout: this.opts.headerTimeoutMs,
+        // The body has a timeout of its own (requestTimeoutMs), answered from the error table.
+        requestTimeout: 0,
+        connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(this.opts.headerTimeoutMs / 4))),
+      },
+      (req, res) => this.onRequest(req, res, false),
+    );
+    // Expect: 100-continue: the body is asked for only once the request is admitted.
+    this.server.on('checkContinue', (req, res) => this.onRequest(req, res, true));
+    this.conns = new Connections(this.server, 'http', this.opts.maxConnections, metrics);
+    this.server.on('connection', (socket) => {
+      // Node sets the socket timeout only between requests (keep-alive) and closes it when it fires.
+      socket.on('timeout', () => this.conns.closed('idle_timeout'));
     });
-    this.server.on('clientError', (err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        // headerTimeoutMs: silent connections and headers that trickle in.
+        this.conns.closed('header_timeout');
+        if (socket.writable) socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        (socket as import('node:net').Socket).destroySoon();
+        return;
+      }
+      if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
       this.log.debug('malformed HTTP request', { error: err.message });
     });
   }
@@ -126,8 +163,9 @@ export class OtlpHttpReceiver implements Component {
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
-      if (this.inflight === 0) return;
-      this.idle = () => this.server.closeAllConnections();
+      // Once no request is being handled, what is left (bodies being discarded) is closed.
+      if (this.inflight === 0) this.server.closeAllConnections();
+      else this.idle = () => this.server.closeAllConnections();
     });
   }
 
@@ -136,11 +174,46 @@ export class OtlpHttpReceiver implements Component {
     this.draining = true;
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
+    this.inflight++;
+    const x: Exchange = { req, res, reader: new BodyReader(), continued: !expectContinue, timer: undefined };
+    x.timer = setTimeout(() => this.onRequestTimeout(x), this.opts.requestTimeoutMs);
+    x.timer.unref();
+    this.handle(x).finally(() => {
+      this.inflight--;
+      if (this.inflight === 0) this.idle?.();
+    });
+  }
+
+  /** requestTimeoutMs after the headers: a body still arriving is refused, a discarded one cut off. */
+  private onRequestTimeout(x: Exchange): void {
+    x.timer = undefined;
+    if (x.req.complete) return;
+    if (!x.reader.settled) {
+      x.reader.abort(
+        new ScorecarError(
+          'REQUEST_TIMEOUT',
+          `request body not received in full within ${this.opts.requestTimeoutMs} ms (${x.reader.received} bytes received)`,
+        ),
+      );
+      return;
+    }
+    // Answered already; the rest of its body was being discarded.
+    this.conns.closed('request_timeout');
+    x.req.socket.destroy();
+  }
+
+  private stopTimer(x: Exchange): void {
+    if (x.timer !== undefined) clearTimeout(x.timer);
+    x.timer = undefined;
+  }
+
+  private async handle(x: Exchange): Promise<void> {
+    const { req, res } = x;
     const path = (req.url ?? '').split('?')[0]!;
     const signal = PATHS[path];
     let format: Format = 'json';
-    let reserved = 0;
+    const hold = this.budget.hold();
     try {
       if (!signal) throw new ScorecarError('NOT_FOUND', `no such path ${path}; OTLP paths are /v1/traces, /v1/logs, /v1/metrics`);
       if (req.method !== 'POST') {
@@ -153,7 +226,7 @@ export class OtlpHttpReceiver implements Component {
         throw new ScorecarError('UNSUPPORTED_MEDIA_TYPE', `unsupported content-type '${ct}'; use application/x-protobuf or application/json`);
       }
       const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-      if (!['identity', '', 'gzip', 'x-gzip', 'deflate', 'zstd'].includes(encoding)) {
+      if (!ENCODINGS.includes(encoding)) {
         throw new ScorecarError('UNSUPPORTED_MEDIA_TYPE', `unsupported content-encoding '${encoding}'; use gzip, deflate, zstd or none`);
       }
       if (this.draining) {
@@ -165,92 +238,46 @@ export class OtlpHttpReceiver implements Component {
         throw new ScorecarError('PAYLOAD_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`);
       }
       const ctx = { transport: 'http' as const, experimentHeader: headerValue(req.headers['x-mlflow-experiment-id']) };
+      // Admission: checks only, nothing is reserved until bytes arrive.
       if (Number.isFinite(declared)) this.ingest.precheck(signal, declared, ctx);
-      const initial = Number.isFinite(declared) ? declared : 64 * 1024;
-      if (!this.budget.tryReserve(initial)) {
+      if (!this.budget.fits(Number.isFinite(declared) ? declared : 1)) {
         throw new ScorecarError('MEMORY_BUDGET_FULL', 'memory budget is full; retry later');
       }
-      reserved = initial;
-      const pieces = await this.readBody(req, limit, Number.isFinite(declared) ? declared : -1);
-      let size = 0;
-      for (const p of pieces) size += p.length;
-      if (size > reserved) {
-        this.budget.reserve(size - reserved);
-        reserved = size;
+      if (!x.continued) {
+        res.writeContinue();
+        x.continued = true;
       }
-      // Uncompressed protobuf is scanned and forwarded in the pieces it arrived in; decompression
-      // and JSON conversion need it whole.
+      const { pieces, size } = await x.reader.read(req, {
+        encoding,
+        limit,
+        declared: Number.isFinite(declared) ? declared : -1,
+        hold,
+      });
+      this.stopTimer(x);
+      // Protobuf is scanned and forwarded in the pieces it arrived (or inflated) in; JSON
+      // conversion needs it whole.
       let body: Body = pieces;
-      if (encoding !== 'identity' && encoding !== '') {
-        const raw = await decompress(join(pieces, size), encoding, limit);
-        this.budget.reserve(raw.length);
-        reserved += raw.length;
-        body = raw;
-      }
       if (format === 'json') {
-        const raw = Buffer.isBuffer(body) ? body : join(body, size);
-        if (raw.length === 0) throw new ScorecarError('INVALID_ARGUMENT', 'empty body is not valid OTLP/JSON; send {} for an empty request');
+        if (size === 0) throw new ScorecarError('INVALID_ARGUMENT', 'empty body is not valid OTLP/JSON; send {} for an empty request');
+        const raw = join(pieces, size);
+        if (pieces.length > 1) hold.add(size);
         body = jsonToProtobuf(signal, raw);
+        hold.add(body.length);
       }
       const outcome = this.ingest.handle(signal, body, ctx);
-      this.requests.inc({ signal, transport: 'http', outcome: outcome.rejected > 0 ? 'partial' : 'ok' });
+      this.counters.outcome(signal, 'http', outcome.rejected > 0 ? 'partial' : 'ok');
       this.respondOk(res, signal, format, outcome);
     } catch (e) {
       const err = receiverStatus(e);
       // A bug of ours: logged with its stack, answered retryable so the sender keeps its data.
       if (err.code === 'UNEXPECTED') this.log.error('OTLP/HTTP request failed unexpectedly', { err: e });
-      this.requests.inc({ signal: signal ?? 'unknown', transport: 'http', outcome: String(err.http) });
-      this.respondError(req, res, format, err);
+      this.counters.outcome(signal ?? 'unknown', 'http', String(err.http));
+      if (err.retryHint) this.counters.refusedRetryable(signal ?? 'unknown', 'http', err.code);
+      this.respondError(x, format, err);
     } finally {
-      if (reserved > 0) this.budget.release(reserved);
+      hold.release();
+      if (req.complete) this.stopTimer(x);
     }
-  }
-
-  /**
-   * Reads the body as the chunks the HTTP parser hands over (each one a fresh allocation of its
-   * own, never reused by Node), enforcing the size limit and, when there is one, the declared
-   * content-length. The chunks are kept as they are: copying them into one buffer here would be
-   * the most expensive thing scorecar does per request (see ingest.ts).
-   */
-  private readBody(req: http.IncomingMessage, limit: number, declared: number): Promise<Buffer[]> {
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let failed = false;
-      const fail = (e: ScorecarError): void => {
-        failed = true;
-        chunks.length = 0;
-        reject(e);
-      };
-      req.on('data', (c: Buffer) => {
-        if (failed) return;
-        size += c.length;
-        if (size > limit) {
-          fail(new ScorecarError('PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`));
-          return;
-        }
-        if (declared >= 0 && size > declared) {
-          // The HTTP parser stops at content-length, so this is a defence, not an expected path.
-          fail(new ScorecarError('INVALID_ARGUMENT', `request body is longer than its content-length of ${declared}`));
-          return;
-        }
-        if (c.length > 0) chunks.push(c);
-      });
-      req.on('end', () => {
-        if (failed) return;
-        if (declared >= 0 && size !== declared) {
-          fail(new ScorecarError('INVALID_ARGUMENT', `request body of ${size} bytes is shorter than its content-length of ${declared}`));
-        } else resolve(chunks);
-      });
-      req.on('error', (e) => {
-        if (!failed) reject(new ScorecarError('INVALID_ARGUMENT', `error reading the request body: ${e.message}`));
-        failed = true;
-      });
-      req.on('aborted', () => {
-        if (!failed) reject(new ScorecarError('INVALID_ARGUMENT', 'the client aborted the request'));
-        failed = true;
-      });
-    });
   }
 
   private respondOk(res: http.ServerResponse, signal: Signal, format: Format, outcome: IngestOutcome): void {
@@ -273,12 +300,8 @@ export class OtlpHttpReceiver implements Component {
     res.end(body);
   }
 
-  private respondError(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    format: Format,
-    err: ReturnType<typeof receiverStatus>,
-  ): void {
+  private respondError(x: Exchange, format: Format, err: ReturnType<typeof receiverStatus>): void {
+    const { req, res } = x;
     if (res.headersSent) {
       res.destroy();
       return;
@@ -296,13 +319,46 @@ export class OtlpHttpReceiver implements Component {
       headers['content-type'] = 'application/json';
     }
     headers['content-length'] = body.length;
-    // A body over the size limit is not read to its end: the connection closes after the
-    // response. Other early refusals (budget, queue, shutdown) drain the body, so the sender
-    // reads a clean status with its retry hint instead of a reset connection.
-    if (!req.complete && err.http === 413) headers.connection = 'close';
+    let discarding = false;
+    if (!req.complete) {
+      if (!x.continued) {
+        // Expect: 100-continue refused before its body was asked for: the client sends none.
+        headers.connection = 'close';
+      } else if (err.code === 'REQUEST_TIMEOUT') {
+        this.conns.closed('request_timeout');
+        headers.connection = 'close';
+      } else {
+        // Refused before the body was read in full: the answer goes out now, and the rest of the
+        // body is read and discarded so the sender gets to read it (closing a connection the
+        // sender is still writing to resets it, and the answer is lost with it). A body too large
+        // to be worth reading is answered with Connection: close instead.
+        const declared = Number(req.headers['content-length'] ?? Number.NaN);
+        if (Number.isFinite(declared) && declared - x.reader.received > this.discardLimit) headers.connection = 'close';
+        else discarding = true;
+      }
+    }
+    if (discarding) this.discard(x);
+    else this.stopTimer(x);
     res.writeHead(err.http, headers);
     res.end(body);
-    if (!req.complete) req.resume();
+  }
+
+  /** Reads the rest of a refused request's body into nothing, up to discardLimit bytes. */
+  private discard(x: Exchange): void {
+    const { req } = x;
+    let discarded = 0;
+    const onData = (c: Buffer): void => {
+      discarded += c.length;
+      if (discarded > this.discardLimit) {
+        req.off('data', onData);
+        this.conns.closed('discard_limit');
+        req.socket.destroy();
+      }
+    };
+    req.on('data', onData);
+    req.once('end', () => this.stopTimer(x));
+    req.once('close', () => this.stopTimer(x));
+    req.resume();
   }
 }
 

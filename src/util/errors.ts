@@ -56,6 +56,8 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: e('request', 415, GRPC.INVALID_ARGUMENT, false, 'Unknown content type or content encoding.'),
   METHOD_NOT_ALLOWED: e('request', 405, GRPC.UNIMPLEMENTED, false, 'The method is not allowed on this path.'),
   PAYLOAD_TOO_LARGE: e('request', 413, GRPC.RESOURCE_EXHAUSTED, false, 'A body is over the size limit (after decompression).'),
+  // 408 has no row in gRPC's HTTP-to-gRPC status mapping, which makes it UNKNOWN.
+  REQUEST_TIMEOUT: e('request', 408, GRPC.UNKNOWN, false, 'A request body did not arrive in full within the request timeout.'),
   NOT_FOUND: e('request', 404, GRPC.NOT_FOUND, false, 'No such endpoint, experiment, scorer, version or trace.'),
   ALREADY_EXISTS: e('request', 409, GRPC.ALREADY_EXISTS, false, 'The resource exists already.'),
   LIMIT_EXCEEDED: e('request', 409, GRPC.FAILED_PRECONDITION, false, 'A count limit is reached (e.g. the 21st scorer name of an experiment).'),

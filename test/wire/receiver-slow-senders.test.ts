@@ -1,0 +1,95 @@
+// Slow senders over OTLP/HTTP: a sender that announces a large body and trickles it holds only
+// the bytes it has sent, so it cannot lock everyone else out of the memory budget; and a body
+// that does not arrive within requestTimeoutMs gets 408 from the error table, not a hang.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jsonToProtobuf, otlpType, TYPE } from '../../src/wire/index.ts';
+import { postHead, RawConnection } from '../support/raw.ts';
+import { startScorecar, type TestScorecar } from '../support/scorecar.ts';
+
+const MiB = 1024 * 1024;
+
+function goodBody(): Buffer {
+  const traceId = randomBytes(16).toString('hex');
+  return jsonToProtobuf('traces', JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId, spanId: randomBytes(8).toString('hex'), name: 'real' }] }] }] }));
+}
+
+/** A sender that declares `declared` bytes, asks to continue, and once told to, sends 10 bytes and stalls. */
+async function slowSender(port: number, declared: number, expectContinue: boolean): Promise<RawConnection> {
+  const c = new RawConnection(port);
+  await c.connected;
+  c.write(
+    postHead('/v1/traces', {
+      'content-type': 'application/x-protobuf',
+      'content-length': declared,
+      ...(expectContinue ? { expect: '100-continue' } : {}),
+    }),
+  );
+  // The 100 Continue says the receiver has admitted the request and waits for its body.
+  if (expectContinue) await c.until((x) => x.responses().length > 0, '100 Continue or an answer');
+  c.write(Buffer.alloc(10, 0x0a));
+  return c;
+}
+
+describe('slow senders and the memory budget', () => {
+  let sc: TestScorecar;
+  let port: number;
+
+  beforeAll(async () => {
+    sc = await startScorecar(`limits: {memoryBytes: ${8 * MiB}}`);
+    port = Number(new URL(sc.httpUrl).port);
+  });
+  afterAll(async () => {
+    await sc.stop();
+  });
+
+  it('40 connections declaring 1 MiB each (5x the budget) and trickling: a real sender still gets 200', async () => {
+    const slow: RawConnection[] = [];
+    for (let i = 0; i < 40; i++) slow.push(await slowSender(port, MiB, true));
+    // Every slow sender was admitted and asked for its body; none was refused.
+    expect(slow.map((c) => c.responses().map((r) => r.status))).toEqual(slow.map(() => [100]));
+
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${sc.httpUrl}/v1/traces`, { method: 'POST', body: goodBody(), headers: { 'content-type': 'application/x-protobuf' } });
+      await res.arrayBuffer();
+      expect(res.status).toBe(200);
+    }
+    // The slow senders are all still waiting, and hold only what they sent.
+    expect(slow.filter((c) => c.closed || c.responses().some((r) => r.status >= 200)).length).toBe(0);
+    expect(await sc.metric('scorecar_memory_budget_used_bytes')).toBeLessThan(64 * 1024);
+    for (const c of slow) c.destroy();
+    await Promise.all(slow.map((c) => c.closedP));
+  });
+});
+
+describe('a body that does not arrive in time', () => {
+  let sc: TestScorecar;
+  let port: number;
+
+  beforeAll(async () => {
+    sc = await startScorecar(`receivers: {otlp: {http: {requestTimeoutMs: 300}}}`);
+    port = Number(new URL(sc.httpUrl).port);
+  });
+  afterAll(async () => {
+    await sc.stop();
+  });
+
+  it('gets 408 with the reason, and the connection is closed', async () => {
+    const slow = await Promise.all(Array.from({ length: 6 }, (_, i) => slowSender(port, MiB, i % 2 === 0)));
+    await Promise.all(slow.map((c) => c.closedP));
+    for (const c of slow) {
+      const final = c.responses().filter((r) => r.status >= 200);
+      expect(final.map((r) => r.status)).toEqual([408]);
+      expect(final[0]!.headers.connection).toBe('close');
+      const status = otlpType(TYPE.rpcStatus).decode(final[0]!.body) as unknown as { message: string };
+      expect(status.message).toMatch(/request body not received in full within 300 ms \((0|10) bytes received\)/);
+    }
+    expect(await sc.metric('scorecar_receiver_requests_total', { transport: 'http', outcome: '408' })).toBe(6);
+    expect(await sc.metric('scorecar_receiver_connections_closed_total', { transport: 'http', reason: 'request_timeout' })).toBe(6);
+    // Not a capacity refusal: the sender is told, it is not asked to retry.
+    expect(await sc.metric('scorecar_receiver_refused_requests_total')).toBe(0);
+    const res = await fetch(`${sc.httpUrl}/v1/traces`, { method: 'POST', body: goodBody(), headers: { 'content-type': 'application/x-protobuf' } });
+    await res.arrayBuffer();
+    expect(res.status).toBe(200);
+  }, 30_000);
+});

@@ -102,7 +102,18 @@ export const configSchema = z
             grpc: z
               .object({
                 endpoint: optionalEndpoint.default('0.0.0.0:4317'),
+                /** Checked after decompression (a gzip message inflating past it is refused). */
                 maxRecvMsgSizeBytes: z.number().int().positive().default(4 * MiB),
+                /** Connections open at once; more are closed as they arrive (and counted). */
+                maxConnections: z.number().int().positive().default(4096),
+                /** Calls in progress at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+                maxConcurrentStreams: z.number().int().positive().max(2 ** 31 - 1).default(100),
+                /** A new connection must have sent the HTTP/2 preface and its SETTINGS within this. */
+                handshakeTimeoutMs: z.number().int().positive().default(10_000),
+                /** A call's request message must have arrived in full within this of its headers. */
+                requestTimeoutMs: z.number().int().positive().default(60_000),
+                /** A connection without a call in progress for this long is closed (GOAWAY). */
+                idleTimeoutMs: z.number().int().positive().default(60_000),
               })
               .strict()
               .prefault({}),

@@ -5,8 +5,9 @@
 // that do not fit are refused with a retryable status, and every one is accounted for.
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonToProtobuf } from '../../src/wire/index.ts';
+import { jsonToProtobuf, retryDelayFromStatus } from '../../src/wire/index.ts';
 import { type ChildScorecar, scrape, startChild } from '../support/child.ts';
 
 const MiB = 1024 * 1024;
@@ -14,7 +15,7 @@ const BUDGET = 64 * MiB;
 const SENDERS = 100;
 
 /** A trace request of one span whose attribute is `bytes` of one repeated letter. */
-function bomb(bytes: number): { raw: number; gz: Buffer } {
+function bomb(bytes: number): { raw: number; gz: Buffer; body: Buffer } {
   const traceId = 'ab'.repeat(16);
   const body = jsonToProtobuf(
     'traces',
@@ -22,7 +23,7 @@ function bomb(bytes: number): { raw: number; gz: Buffer } {
       resourceSpans: [{ scopeSpans: [{ spans: [{ traceId, spanId: 'cd'.repeat(8), name: 'bomb', attributes: [{ key: 'filler', value: { stringValue: 'a'.repeat(bytes) } }] }] }] }],
     }),
   );
-  return { raw: body.length, gz: gzipSync(body, { level: 9 }) };
+  return { raw: body.length, gz: gzipSync(body, { level: 9 }), body };
 }
 
 function post(url: string, body: Buffer, agent: http.Agent): Promise<{ status: number; retryAfter: string | undefined }> {
@@ -70,6 +71,51 @@ describe('concurrent zip bombs over OTLP/HTTP', () => {
     expect(await scrape(sc.adminUrl, 'scorecar_memory_budget_used_bytes')).toBe(0);
     // Unbounded, 100 bodies inflated at once would take ~2 GB. Bounded: the budget, the copy the
     // scan makes of a body being taken, and the process itself.
+    expect(peak - before).toBeLessThan(5 * BUDGET);
+  }, 120_000);
+});
+
+describe('concurrent zip bombs over OTLP/gRPC', () => {
+  let sc: ChildScorecar;
+
+  beforeAll(async () => {
+    sc = await startChild(`limits: {memoryBytes: ${BUDGET}, retryAfterSeconds: 3}\nlogging: {level: warn}`);
+  }, 60_000);
+  afterAll(() => sc?.kill());
+
+  it(`${SENDERS} calls of 4 MiB messages gzipped to a few KiB: bounded memory, retryable refusals, every one counted`, async () => {
+    // Just under the default 4 MiB message limit, which applies after decompression.
+    const b = bomb(4 * MiB - 1024);
+    const identity = (x: Buffer): Buffer => x;
+    // gzip on the wire: the client compresses each message (grpc.default_compression_algorithm 2).
+    const clients = Array.from({ length: 10 }, () =>
+      new grpc.Client(sc.grpcUrl, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2, 'grpc.max_send_message_length': -1 }),
+    );
+    const before = sc.rss();
+    const results = await Promise.all(
+      Array.from(
+        { length: SENDERS },
+        (_, i) =>
+          new Promise<grpc.ServiceError | null>((resolve) =>
+            clients[i % clients.length]!.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', identity, identity, b.body, new grpc.Metadata(), {}, (e) => resolve(e)),
+          ),
+      ),
+    );
+    for (const c of clients) c.close();
+    const peak = sc.peakRss();
+    const byCode: Record<string, number> = {};
+    for (const e of results) byCode[e ? grpc.status[e.code]! : 'OK'] = (byCode[e ? grpc.status[e.code]! : 'OK'] ?? 0) + 1;
+    console.log(
+      `zip bombs (gRPC): ${JSON.stringify(byCode)}, ${(b.raw / MiB).toFixed(1)} MiB messages; RSS ${(before / MiB).toFixed(0)} MiB before, peak ${(peak / MiB).toFixed(0)} MiB (budget ${BUDGET / MiB} MiB)`,
+    );
+    expect(Object.keys(byCode).sort()).toEqual(['OK', 'UNAVAILABLE']);
+    // Every refusal carries its retry hint.
+    const hints = results.filter((e) => e !== null).map((e) => retryDelayFromStatus(e!.metadata.get('grpc-status-details-bin')[0] as Buffer));
+    expect(new Set(hints)).toEqual(new Set([3000]));
+    expect(await scrape(sc.adminUrl, 'scorecar_receiver_accepted_items_total', { signal: 'traces', transport: 'grpc' })).toBe(byCode.OK);
+    expect(await scrape(sc.adminUrl, 'scorecar_receiver_refused_requests_total', { transport: 'grpc', reason: 'memory_budget_full' })).toBe(byCode.UNAVAILABLE);
+    expect(await scrape(sc.adminUrl, 'scorecar_memory_budget_used_bytes')).toBe(0);
+    // Unbounded, 100 messages inflated at once take ~600 MiB more (grpc-js did, refusing them all).
     expect(peak - before).toBeLessThan(5 * BUDGET);
   }, 120_000);
 });

@@ -130,6 +130,8 @@ export const configSchema = z
                 requestTimeoutMs: z.number().int().positive().default(60_000),
                 /** A keep-alive connection without a request for this long is closed. */
                 idleTimeoutMs: z.number().int().positive().default(65_000),
+                /** Worker threads converting OTLP/JSON bodies over 64 KiB to protobuf, off the event loop. */
+                jsonWorkers: z.number().int().min(1).max(64).default(2),
               })
               .strict()
               .prefault({}),

@@ -15,11 +15,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Component } from '../component/index.ts';
 import { type Logger, type MetricsRegistry, receiverStatus, ScorecarError } from '../util/index.ts';
-import { type Body, encodeRpcStatus, jsonToProtobuf, otlpType, rpcStatusJson, type Signal, TYPE } from '../wire/index.ts';
+import { type Body, encodeRpcStatus, otlpType, rpcStatusJson, type Signal, TYPE } from '../wire/index.ts';
 import { BodyReader, ENCODINGS } from './body.ts';
 import type { MemoryBudget } from './budget.ts';
 import { Connections } from './connections.ts';
 import type { IngestOutcome, OtlpIngest } from './ingest.ts';
+import { INLINE_JSON_BYTES, JsonPool } from './json-pool.ts';
 import { RequestCounters } from './requests.ts';
 
 export interface HttpReceiverOptions {
@@ -60,8 +61,16 @@ interface Exchange {
   timer: NodeJS.Timeout | undefined;
 }
 
-function join(pieces: readonly Buffer[], size: number): Buffer {
-  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size);
+/** The pieces as one buffer; `own` asks for a fresh allocation of its own even for one piece. */
+function join(pieces: readonly Buffer[], size: number, own: boolean): Buffer {
+  if (pieces.length === 1 && !own) return pieces[0]!;
+  const out = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 export class OtlpHttpReceiver implements Component {
@@ -72,6 +81,7 @@ export class OtlpHttpReceiver implements Component {
   private readonly server: http.Server;
   private readonly conns: Connections;
   private readonly counters: RequestCounters;
+  private readonly json: JsonPool;
   /** How much of a refused request's body is read and discarded before the connection is closed. */
   private readonly discardLimit: number;
   private draining = false;
@@ -94,6 +104,7 @@ export class OtlpHttpReceiver implements Component {
     this.log = log;
     this.discardLimit = Math.max(64 * MiB, 4 * this.opts.maxRequestBodyBytes);
     this.counters = new RequestCounters(metrics);
+    this.json = new JsonPool(this.opts.jsonWorkers, this.opts.maxRequestBodyBytes);
     this.server = http.createServer(
       {
         keepAliveTimeout: this.opts.idleTimeoutMs,
@@ -167,6 +178,7 @@ export class OtlpHttpReceiver implements Component {
       if (this.inflight === 0) this.server.closeAllConnections();
       else this.idle = () => this.server.closeAllConnections();
     });
+    await this.json.close();
   }
 
   /** Requests arriving from now on get 503 (used when shutdown starts, before close()). */
@@ -255,13 +267,15 @@ export class OtlpHttpReceiver implements Component {
       });
       this.stopTimer(x);
       // Protobuf is scanned and forwarded in the pieces it arrived (or inflated) in; JSON
-      // conversion needs it whole.
+      // conversion needs it whole, and a large body is converted on a worker thread (moved
+      // there as a copy of its own), so it never holds up other senders.
       let body: Body = pieces;
       if (format === 'json') {
         if (size === 0) throw new ScorecarError('INVALID_ARGUMENT', 'empty body is not valid OTLP/JSON; send {} for an empty request');
-        const raw = join(pieces, size);
-        if (pieces.length > 1) hold.add(size);
-        body = jsonToProtobuf(signal, raw);
+        const raw = join(pieces, size, size > INLINE_JSON_BYTES);
+        if (raw !== pieces[0]) hold.add(size);
+        pieces.length = 0;
+        body = await this.json.convert(signal, raw);
         hold.add(body.length);
       }
       const outcome = this.ingest.handle(signal, body, ctx);

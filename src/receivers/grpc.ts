@@ -329,6 +329,7 @@ class Call {
 
   start(): void {
     this.rx.callStarted();
+    this.stream.once('aborted', () => this.onClose());
     this.stream.once('close', () => this.onClose());
     try {
       if (!this.svc) {
@@ -441,12 +442,12 @@ class Call {
     this.ended = true;
     if (this.finished) return;
     if (!this.messageDone) {
-      this.fail(
-        new ScorecarError(
-          'INVALID_ARGUMENT',
-          this.remaining < 0 && this.prefixHave === 0 ? 'the call carried no request message' : 'the request message is truncated',
-        ),
-      );
+      // A client's RST_STREAM also ends the request ('aborted' follows at once): only a call
+      // that was not cancelled is told its message is missing.
+      const why = this.remaining < 0 && this.prefixHave === 0 ? 'the call carried no request message' : 'the request message is truncated';
+      setImmediate(() => {
+        if (!this.stream.aborted) this.fail(new ScorecarError('INVALID_ARGUMENT', why));
+      });
       return;
     }
     this.maybeFinish();

@@ -59,6 +59,8 @@ interface Exchange {
   /** False while an Expect: 100-continue request has not been asked for its body. */
   continued: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** Answered already; the rest of the body is being read into nothing. */
+  discarding: boolean;
 }
 
 /** The pieces as one buffer; `own` asks for a fresh allocation of its own even for one piece. */
@@ -188,7 +190,7 @@ export class OtlpHttpReceiver implements Component {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
     this.inflight++;
-    const x: Exchange = { req, res, reader: new BodyReader(), continued: !expectContinue, timer: undefined };
+    const x: Exchange = { req, res, reader: new BodyReader(), continued: !expectContinue, timer: undefined, discarding: false };
     x.timer = setTimeout(() => this.onRequestTimeout(x), this.opts.requestTimeoutMs);
     x.timer.unref();
     this.handle(x).finally(() => {
@@ -201,18 +203,18 @@ export class OtlpHttpReceiver implements Component {
   private onRequestTimeout(x: Exchange): void {
     x.timer = undefined;
     if (x.req.complete) return;
-    if (!x.reader.settled) {
-      x.reader.abort(
-        new ScorecarError(
-          'REQUEST_TIMEOUT',
-          `request body not received in full within ${this.opts.requestTimeoutMs} ms (${x.reader.received} bytes received)`,
-        ),
-      );
+    if (x.discarding) {
+      // Answered already; the rest of its body did not come in time either.
+      this.conns.closed('request_timeout');
+      x.req.socket.destroy();
       return;
     }
-    // Answered already; the rest of its body was being discarded.
-    this.conns.closed('request_timeout');
-    x.req.socket.destroy();
+    x.reader.abort(
+      new ScorecarError(
+        'REQUEST_TIMEOUT',
+        `request body not received in full within ${this.opts.requestTimeoutMs} ms (${x.reader.received} bytes received)`,
+      ),
+    );
   }
 
   private stopTimer(x: Exchange): void {
@@ -360,6 +362,7 @@ export class OtlpHttpReceiver implements Component {
   /** Reads the rest of a refused request's body into nothing, up to discardLimit bytes. */
   private discard(x: Exchange): void {
     const { req } = x;
+    x.discarding = true;
     let discarded = 0;
     const onData = (c: Buffer): void => {
       discarded += c.length;

@@ -153,6 +153,17 @@ describe('a body that does not arrive in time', () => {
     expect(res.status).toBe(200);
   }, 30_000);
 
+  it('a refused body whose rest stalls: answered at once, then cut off after requestTimeoutMs', async () => {
+    const before = await sc.metric('scorecar_receiver_connections_closed_total', { transport: 'http', reason: 'request_timeout' });
+    const c = new RawConnection(port);
+    await c.connected;
+    c.write(postHead('/v1/traces', { 'content-type': 'application/x-protobuf', 'content-length': 50_000_000 }));
+    c.write(Buffer.alloc(10));
+    await c.closedP;
+    expect(c.responses().map((r) => r.status)).toEqual([413]);
+    expect(await sc.metric('scorecar_receiver_connections_closed_total', { transport: 'http', reason: 'request_timeout' })).toBe(before + 1);
+  }, 30_000);
+
   it('over gRPC: a stalled message gets UNKNOWN (the 408 of the error table) with the reason', async () => {
     const session = http2.connect(`http://${sc.grpcUrl}`);
     const calls = Array.from({ length: 6 }, () => slowCall(session, MiB));

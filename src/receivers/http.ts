@@ -84,6 +84,14 @@ export class OtlpHttpReceiver implements Component {
   private readonly conns: Connections;
   private readonly counters: RequestCounters;
   private readonly json: JsonPool;
+  /**
+   * Per client address, the turn of its latest OTLP/JSON request: JSON requests of one client
+   * are handed on in the order they arrived, although large ones are converted on workers while
+   * small ones are converted at once (a client's concurrent batches would otherwise overtake
+   * each other, and a trace's spans arrive after the trace was completed). Other clients, and
+   * protobuf requests, never wait for them.
+   */
+  private readonly jsonTurns = new Map<string, Promise<void>>();
   /** How much of a refused request's body is read and discarded before the connection is closed. */
   private readonly discardLimit: number;
   private draining = false;
@@ -228,6 +236,7 @@ export class OtlpHttpReceiver implements Component {
     const signal = PATHS[path];
     let format: Format = 'json';
     const hold = this.budget.hold();
+    let turn: { prev: Promise<void> | undefined; done: () => void } | undefined;
     try {
       if (!signal) throw new ScorecarError('NOT_FOUND', `no such path ${path}; OTLP paths are /v1/traces, /v1/logs, /v1/metrics`);
       if (req.method !== 'POST') {
@@ -238,7 +247,7 @@ export class OtlpHttpReceiver implements Component {
       if (ct === 'application/x-protobuf' || ct === 'application/protobuf') format = 'protobuf';
       else if (ct !== 'application/json') {
         throw new ScorecarError('UNSUPPORTED_MEDIA_TYPE', `unsupported content-type '${ct}'; use application/x-protobuf or application/json`);
-      }
+      } else turn = this.takeTurn(req.socket.remoteAddress ?? '');
       const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
       if (!ENCODINGS.includes(encoding)) {
         throw new ScorecarError('UNSUPPORTED_MEDIA_TYPE', `unsupported content-encoding '${encoding}'; use gzip, deflate, zstd or none`);
@@ -279,6 +288,7 @@ export class OtlpHttpReceiver implements Component {
         pieces.length = 0;
         body = await this.json.convert(signal, raw);
         hold.add(body.length);
+        if (turn?.prev) await turn.prev;
       }
       const outcome = this.ingest.handle(signal, body, ctx);
       this.counters.outcome(signal, 'http', outcome.rejected > 0 ? 'partial' : 'ok');
@@ -291,9 +301,26 @@ export class OtlpHttpReceiver implements Component {
       if (err.retryHint) this.counters.refusedRetryable(signal ?? 'unknown', 'http', err.code);
       this.respondError(x, format, err);
     } finally {
+      turn?.done();
       hold.release();
       if (req.complete) this.stopTimer(x);
     }
+  }
+
+  /** This JSON request's place after the client's earlier ones; done() when it is handed on or refused. */
+  private takeTurn(client: string): { prev: Promise<void> | undefined; done: () => void } {
+    const prev = this.jsonTurns.get(client);
+    let done!: () => void;
+    const handed = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    // The next request's turn comes when this one and every earlier one are through.
+    const mine = prev ? Promise.all([prev, handed]).then(() => undefined) : handed;
+    this.jsonTurns.set(client, mine);
+    void mine.then(() => {
+      if (this.jsonTurns.get(client) === mine) this.jsonTurns.delete(client);
+    });
+    return { prev, done };
   }
 
   private respondOk(res: http.ServerResponse, signal: Signal, format: Format, outcome: IngestOutcome): void {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonToProtobuf } from '../../src/wire/index.ts';
-import { startScorecar, type TestScorecar } from '../support/scorecar.ts';
+import { startScorecar, type TestScorecar, waitFor } from '../support/scorecar.ts';
 
 const MiB = 1024 * 1024;
 const SMALL = 10;
@@ -84,4 +84,56 @@ describe('a large OTLP/JSON request and another sender', () => {
     expect(res.status).toBe(400);
     expect(((await res.json()) as { message: string }).message).toBe('resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: "17e17" is not an integer');
   });
+});
+
+describe("one client's concurrent OTLP/JSON requests", () => {
+  let sc: TestScorecar;
+
+  beforeAll(async () => {
+    sc = await startScorecar('assembler: {settleMs: 100}', { captureTraces: true });
+  });
+  afterAll(async () => {
+    await sc.stop();
+  });
+
+  it('are handed on in the order they arrived: a small one does not overtake a large one being converted', async () => {
+    // The large request carries a child span (and ~18 MiB of other spans), the small one sent
+    // after it the child's root. Handed on out of order, the trace would be completed (100 ms
+    // after its root) while the child is still being converted.
+    const traceId = randomBytes(16).toString('hex');
+    const rootId = randomBytes(8).toString('hex');
+    const filler = JSON.parse(largeJson(18 * MiB).body.toString()) as { resourceSpans: [{ scopeSpans: [{ spans: unknown[] }] }] };
+    filler.resourceSpans[0].scopeSpans[0].spans.push({ traceId, spanId: randomBytes(8).toString('hex'), parentSpanId: rootId, name: 'child' });
+    const large = Buffer.from(JSON.stringify(filler));
+    const small = Buffer.from(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId, spanId: rootId, name: 'root' }] }] }] }));
+    const agent = new http.Agent({ keepAlive: true });
+    let asked!: () => void;
+    const continued = new Promise<void>((r) => {
+      asked = r;
+    });
+    const bigDone = new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        `${sc.httpUrl}/v1/traces`,
+        { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': large.length, expect: '100-continue' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.on('continue', () => {
+        req.end(large);
+        asked();
+      });
+      req.flushHeaders();
+    });
+    // Asked for its body: the receiver has taken the large request in, so it came first.
+    await continued;
+    expect(await post(`${sc.httpUrl}/v1/traces`, small, 'application/json', agent)).toBe(200);
+    expect(await bigDone).toBe(200);
+    await waitFor(() => sc.traces.some((t) => t.traceId === traceId), 30_000, 'the trace to complete');
+    const trace = sc.traces.find((t) => t.traceId === traceId)!;
+    expect(trace.spans.length).toBe(2);
+    agent.destroy();
+  }, 60_000);
 });

@@ -14,6 +14,7 @@ import {
 } from '../../src/assembly/index.ts';
 import { fanout } from '../../src/component/index.ts';
 import { OtlpIngest } from '../../src/receivers/index.ts';
+import { type ActiveScorer, DEFAULT_SAMPLING_SALT, isSelected, type SelectedJob, TraceSelector } from '../../src/select/index.ts';
 import { MetricsRegistry, silentLogger } from '../../src/util/index.ts';
 import {
   decodeLogRecord,
@@ -183,6 +184,46 @@ describe('assembler: log records', () => {
     expect(done.map((d) => d.traceId)).toEqual([wanted.traceId]);
     expect(logContents(done[0]!)).toEqual(['c']);
     expect(asm.counters.spansNotSampled).toBe(1);
+  });
+
+  it('asks the selection stage’s real interest gate: records of unsampled traces are never buffered', () => {
+    const scorer: ActiveScorer = {
+      experimentId: 'scored-app',
+      name: 'len',
+      version: 1,
+      definition: { type: 'code', source: '(ctx) => 1' },
+      sampleRate: 0.5,
+      filterString: null,
+      filter: null,
+      updatedAt: '2025-01-01T00:00:00Z',
+    };
+    const active = new Map([['scored-app', [scorer]]]);
+    const selector = new TraceSelector({
+      registry: { activeScorers: () => active, activeFor: (e) => active.get(e) ?? [] },
+      next: new Sink<SelectedJob>(),
+      resolution: ['resource:service.name'],
+      defaultExperiment: 'default',
+      salt: DEFAULT_SAMPLING_SALT,
+      metrics: new MetricsRegistry(),
+      log: silentLogger,
+    });
+    const { asm, done, spans, logs, advance } = setup({}, selector);
+    const scored = Array.from({ length: 40 }, () => trace(0));
+    const unscored = Array.from({ length: 10 }, () => trace(0));
+    for (const t of scored) logs(logsReq([{ traceId: t.traceId, body: 'q' }, { traceId: t.traceId, body: 'a' }], 'scored-app'));
+    for (const t of unscored) logs(logsReq([{ traceId: t.traceId, body: 'q' }], 'unscored-app'));
+    const sampled = scored.filter((t) => isSelected(t.traceId, 0.5, DEFAULT_SAMPLING_SALT));
+    // Rate 0.5 over 40 ids: both outcomes occur (the ids are random; 2^-39 that they do not).
+    expect(sampled.length).toBeGreaterThan(0);
+    expect(sampled.length).toBeLessThan(40);
+    expect(asm.counters.logsBuffered).toBe(2 * sampled.length);
+    expect(asm.counters.logsNotSampled).toBe(2 * (40 - sampled.length) + 10);
+    expect(asm.traceCount).toBe(sampled.length);
+    spans(spansReq(scored.map((t) => t.root), 'scored-app'));
+    spans(spansReq(unscored.map((t) => t.root), 'unscored-app'));
+    advance(2100);
+    expect(new Set(done.map((d) => d.traceId))).toEqual(new Set(sampled.map((t) => t.traceId)));
+    for (const d of done) expect(logContents(d)).toEqual(['q', 'a']);
   });
 
   it('drops a trace whose spans never came at the idle timeout, counted, and later spans are late', () => {

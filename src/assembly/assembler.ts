@@ -255,9 +255,18 @@ class IdTable {
 
 // ---------------------------------------------------------------------------------------------
 
-const NO_WHERE: Array<Buffer | number> = [];
-const NO_PARTS: Part[] = [];
 const NO_BYTES: readonly Uint8Array[] = Object.freeze([]) as readonly Uint8Array[];
+const NO_RESOURCES: readonly ResourceRef[] = Object.freeze([]) as readonly ResourceRef[];
+const NO_SCOPES: readonly ScopeRef[] = Object.freeze([]) as readonly ScopeRef[];
+
+/** A completed trace's log records: where they are, and their views made on first use. */
+interface TraceLogs {
+  readonly where: Array<Buffer | number>;
+  readonly parts: Part[];
+  views?: Uint8Array[];
+  resources?: ResourceRef[];
+  scopes?: ScopeRef[];
+}
 
 /** Views on the 3-slot (buffer, start, length) list of a trace's spans or log records. */
 function viewsOf(w: Array<Buffer | number>, n: number): Uint8Array[] {
@@ -284,22 +293,17 @@ class AssembledTrace implements CompleteTrace {
   /** 3 slots per span: buffer, start, length. */
   readonly #where: Array<Buffer | number>;
   readonly #parts: Part[];
-  /** The same for log records (NO_WHERE / NO_PARTS when there are none). */
-  readonly #logWhere: Array<Buffer | number>;
-  readonly #logParts: Part[];
+  /** Its log records; undefined when none arrived (one field, so spans-only traces stay small). */
+  readonly #logs: TraceLogs | undefined;
   #spans: Uint8Array[] | undefined;
   #resources: ResourceRef[] | undefined;
   #scopes: ScopeRef[] | undefined;
-  #logs: readonly Uint8Array[] | undefined;
-  #logResources: ResourceRef[] | undefined;
-  #logScopes: ScopeRef[] | undefined;
 
   constructor(
     traceId: string,
     where: Array<Buffer | number>,
     parts: Part[],
-    logWhere: Array<Buffer | number>,
-    logParts: Part[],
+    logs: TraceLogs | undefined,
     meta: { reason: CompletionReason; hasRoot: boolean; firstSeenMs: number; completedMs: number; wireBytes: number },
   ) {
     this.traceId = traceId;
@@ -310,8 +314,7 @@ class AssembledTrace implements CompleteTrace {
     this.wireBytes = meta.wireBytes;
     this.#where = where;
     this.#parts = parts;
-    this.#logWhere = logWhere;
-    this.#logParts = logParts;
+    this.#logs = logs;
   }
 
   get spans(): readonly Uint8Array[] {
@@ -320,18 +323,24 @@ class AssembledTrace implements CompleteTrace {
   }
 
   get logs(): readonly Uint8Array[] {
-    this.#logs ??= this.#logParts.length === 0 ? NO_BYTES : viewsOf(this.#logWhere, this.#logParts.length);
-    return this.#logs;
+    const l = this.#logs;
+    if (l === undefined) return NO_BYTES;
+    l.views ??= viewsOf(l.where, l.parts.length);
+    return l.views;
   }
 
   get logResources(): readonly ResourceRef[] {
-    this.#logResources ??= this.#logParts.map((p) => p.resource);
-    return this.#logResources;
+    const l = this.#logs;
+    if (l === undefined) return NO_RESOURCES;
+    l.resources ??= l.parts.map((p) => p.resource);
+    return l.resources;
   }
 
   get logScopes(): readonly ScopeRef[] {
-    this.#logScopes ??= this.#logParts.map((p) => p.scope);
-    return this.#logScopes;
+    const l = this.#logs;
+    if (l === undefined) return NO_SCOPES;
+    l.scopes ??= l.parts.map((p) => p.scope);
+    return l.scopes;
   }
 
   get resources(): readonly ResourceRef[] {
@@ -1260,11 +1269,11 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
       parts[j] = c.parts[this.sPart[sp]!]!;
     }
     const nl = this.tLogCount[t]!;
-    let logWhere = NO_WHERE;
-    let logParts = NO_PARTS;
+    let logs: TraceLogs | undefined;
     if (nl > 0) {
-      logWhere = new Array(nl * 3);
-      logParts = new Array(nl);
+      const logWhere: Array<Buffer | number> = new Array(nl * 3);
+      const logParts: Part[] = new Array(nl);
+      logs = { where: logWhere, parts: logParts };
       let k = 0;
       for (let r = this.tLogHead[t]!; r !== NONE; r = this.lNext[r]!, k++) {
         const c = this.chunks[this.lChunk[r]!]!;
@@ -1274,7 +1283,7 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
         logParts[k] = c.parts[this.lPart[r]!]!;
       }
     }
-    const trace = new AssembledTrace(hexOf(this.tId, t * 4), where, parts, logWhere, logParts, {
+    const trace = new AssembledTrace(hexOf(this.tId, t * 4), where, parts, logs, {
       reason,
       hasRoot: this.tRoot[t]! >= 0,
       firstSeenMs: this.tFirst[t]! + this.epoch,

@@ -7,11 +7,14 @@
 // Log records (the GenAI semantic conventions put message content in log events, correlated by
 // trace and span id) are joined to their trace here so the GenAI view can read them. A log record
 // is treated like a span that can never be a root: it opens its trace's entry when none exists
-// (logs are often exported before the spans they belong to), subject to the same interest gate;
-// it counts as activity for the idle timeout; it is charged to the same byte budget, compacted,
-// evicted and completed with its trace; one of a decided trace is counted late. A trace whose
-// spans never arrived (only log records) is dropped at completion, counted, and never handed on:
-// there is nothing to view. Log records are not de-duplicated here (they carry no id of their
+// (logs are often exported before the spans they belong to), subject to the same interest gate,
+// but only when its trace flags say the trace was sampled: the spans of a trace an upstream head
+// sampler dropped never come, and its log records (SDKs stamp them with the span's trace id all
+// the same) would only wait out the idle timeout; a record without the sampled flag joins an
+// entry that exists and is otherwise counted `unsampled`. A record counts as activity for the
+// idle timeout; it is charged to the same byte budget, compacted, evicted and completed with its
+// trace; one of a decided trace is counted late. A trace whose spans never arrived (only log
+// records) is dropped at completion, counted, and never handed on: there is nothing to view. Log records are not de-duplicated here (they carry no id of their
 // own; a re-sent request costs its bytes until the trace completes): the view drops exact
 // duplicates. Spans-only traffic pays for this with three stores per new trace and a check or two
 // when it completes; the log record arrays are allocated on the first log record.
@@ -39,6 +42,7 @@ import { errorFields, type Logger, type MetricsRegistry, silentLogger } from '..
 import {
   LOG_STRIDE,
   type LogScanResult,
+  logSampled,
   type OtlpBatch,
   type ResourceRef,
   type ScanResult,
@@ -103,6 +107,11 @@ export interface AssemblerCounters {
   logsLate: number;
   /** Log records of traces no later stage may read: forwarded, never buffered. */
   logsNotSampled: number;
+  /**
+   * Log records whose trace flags do not mark the trace sampled, of traces not buffered: their
+   * spans are not expected (head sampling dropped them), so they open no entry.
+   */
+  logsUnsampled: number;
   logsEvicted: number;
   /** Log records of traces whose spans never arrived, dropped when the trace completed. */
   logsWithoutSpans: number;
@@ -480,6 +489,7 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
     logsBuffered: 0,
     logsLate: 0,
     logsNotSampled: 0,
+    logsUnsampled: 0,
     logsEvicted: 0,
     logsWithoutSpans: 0,
   };
@@ -530,6 +540,7 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
         [{ outcome: 'late' }, c.logsLate],
         [{ outcome: 'evicted' }, c.logsEvicted],
         [{ outcome: 'not_sampled' }, c.logsNotSampled],
+        [{ outcome: 'unsampled' }, c.logsUnsampled],
         [{ outcome: 'no_spans' }, c.logsWithoutSpans],
       ],
     );
@@ -703,8 +714,9 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
   /**
    * Buffers the log records of a scanned ExportLogsServiceRequest that carry a trace id, with
    * their trace (see the module header): a record of a buffered trace joins it; one of an unknown
-   * trace opens its entry if the interest gate wants the trace (the spans may come later); one of
-   * a decided trace is late. Kept records point into `buf` or `scan.home`, as spans do.
+   * trace opens its entry if its flags mark the trace sampled and the interest gate wants the
+   * trace (the spans may come later); one of a decided trace is late. Kept records point into
+   * `buf` or `scan.home`, as spans do.
    */
   ingestLogs(buf: Buffer, scan: LogScanResult, experimentHeader?: string): void {
     if (scan.withTraceId === 0) return; // plain application logs: nothing to join
@@ -741,6 +753,12 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
             t = slot === NONE ? NONE : this.ids.value(slot);
             if (t < -1) skip = 'late';
             else if (t === NONE) {
+              if (!logSampled(l, i)) {
+                // Not remembered for the run: a later record of this trace may carry the flag.
+                this.counters.logsUnsampled++;
+                lastOff = -1;
+                continue;
+              }
               if (interest !== undefined && !interest.wants(buf, tOff, resource)) skip = 'not_sampled';
               else t = this.newTrace(w0, w1, w2, w3, now);
             }

@@ -27,6 +27,7 @@ export {
   LOG_RECORD_PATH,
   LOG_STRIDE,
   type LogScanResult,
+  logSampled,
   METRIC_PATH,
   type ScanResult,
   type ScannedLogResource,

@@ -297,9 +297,10 @@ export function scanTraceRequest(buf: Uint8Array): ScanResult {
 // walkers stay monomorphic (one leaf scanner each), which the span hot path depends on.
 
 /**
- * Log records of one ScopeLogs, flattened 4 numbers per record: [start, end, traceIdOffset,
- * spanIdOffset]; traceIdOffset is -1 when the record has no valid trace id (16 bytes, not all
- * zero), spanIdOffset -1 when it has no valid span id (8 bytes, not all zero).
+ * Log records of one ScopeLogs, flattened 5 numbers per record: [start, end, traceIdOffset,
+ * spanIdOffset, flags]; traceIdOffset is -1 when the record has no valid trace id (16 bytes, not
+ * all zero), spanIdOffset -1 when it has no valid span id (8 bytes, not all zero); flags is the
+ * record's flags field (its low 8 bits are the W3C trace flags; 0 when absent).
  */
 export interface ScannedLogScope {
   scope: Range;
@@ -322,13 +323,19 @@ export interface LogScanResult {
   home?: readonly Buffer[];
 }
 
-export const LOG_STRIDE = 4;
+export const LOG_STRIDE = 5;
+
+/** Whether a scanned record's trace flags mark its trace sampled (W3C sampled bit). */
+export function logSampled(l: number[], i: number): boolean {
+  return (l[i + 4]! & 1) === 1;
+}
 
 function scanLogRecord(buf: Uint8Array, start: number, end: number, out: number[], result: LogScanResult): void {
   let traceOff = -1;
   let traceLen = 0;
   let spanOff = -1;
   let spanLen = 0;
+  let flags = 0;
   let p = start;
   while (p < end) {
     let tag = buf[p]!;
@@ -341,7 +348,11 @@ function scanLogRecord(buf: Uint8Array, start: number, end: number, out: number[
     const wt = tag & 7;
     const field = tag >>> 3;
     if (field === 0) throw new WireError('field number 0', p);
-    if (wt === 2) {
+    if (wt === 5 && field === 8) {
+      if (p + 4 > end) throw new WireError('field runs past the end of its message', end);
+      flags = (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
+      p += 4;
+    } else if (wt === 2) {
       pos = p;
       const len = readLen(buf, end);
       p = pos;
@@ -363,7 +374,7 @@ function scanLogRecord(buf: Uint8Array, start: number, end: number, out: number[
   const spanned = spanLen === 8 && !isAllZero(buf, spanOff, 8);
   result.logCount++;
   if (traced) result.withTraceId++;
-  out.push(start, end, traced ? traceOff : -1, spanned ? spanOff : -1);
+  out.push(start, end, traced ? traceOff : -1, spanned ? spanOff : -1, flags);
 }
 
 function scanScopeLogs(buf: Uint8Array, start: number, end: number, result: LogScanResult): ScannedLogScope {

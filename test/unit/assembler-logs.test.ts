@@ -20,6 +20,7 @@ import {
   decodeLogRecord,
   decodeResource,
   jsonToProtobuf,
+  LOG_STRIDE,
   type OtlpBatch,
   scanLogsRequest,
   scanTraceRequest,
@@ -40,6 +41,8 @@ interface L {
   spanId?: string;
   body: string;
   eventName?: string;
+  /** The W3C sampled trace flag (default set, as SDKs stamp records of sampled spans). */
+  sampled?: boolean;
 }
 
 function spansReq(spans: S[], service = 'svc'): Buffer {
@@ -66,6 +69,7 @@ function logsReq(logs: L[], service = 'svc'): Buffer {
               logRecords: logs.map((l) => ({
                 ...(l.traceId ? { traceId: l.traceId } : {}),
                 ...(l.spanId ? { spanId: l.spanId } : {}),
+                ...(l.traceId && l.sampled !== false ? { flags: 1 } : {}),
                 eventName: l.eventName ?? 'gen_ai.user.message',
                 body: { kvlistValue: { values: [{ key: 'content', value: { stringValue: l.body } }] } },
               })),
@@ -226,6 +230,31 @@ describe('assembler: log records', () => {
     for (const d of done) expect(logContents(d)).toEqual(['q', 'a']);
   });
 
+  it('opens no entry for records whose trace flags say unsampled; they join one their spans opened', () => {
+    const { asm, done, spans, logs, advance } = setup();
+    const headSampledOut = trace(0);
+    const flagless = trace(0);
+    logs(logsReq([{ traceId: headSampledOut.traceId, body: 'x', sampled: false }]));
+    expect(asm.counters.logsUnsampled).toBe(1);
+    expect(asm.traceCount).toBe(0);
+    expect(asm.bytes).toBe(0);
+    // A producer that leaves the flags unset: its records join once the spans are buffered.
+    spans(spansReq([flagless.root]));
+    logs(
+      logsReq([
+        { traceId: flagless.traceId, body: 'after the span', sampled: false },
+        { traceId: headSampledOut.traceId, body: 'still unsampled', sampled: false },
+        { traceId: headSampledOut.traceId, body: 'this one is sampled' },
+      ]),
+    );
+    advance(2100);
+    expect(done.map((d) => [d.traceId, logContents(d)])).toEqual([[flagless.traceId, ['after the span']]]);
+    expect(asm.counters.logsUnsampled).toBe(2);
+    // The sampled record of the same run opened the entry (it waits for spans that never come).
+    expect(asm.traceCount).toBe(1);
+    expect(asm.counters.logsBuffered).toBe(2);
+  });
+
   it('drops a trace whose spans never came at the idle timeout, counted, and later spans are late', () => {
     const { asm, done, spans, logs, advance } = setup();
     const t = trace(0);
@@ -291,7 +320,7 @@ describe('assembler: log records', () => {
     // Compacted: charged for its own span and record only, in one copy, not the two requests.
     const slowSpan = scanTraceRequest(spansReq([slow.kids[0]!])).resources[0]!.scopes[0]!.spans;
     const slowLog = scanLogsRequest(b).resources[0]!.scopes[0]!.logs;
-    const own = slowSpan[1]! - slowSpan[0]! + (slowLog[5]! - slowLog[4]!);
+    const own = slowSpan[1]! - slowSpan[0]! + (slowLog[LOG_STRIDE + 1]! - slowLog[LOG_STRIDE]!);
     expect(asm.bytes).toBe(TRACE_OVERHEAD_BYTES + SPAN_OVERHEAD_BYTES + LOG_OVERHEAD_BYTES + own + 256);
     b.fill(0); // the request buffer may be reused: the compacted trace no longer reads it
     spans(spansReq([slow.root]));

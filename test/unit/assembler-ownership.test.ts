@@ -12,7 +12,7 @@ v8.setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 function logsReq(traceId: string): Buffer {
-  const logRecords = [{ traceId, body: { stringValue: 'l'.repeat(2000) }, eventName: 'gen_ai.user.message' }];
+  const logRecords = [{ traceId, flags: 1, body: { stringValue: 'l'.repeat(2000) }, eventName: 'gen_ai.user.message' }];
   return jsonToProtobuf('logs', JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords }] }] }));
 }
 

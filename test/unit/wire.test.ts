@@ -6,6 +6,7 @@ import {
   decodeSpan,
   jsonToProtobuf,
   LOG_STRIDE,
+  logSampled,
   otlpType,
   protobufToJson,
   SPAN_STRIDE,
@@ -216,7 +217,10 @@ describe('log scanner', () => {
       scope: { name: 'genai', version: '2' },
     });
     // A zero span id reads as none, as for parent span ids.
-    expect(decodeLogRecord(buf.subarray(l[20]!, l[21]!), res, scope).spanId).toBe('');
+    const zeroSpan = 5 * LOG_STRIDE;
+    expect(decodeLogRecord(buf.subarray(l[zeroSpan]!, l[zeroSpan + 1]!), res, scope).spanId).toBe('');
+    // Trace flags: only the first record carries the sampled bit.
+    expect(Array.from({ length: 6 }, (_, k) => logSampled(l, k * LOG_STRIDE))).toEqual([true, false, false, false, false, false]);
   });
 
   it('refuses truncated and malformed log requests with the byte offset, and accepts empty ones', () => {

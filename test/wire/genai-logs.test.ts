@@ -4,7 +4,8 @@
 // records are exported as they are emitted and its spans only afterwards, so every trace's logs
 // reach scorecar before any of its spans. A code scorer reading ctx.inputs / ctx.outputs and a
 // guidelines judge then score every trace from that content, and the log records still arrive
-// downstream unchanged.
+// downstream unchanged. A record of a trace a head sampler dropped (sampled flag clear) opens no
+// entry.
 import { context, trace } from '@opentelemetry/api';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -12,7 +13,7 @@ import { OpenAIInstrumentation } from '@opentelemetry/instrumentation-openai';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { AlwaysOffSampler, BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import OpenAI from 'openai';
 import { VERSION as OPENAI_VERSION } from 'openai/version';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,7 +41,7 @@ interface LogJson {
   spanId: string;
   timeUnixNano: string;
   body: unknown;
-  attributes: Array<{ key: string; value: unknown }>;
+  attributes?: Array<{ key: string; value: unknown }>;
 }
 
 describe('GenAI content from log events, over the wire', () => {
@@ -166,8 +167,26 @@ scorers:
       }
       expect(await sc.metric('scorecar_assembler_log_records_total', { outcome: 'late' })).toBe(0);
 
+      // A trace an upstream head sampler dropped: the SDK still stamps its log records with the
+      // trace id (sampled flag clear), but no span will ever come, so they open no entry.
+      const headSampler = new NodeTracerProvider({ resource, sampler: new AlwaysOffSampler() });
+      const dropped = headSampler.getTracer('genai-js-app').startSpan('answer-question');
+      expect(dropped.spanContext().traceId).not.toMatch(/^0+$/);
+      loggerProvider.getLogger('genai-js-app').emit({
+        eventName: 'gen_ai.user.message',
+        body: { content: 'never traced' },
+        context: trace.setSpan(context.active(), dropped),
+      });
+      dropped.end();
+      await loggerProvider.forceFlush();
+      await waitFor(async () => (await sc.metric('scorecar_receiver_accepted_items_total', { signal: 'logs' })) === 3 * N + 1, 20_000, 'the unsampled record');
+      expect(await sc.metric('scorecar_assembler_log_records_total', { outcome: 'unsampled' })).toBe(1);
+      expect(await sc.metric('scorecar_assembler_log_records_total', { outcome: 'buffered' })).toBe(3 * N);
+      expect(sc.app.pipeline.assembler.traceCount).toBe(0);
+      await headSampler.shutdown();
+
       // Downstream: every log record exactly once, as the app emitted it.
-      await waitFor(async () => (await sc.metric('scorecar_exporter_sent_items_total', { signal: 'logs' })) >= 3 * N, 20_000, 'logs downstream');
+      await waitFor(async () => (await sc.metric('scorecar_exporter_sent_items_total', { signal: 'logs' })) >= 3 * N + 1, 20_000, 'logs downstream');
       const received = capture.requests
         .filter((r) => r.signal === 'logs')
         .flatMap((r) => {
@@ -177,14 +196,14 @@ scorers:
           return json.resourceLogs.flatMap((rl) => rl.scopeLogs.flatMap((sl) => sl.logRecords.map((lr) => ({ scope: sl.scope.name, lr }))));
         });
       // Only the app's records: scorecar's own gen_ai.evaluation.result records are its assessments.
-      const appLogs = received.filter((r) => r.scope === '@opentelemetry/instrumentation-openai');
-      expect(appLogs).toHaveLength(3 * N);
+      const appLogs = received.filter((r) => r.scope !== 'scorecar');
+      expect(appLogs).toHaveLength(3 * N + 1);
       const key = (traceId: string, spanId: string, name: unknown, body: unknown) => JSON.stringify([traceId, spanId, name, body]);
-      const fromApp = emitted.map((l) =>
+      const fromApp = sentLogs.getFinishedLogRecords().map((l) =>
         key(l.spanContext!.traceId, l.spanContext!.spanId, l.attributes['event.name'] ?? l.eventName, l.body),
       );
       const downstream = appLogs.map(({ lr }) => {
-        const attrs = Object.fromEntries(lr.attributes.map((a) => [a.key, a.value]));
+        const attrs = Object.fromEntries((lr.attributes ?? []).map((a) => [a.key, a.value]));
         const name = (attrs['event.name'] as { stringValue?: string } | undefined)?.stringValue ?? (lr as { eventName?: string }).eventName;
         return key(lr.traceId, lr.spanId, name, plainBody(lr.body));
       });

@@ -1,6 +1,7 @@
 // JSON forms of a TraceView: JSON-safe copies of decoded values (bigint → decimal string,
 // bytes → base64, no cycles) and the whole view as code scorers read it (`ctx.trace`).
-import type { SpanData } from '../wire/index.ts';
+import type { LogRecordData, SpanData } from '../wire/index.ts';
+import { logEventName } from './semconv.ts';
 import type { TraceView } from './types.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
@@ -44,6 +45,17 @@ export function toJsonSafe(value: unknown, depth = 0): JsonValue {
 
 const STATUS_NAMES = ['UNSET', 'OK', 'ERROR'];
 
+function logJson(l: LogRecordData): JsonValue {
+  return {
+    eventName: logEventName(l),
+    timeUnixNano: (l.timeUnixNano !== 0n ? l.timeUnixNano : l.observedTimeUnixNano).toString(),
+    severityNumber: l.severityNumber,
+    severityText: l.severityText,
+    body: toJsonSafe(l.body),
+    attributes: toJsonSafe(l.attributes),
+  };
+}
+
 function spanJson(span: SpanData, spanType: string | undefined): JsonValue {
   return {
     traceId: span.traceId,
@@ -72,13 +84,16 @@ function spanJson(span: SpanData, spanType: string | undefined): JsonValue {
       spanId: l.spanId,
       attributes: toJsonSafe(l.attributes),
     })),
+    // The trace's log records joined to this span (GenAI message events ...), by time.
+    logs: span.logs === undefined ? [] : span.logs.map(logJson),
     scope: { name: span.scope.name, version: span.scope.version },
   };
 }
 
 /**
  * The code scorers' `ctx.trace`: the TraceView's fields as JSON-safe data. Spans leave out
- * their resource (it is `trace.resource`) and status codes become UNSET/OK/ERROR.
+ * their resource (it is `trace.resource`) and status codes become UNSET/OK/ERROR; each span lists
+ * the log records joined to it (`logs`: eventName, timeUnixNano, severity, body, attributes).
  */
 export function traceViewJson(view: TraceView): JsonValue {
   const rootIndex = view.spans.indexOf(view.rootSpan);

@@ -1,5 +1,5 @@
-// Full decode of buffered spans into plain objects, done once per completed trace (never on
-// the receive path). Attribute values become plain JS values; int64 values become numbers
+// Full decode of buffered spans and log records into plain objects, done once per completed
+// trace (never on the receive path). Attribute values become plain JS values; int64 values become numbers
 // (exact up to 2^53, which covers token counts, sizes and epoch milliseconds).
 import type Long from 'long';
 import type { ResourceRef, ScopeRef } from './reframe.ts';
@@ -51,6 +51,27 @@ export interface SpanData {
   scope: ScopeData;
   /** Experiment header of the request that carried this span, if any. */
   experimentHeader: string | undefined;
+  /**
+   * Log records of the trace that name this span (set by the GenAI view, which joins them;
+   * absent when there are none), ordered by time.
+   */
+  logs?: LogRecordData[];
+}
+
+export interface LogRecordData {
+  traceId: string; // lowercase hex
+  spanId: string; // '' when the record names no span
+  timeUnixNano: bigint;
+  observedTimeUnixNano: bigint;
+  severityNumber: number;
+  severityText: string;
+  /** The record's event_name field ('' when unset; older SDKs put it in an `event.name` attribute). */
+  eventName: string;
+  /** The body as a plain value (a kvlist body becomes an object); null when absent. */
+  body: AttrValue;
+  attributes: Attributes;
+  resource: Attributes;
+  scope: ScopeData;
 }
 
 interface PbAnyValue {
@@ -191,5 +212,34 @@ export function decodeSpan(bytes: Uint8Array, resource: ResourceRef, scope: Scop
     resource: decodeResource(resource),
     scope: decodeScope(scope),
     experimentHeader: resource.experimentHeader,
+  };
+}
+
+interface PbLogRecord {
+  timeUnixNano?: Long | number;
+  observedTimeUnixNano?: Long | number;
+  severityNumber?: number;
+  severityText?: string;
+  body?: PbAnyValue;
+  attributes?: PbKeyValue[];
+  traceId?: Uint8Array;
+  spanId?: Uint8Array;
+  eventName?: string;
+}
+
+export function decodeLogRecord(bytes: Uint8Array, resource: ResourceRef, scope: ScopeRef): LogRecordData {
+  const m = otlpType(TYPE.logRecord).decode(bytes) as PbLogRecord;
+  return {
+    traceId: hex(m.traceId),
+    spanId: m.spanId?.some((b) => b !== 0) ? hex(m.spanId) : '',
+    timeUnixNano: longToBigInt(m.timeUnixNano),
+    observedTimeUnixNano: longToBigInt(m.observedTimeUnixNano),
+    severityNumber: m.severityNumber ?? 0,
+    severityText: m.severityText ?? '',
+    eventName: m.eventName ?? '',
+    body: anyValueToJs(m.body),
+    attributes: attributesToJs(m.attributes),
+    resource: decodeResource(resource),
+    scope: decodeScope(scope),
   };
 }

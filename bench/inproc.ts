@@ -4,8 +4,8 @@
 // The in-process benches call scorecar's modules directly, so they can only measure the checkout
 // they are part of: the checkout's own bench/hotpath.ts (hotPath) or bench/memory.ts
 // (memoryPerSpan) is imported, which is how `--scorecar <dir>` measures another checkout's code
-// here too (the two harness files have been the same but for import paths since they were
-// written; a checkout without them or without those exports is reported as skipped). A fresh
+// here too (the two harness files are the same but for import paths from 7912dde to 5926788; a
+// checkout without them or without those exports is reported as skipped). A fresh
 // process also keeps the bench process's own heap out of the hot path's GC work.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';

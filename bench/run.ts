@@ -96,6 +96,8 @@ function threadShares(r: ThroughputResult): string {
 }
 
 const figures = new Figures();
+// Taken before anything runs: the load average and commit the session started with.
+const session = describeSession(target.root, ROOT, args.note);
 const started = performance.now();
 const measured = target.root === ROOT ? 'this checkout' : target.root;
 /** Said of the in-process parts, which run the measured checkout's own harness files. */
@@ -270,6 +272,6 @@ if (args.compare) {
   }
 }
 if (args['save-baseline']) {
-  saveBaseline(args.baseline, figures, describeSession(target.root, ROOT, args.note));
+  saveBaseline(args.baseline, figures, session);
   console.log(`\nsaved ${figures.all.size} figures to ${args.baseline}`);
 }

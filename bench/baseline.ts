@@ -120,12 +120,14 @@ export function compareLines(figures: Figures, base: BaselineFile): string[] {
       rows.push([name, fmt(f.value, f.unit), '-', '-', f.better, 'new', `${f.load}/-`]);
       continue;
     }
-    const ratio = b.value === 0 ? (f.value === 0 ? 1 : Number.POSITIVE_INFINITY) : f.value / b.value;
+    // A ratio means something only between two positive values: a difference figure (latency
+    // added) can come out negative when the direct path had the worse tail, a count can be 0.
+    const ratio = b.value > 0 && f.value >= 0 ? f.value / b.value : Number.NaN;
     let verdict = '';
     if (f.better !== 'info' && Math.abs(ratio - 1) > 0.1) {
       verdict = ratio > 1 === (f.better === 'higher') ? 'better' : 'WORSE';
     }
-    const r = Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'inf';
+    const r = Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : f.value === b.value ? '1.00x' : 'n/a';
     rows.push([
       name,
       fmt(f.value, f.unit),

@@ -1,6 +1,6 @@
 // `npm run bench`: every data-plane and scoring figure (issues 2, 4 and 7), on the realistic
 // GenAI payload of payload.ts (8 spans per trace, ~0.9 KB per span, 64 traces per request), in
-// about two and a half minutes:
+// about 2 minutes 20 seconds:
 //   1. hot path in-process (scan + enqueue + assemble + complete, no sockets; a fresh process);
 //   2. over the wire: scorecar as its own process (bin/scorecar.js), OTLP/HTTP in, downstream
 //      OTLP/HTTP out, once per scorer set of scorers.ts (none; a realistic ten; everything

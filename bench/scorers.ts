@@ -78,7 +78,8 @@ export const WIRE_RUNS: Record<
   // of traces waiting for their view) overflows: those traces are dropped and counted.
   rate1NoMatch: {
     key: 'rate1NoMatch',
-    title: 'one scorer at rate 1.0 whose filter matches nothing (every trace assembled and viewed, no job)',
+    title:
+      'one scorer at rate 1.0 whose filter matches nothing (every trace assembled, viewed as far as selection keeps up, no job)',
     yaml: `scorers:\n${scorerYaml(BENCH_EXPERIMENT, 'rate1_nomatch', 1, "trace.status = 'ERROR'")}`,
   },
   rate1Match: {

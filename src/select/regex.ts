@@ -695,6 +695,25 @@ function anchoredAtStart(node: Node): boolean {
   }
 }
 
+/**
+ * The text every match starts with ('' when none): the pattern's leading single characters.
+ * Stops before a surrogate code point, which indexOf could find inside a pair.
+ */
+function literalPrefix(node: Node): string {
+  const single = (n: Node): number =>
+    n.t === 'set' && n.r.length === 2 && n.r[0] === n.r[1] && !(n.r[0]! >= 0xd800 && n.r[0]! <= 0xdfff)
+      ? n.r[0]!
+      : -1;
+  let out = '';
+  for (const item of node.t === 'cat' ? node.items : [node]) {
+    const cp = single(item.t === 'rep' && item.min > 0 ? item.node : item);
+    if (cp < 0) break;
+    out += String.fromCodePoint(cp);
+    if (item.t === 'rep') break;
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------ matcher
 
 // What the previous character was (a DFA state's context) and what the next one is.
@@ -713,10 +732,26 @@ interface DState {
   end: number;
   /** The cache generation the state belongs to; rows are only filled for the current one. */
   readonly epoch: number;
+  /** No match in progress: only the start of a new one is alive. */
+  readonly idle: boolean;
 }
 
-const MATCH_STATE: DState = { pcs: new Int32Array(0), ctx: CTX_OTHER, next: undefined, end: 1, epoch: -1 };
-const DEAD_STATE: DState = { pcs: new Int32Array(0), ctx: CTX_OTHER, next: undefined, end: 0, epoch: -1 };
+const MATCH_STATE: DState = {
+  pcs: new Int32Array(0),
+  ctx: CTX_OTHER,
+  next: undefined,
+  end: 1,
+  epoch: -1,
+  idle: false,
+};
+const DEAD_STATE: DState = {
+  pcs: new Int32Array(0),
+  ctx: CTX_OTHER,
+  next: undefined,
+  end: 0,
+  epoch: -1,
+  idle: false,
+};
 
 export interface RegexOptions {
   /**
@@ -752,6 +787,15 @@ export class LinearRegex {
   private readonly maxStates: number;
   private readonly states = new Map<string, DState>();
   private initial: DState | undefined;
+  /** The idle state after a character (what a skip ahead lands in), once built. */
+  private idleAfter: DState | undefined;
+  /**
+   * Literal text every match starts with, when skipping to it is sound: from an idle state the
+   * matcher jumps to its next occurrence with indexOf instead of stepping through the DFA (the
+   * skipped characters still count as steps). Off for anchored patterns, and with \b, whose
+   * context a jump would lose.
+   */
+  private readonly prefix: string;
   private readonly mark: Int32Array;
   private gen = 0;
   private epoch = 0;
@@ -771,6 +815,7 @@ export class LinearRegex {
     this.y = Int32Array.from(p.y);
     this.sets = p.sets;
     this.anchored = anchoredAtStart(tree);
+    this.prefix = this.anchored || parser.wordAsserts ? '' : literalPrefix(tree);
     this.mark = new Int32Array(p.op.length);
 
     // Code points no set tells apart share a class, so a DFA row has one cell per class, not
@@ -802,7 +847,22 @@ export class LinearRegex {
     let steps = 0;
     let i = 0;
     let result: boolean | undefined;
+    const prefix = this.prefix;
     while (i < n) {
+      if (st.idle && prefix !== '') {
+        const j = s.indexOf(prefix, i);
+        if (j < 0) {
+          // No match in progress and none can start: the rest is read by indexOf, not the DFA.
+          steps += n - i;
+          result = false;
+          break;
+        }
+        if (j > i) {
+          steps += j - i;
+          i = j;
+          st = this.idleAfter ?? this.idleState();
+        }
+      }
       let c = s.charCodeAt(i++);
       if (c >= 0xd800 && c <= 0xdbff && i < n) {
         const d = s.charCodeAt(i);
@@ -849,8 +909,15 @@ export class LinearRegex {
     return st;
   }
 
+  private idleState(): DState {
+    const st = this.intern(Int32Array.of(this.startPc), CTX_OTHER);
+    this.idleAfter = st;
+    return st;
+  }
+
   private intern(pcs: Int32Array, ctx: number): DState {
-    if (this.maxStates === 0) return { pcs, ctx, next: undefined, end: -1, epoch: -1 };
+    const idle = pcs.length === 1 && pcs[0] === this.startPc;
+    if (this.maxStates === 0) return { pcs, ctx, next: undefined, end: -1, epoch: -1, idle };
     const key = `${ctx}:${pcs.join(',')}`;
     let st = this.states.get(key);
     if (st === undefined) {
@@ -859,8 +926,9 @@ export class LinearRegex {
         this.states.clear();
         this.epoch++;
         this.initial = undefined;
+        this.idleAfter = undefined;
       }
-      st = { pcs, ctx, next: undefined, end: -1, epoch: this.epoch };
+      st = { pcs, ctx, next: undefined, end: -1, epoch: this.epoch, idle };
       this.states.set(key, st);
     }
     return st;

@@ -71,6 +71,14 @@ const AGREES: readonly [string, readonly string[]][] = [
   ['^[\\p{N}\\s]+$', ['12 ٣٤', '12a']],
   ['\\p{Emoji_Presentation}', ['ok 👍', 'ok']],
   ['^\\ud800$', ['\ud800', '\ud800\udc00']],
+  // a literal prefix lets the matcher skip ahead with indexOf: overlapping and repeated starts,
+  // astral prefixes, and a lone surrogate, which must not be found inside a pair
+  ['abc', ['xxabxabc', 'ababab', 'abab abc']],
+  ['tool:[a-z]+$', ['x tool:search', 'tool:', 'tool: tool:a', 'tool:tool:']],
+  ['a+b', ['aaac aab', 'aaaa']],
+  ['😀x', ['😀😀x', '😀 x']],
+  ['\\uDE00', ['\uDE00', '😀', 'a\uDE00']],
+  ['é\\s?$', ['café ', 'cafés', 'é\n']],
 ];
 
 // The old matcher was RegExp without flags (Annex B): a lone ], { or } is a literal. Kept, and

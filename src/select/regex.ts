@@ -29,7 +29,8 @@
 //   Refused (RegexSyntaxError with the index of the construct): backreferences \1 \k<name>,
 //   lookahead/lookbehind, atomic groups (?>...), possessive quantifiers a*+, inline flags and
 //   modifiers (?i) (?i:...), recursion and conditionals, octal escapes, unknown letter escapes
-//   (\A \Z \z ...), POSIX classes [:alpha:], and malformed patterns.
+//   (\A \Z \z ...), POSIX classes [:alpha:], more than MAX_NESTING nested groups, programs over
+//   MAX_PROGRAM instructions, and malformed patterns.
 
 /** A refused pattern: `index` is the code-unit offset into the pattern of the offending construct. */
 export class RegexSyntaxError extends Error {
@@ -51,6 +52,8 @@ export class RegexSyntaxError extends Error {
 export const MAX_PROGRAM = 20_000;
 /** Largest count in {m,n}; RE2's limit. */
 export const MAX_REPEAT = 1000;
+/** Deepest group nesting: parser, compiler and analyses recurse once per level. */
+export const MAX_NESTING = 200;
 
 const MAX_CP = 0x10ffff;
 /** DFA transition cells one pattern may cache (a row per state, a cell per character class). */
@@ -228,6 +231,7 @@ class Parser {
   private readonly src: string;
   private i = 0;
   private readonly names = new Set<string>();
+  private depth = 0;
   wordAsserts = false;
 
   constructor(src: string) {
@@ -398,6 +402,10 @@ class Parser {
   private group(): Node {
     const src = this.src;
     const open = this.i;
+    if (this.depth >= MAX_NESTING) {
+      // Refused rather than left to overflow the stack (a 10,000-character filter could nest 5,000 deep).
+      this.refuse(open, 'groups nested too deeply', `at most ${MAX_NESTING} levels of ( )`);
+    }
     if (src[open + 1] === '?') {
       const d = src[open + 2];
       const d2 = src[open + 3];
@@ -429,7 +437,9 @@ class Parser {
         );
       } else this.fail(open, 'invalid group', 'expected (?:, (?<name> or a plain (');
     } else this.i = open + 1;
+    this.depth++;
     const inner = this.disjunction();
+    this.depth--;
     if (src[this.i] !== ')') this.fail(open, "unterminated group '('", 'missing )');
     this.i++;
     return inner;

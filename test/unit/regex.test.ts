@@ -2,7 +2,7 @@
 // i.e. on code points) wherever RegExp is safe to run, refusals at the right index, and work —
 // counted in matcher steps, never timed — that grows linearly with the input.
 import { describe, expect, it } from 'vitest';
-import { compileRegex, MAX_PROGRAM, RegexSyntaxError } from '../../src/select/regex.ts';
+import { compileRegex, MAX_NESTING, MAX_PROGRAM, RegexSyntaxError } from '../../src/select/regex.ts';
 
 // [pattern, inputs]: every input is checked against new RegExp(pattern, 'u'); each row needs at
 // least one matching and one non-matching input, so a matcher answering constantly fails it.
@@ -329,6 +329,21 @@ describe('linear time, counted in steps', () => {
     expect(re.test(`${'a'.repeat(n)}b`)).toBe(false);
     expect(re.steps).toBeLessThanOrEqual(n + 1 + 1_000);
     expect(re.test('a'.repeat(n))).toBe(true);
+  });
+
+  it('takes groups nested up to the limit, and refuses deeper ones instead of overflowing the stack', () => {
+    const nested = (d: number): string => `${'('.repeat(d)}a${')'.repeat(d)}`;
+    expect(compileRegex(nested(MAX_NESTING)).test('xa')).toBe(true);
+    // The refusal points at the first ( one level too deep.
+    expect(() => compileRegex(`x${nested(MAX_NESTING + 1)}`)).toThrow(
+      expect.objectContaining({
+        index: 1 + MAX_NESTING,
+        unsupported: true,
+        message: 'groups nested too deeply',
+      }),
+    );
+    // 5,000 levels fit in a 10,000-character filter; without the limit this is a RangeError.
+    expect(() => compileRegex(nested(5_000))).toThrow(RegexSyntaxError);
   });
 
   it('bounds the program, so the per-character worst case is bounded too', () => {

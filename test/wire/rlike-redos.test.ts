@@ -129,4 +129,29 @@ scorers:
     expect(steps).toBeGreaterThanOrEqual(chars); // it read every character of every name
     expect(steps).toBeLessThanOrEqual(chars + 2 * (B_TRACES + 1) + 200);
   }, 90_000);
+
+  it('refuses, at registration, a pattern the matcher cannot run in linear time, at its position', async () => {
+    const base = `${sc.adminUrl}/api/v1/experiments/${EXPERIMENT}/scorers`;
+    const reg = await fetch(base, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'repeated', definition: { type: 'code', source: '(ctx) => 1' } }),
+    });
+    expect(reg.status).toBe(201);
+    const filterString = "span.name RLIKE '^(a+)\\1$'"; // a backreference
+    const res = await fetch(`${base}/repeated/start`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sampleRate: 1, filterString }),
+    });
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as {
+      error: { code: string; message: string; details: { position: number } };
+    };
+    expect(error.code).toBe('INVALID_FILTER');
+    expect(error.details.position).toBe(filterString.indexOf('\\1'));
+    expect(error.message).toContain('backreferences are not supported');
+    // Nothing changed: the scorer is not active, so no trace is filtered through that pattern.
+    expect(sc.app.registry.activeFor(EXPERIMENT).map((s) => s.name)).toEqual(['only_as']);
+  });
 });

@@ -3,9 +3,14 @@
 // keeps the OTLP and SQLite costs per flush, not per assessment. consume() takes the
 // assessments of one job; they are written and sent on the next flush (every flushMs, or at 500
 // pending), and flush()/shutdown() write everything pending at once.
+//
+// Metric labels stay bounded whatever scorers return: the `label` of scorecar_assessments_total
+// is yes/no/true/false, a prompt judge's declared choice, `numeric`, `error`, or one of a few
+// distinct short string verdicts per scorer (`other` beyond); error codes outside the error
+// table count as `other`.
 import type { Component, Consumer } from '../component/index.ts';
 import type { Aggregation } from '../definitions/index.ts';
-import { errorFields, type Gauge, type Logger, type MetricsRegistry } from '../util/index.ts';
+import { errorFields, type Gauge, isErrorCode, type Logger, type MetricsRegistry } from '../util/index.ts';
 import { type EmittedAssessment, encodeAssessmentLogs, encodeEvaluationSpans, scoreLabel, scoreValue } from './otlp.ts';
 import type { AssessmentStore } from './store.ts';
 import type { Assessment, ScoredAssessment } from './types.ts';
@@ -24,6 +29,21 @@ export interface EmitItem extends EmittedAssessment, ScoredAssessment {
 export type AssessmentListener = (a: Assessment) => void;
 
 const WINDOW = 1000;
+
+/** Verdicts that are labels as they are, for every scorer. */
+const FIXED_LABELS = new Set(['yes', 'no', 'true', 'false']);
+/** Distinct choices of one prompt judge kept as labels (its definition bounds them; this caps a long list). */
+export const MAX_CHOICE_LABELS = 64;
+/** Distinct free-form string verdicts of one scorer kept as labels; later ones count as `other`. */
+export const MAX_STRING_LABELS = 10;
+/** A longer string verdict is never a label (it is text, not a category). */
+export const MAX_LABEL_CHARS = 64;
+
+/** The labels one scorer has used so far, by kind. */
+interface ScorerLabels {
+  choices: Set<string>;
+  strings: Set<string>;
+}
 
 function aggregateOf(values: number[], kind: Aggregation): number {
   const n = values.length;
@@ -60,6 +80,7 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: AssessmentListener[] = [];
   private readonly windows = new Map<string, { values: number[]; at: number; aggregations: readonly Aggregation[]; exp: string; scorer: string }>();
+  private readonly labelSets = new Map<string, ScorerLabels>();
   private readonly m;
   private readonly aggGauge: Gauge;
   private readonly flushMs: number;
@@ -106,30 +127,54 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
   }
 
   emit(items: readonly EmitItem[]): void {
-    for (const it of items) {
-      const a = it.assessment;
-      const labels = { experiment: a.experimentId, scorer: a.scorer.name };
-      if (a.error) {
-        this.m.total.inc({ ...labels, label: 'error' });
-        this.m.errors.inc({ ...labels, code: a.error.code });
-      } else {
-        const v = scoreValue(a);
-        this.m.total.inc({ ...labels, label: scoreLabel(a) ?? (v !== undefined ? 'numeric' : 'other') });
-        if (v !== undefined) {
-          this.m.score.observe(v, labels);
-          if (it.aggregations && it.aggregations.length > 0) this.window(a, v, it.aggregations);
-        }
-      }
-      for (const l of this.listeners) {
-        try {
-          l(a);
-        } catch (e) {
-          this.log.warn('assessment listener failed', { err: errorFields(e) });
-        }
-      }
-      this.pending.push(it);
-    }
+    for (const it of items) this.pending.push(it);
     if (this.pending.length >= 500) this.flush();
+  }
+
+  /** The `label` of scorecar_assessments_total for an assessment (bounded per scorer). */
+  private metricLabel(a: Assessment): string {
+    if (a.error) return 'error';
+    const label = scoreLabel(a);
+    if (label === undefined) return scoreValue(a) !== undefined ? 'numeric' : 'other';
+    if (FIXED_LABELS.has(label)) return label;
+    if (label.length > MAX_LABEL_CHARS) return 'other';
+    const key = `${a.experimentId}\u0000${a.scorer.name}`;
+    let used = this.labelSets.get(key);
+    if (!used) {
+      used = { choices: new Set(), strings: new Set() };
+      this.labelSets.set(key, used);
+    }
+    // A judge's scorecar.label is one of the choices its definition declares (the parser refuses
+    // any other); anything else (a code scorer's string, a free-text judge) is open-ended.
+    const choice = a.source.type === 'LLM_JUDGE' && a.metadata['scorecar.label'] === label;
+    const set = choice ? used.choices : used.strings;
+    if (set.has(label)) return label;
+    if (set.size >= (choice ? MAX_CHOICE_LABELS : MAX_STRING_LABELS)) return 'other';
+    set.add(label);
+    return label;
+  }
+
+  /** Metrics and listeners of one assessment, once it is written. */
+  private record(it: EmitItem): void {
+    const a = it.assessment;
+    const labels = { experiment: a.experimentId, scorer: a.scorer.name };
+    this.m.total.inc({ ...labels, label: this.metricLabel(a) });
+    if (a.error) {
+      this.m.errors.inc({ ...labels, code: isErrorCode(a.error.code) ? a.error.code : 'other' });
+    } else {
+      const v = scoreValue(a);
+      if (v !== undefined) {
+        this.m.score.observe(v, labels);
+        if (it.aggregations && it.aggregations.length > 0) this.window(a, v, it.aggregations);
+      }
+    }
+    for (const l of this.listeners) {
+      try {
+        l(a);
+      } catch (e) {
+        this.log.warn('assessment listener failed', { err: errorFields(e) });
+      }
+    }
   }
 
   private window(a: Assessment, v: number, aggregations: readonly Aggregation[]): void {
@@ -160,6 +205,7 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
         this.log.error('cannot store assessments', { count: batch.length, err: errorFields(e) });
       }
     }
+    for (const it of batch) this.record(it);
     if (this.otlp?.enabled) {
       const logs = this.otlp.enqueue('logs', encodeAssessmentLogs(batch, this.version), batch.length);
       const spans = this.otlp.enqueue('traces', encodeEvaluationSpans(batch, this.version), batch.length);

@@ -132,6 +132,38 @@ describe('emit stage', () => {
     expect(otlp.sent.length).toBe(2);
   });
 
+  it('labels: fixed verdicts, judge choices and a few string verdicts per scorer; the rest is other', () => {
+    const metrics = new MetricsRegistry();
+    const e = new AssessmentEmitter({ metrics, log: createLogger({ level: 'error' }), version: 'test' });
+    let n = 0;
+    const emit = (over: Partial<Assessment>) => e.consume([{ assessment: assessment(n++, over), startedMs: 0 }]);
+    const code = { source: { type: 'CODE' as const, id: 'c' }, scorer: { name: 'code', version: 1 } };
+    for (let i = 0; i < 30; i++) emit({ ...code, value: `verdict ${i}` });
+    emit({ ...code, value: 'x'.repeat(65) });
+    emit({ ...code, value: 'yes' });
+    emit({ ...code, value: true });
+    emit({ ...code, value: 3.5 });
+    emit({ ...code, value: null, error: { code: 'SOMETHING_ELSE', message: 'x' } });
+    // A code scorer cannot pass its strings off as judge choices through metadata.
+    for (let i = 0; i < 5; i++) emit({ ...code, value: `meta ${i}`, metadata: { 'scorecar.label': `meta ${i}` } });
+    // A prompt judge's choices (the parser only lets declared ones through) are all kept.
+    for (let i = 0; i < 20; i++) emit({ value: `choice_${i}`, metadata: { 'scorecar.label': `choice_${i}` } });
+    e.flush();
+    const total = metrics.get('scorecar_assessments_total')!.render();
+    const labelsOf = (scorer: string) =>
+      [...total.matchAll(new RegExp(`scorer="${scorer}",label="([^"]*)"\\} (\\d+)`, 'g'))].map((m) => [m[1], Number(m[2])]);
+    expect(labelsOf('code')).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => [`verdict ${i}`, 1]),
+      ['other', 20 + 1 + 5],
+      ['yes', 1],
+      ['true', 1],
+      ['numeric', 1],
+      ['error', 1],
+    ]);
+    expect(labelsOf('judge')).toEqual(Array.from({ length: 20 }, (_, i) => [`choice_${i}`, 1]));
+    expect(metrics.get('scorecar_assessment_errors_total')!.render()).toContain('code="other"} 1');
+  });
+
   it('shutdown flushes what is pending and stops the timer (twice is fine)', async () => {
     const { e, store } = emitter();
     e.start();

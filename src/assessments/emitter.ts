@@ -4,6 +4,11 @@
 // assessments of one job; they are written and sent on the next flush (every flushMs, or at 500
 // pending), and flush()/shutdown() write everything pending at once.
 //
+// Emitted once: an assessment's id is deterministic, so one whose id the store already holds
+// was emitted before (a trace replayed after a crash and restart, a retried job) and goes
+// nowhere again — not downstream, not to listeners, not into the metrics; it is counted in
+// scorecar_assessments_duplicate_total. One batched store lookup per flush finds them.
+//
 // Metric labels stay bounded whatever scorers return: the `label` of scorecar_assessments_total
 // is yes/no/true/false, a prompt judge's declared choice, `numeric`, `error`, or one of a few
 // distinct short string verdicts per scorer (`other` beyond); error codes outside the error
@@ -44,6 +49,8 @@ interface ScorerLabels {
   choices: Set<string>;
   strings: Set<string>;
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 function aggregateOf(values: number[], kind: Aggregation): number {
   const n = values.length;
@@ -98,8 +105,13 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
       total: m.counter('scorecar_assessments_total', 'Assessments by scorer and label (error when the scorer failed)', ['experiment', 'scorer', 'label']),
       errors: m.counter('scorecar_assessment_errors_total', 'Error assessments by code', ['experiment', 'scorer', 'code']),
       score: m.histogram('scorecar_assessment_score', 'Numeric assessment values (yes/no and booleans as 1/0)', [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1, 2, 5, 10, 100, 1000, 10_000, 100_000], ['experiment', 'scorer']),
-      storeErrors: m.counter('scorecar_assessment_store_errors_total', 'Failed assessment store writes'),
+      storeErrors: m.counter('scorecar_assessment_store_errors_total', 'Failed assessment store writes and lookups'),
       exportDropped: m.counter('scorecar_assessment_export_dropped_total', 'Assessments not sent downstream because the export queue was full'),
+      duplicates: m.counter(
+        'scorecar_assessments_duplicate_total',
+        'Assessments not emitted again because the store already holds their id (a replayed trace, a retried job)',
+        ['experiment', 'scorer'],
+      ),
     };
     this.aggGauge = m.gauge('scorecar_scorer_aggregate', `Aggregations of code scorer values over their last ${WINDOW} assessments`, ['experiment', 'scorer', 'aggregation'], () => {
       const out: Array<[Record<string, string>, number]> = [];
@@ -154,7 +166,7 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
     return label;
   }
 
-  /** Metrics and listeners of one assessment, once it is written. */
+  /** Metrics and listeners of one assessment emitted for the first time. */
   private record(it: EmitItem): void {
     const a = it.assessment;
     const labels = { experiment: a.experimentId, scorer: a.scorer.name };
@@ -177,6 +189,36 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
     }
   }
 
+  /**
+   * The items of a batch emitted for the first time: not stored already (one lookup for the
+   * batch) and not earlier in the batch. The others are counted as duplicates.
+   */
+  private firstEmissions(items: readonly EmitItem[]): EmitItem[] {
+    let stored: ReadonlySet<string> = NONE;
+    if (this.store) {
+      try {
+        stored = this.store.existing(items.map((it) => it.assessment.assessmentId));
+      } catch (e) {
+        // Emitting a duplicate beats losing an assessment: without the lookup, all go out.
+        this.m.storeErrors.inc();
+        this.log.error('cannot look up stored assessments; emitting the batch as new', { count: items.length, err: errorFields(e) });
+      }
+    }
+    const seen = new Set<string>();
+    const out: EmitItem[] = [];
+    for (const it of items) {
+      const a = it.assessment;
+      if (stored.has(a.assessmentId) || seen.has(a.assessmentId)) {
+        this.m.duplicates.inc({ experiment: a.experimentId, scorer: a.scorer.name });
+        continue;
+      }
+      seen.add(a.assessmentId);
+      out.push(it);
+    }
+    if (out.length < items.length) this.log.debug('assessments emitted before, not sent again', { count: items.length - out.length });
+    return out;
+  }
+
   private window(a: Assessment, v: number, aggregations: readonly Aggregation[]): void {
     const key = `${a.experimentId}\u0000${a.scorer.name}`;
     let w = this.windows.get(key);
@@ -195,8 +237,10 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
   /** Writes and sends everything pending now. */
   flush(): void {
     if (this.pending.length === 0) return;
-    const batch = this.pending;
+    const pending = this.pending;
     this.pending = [];
+    const batch = this.firstEmissions(pending);
+    if (batch.length === 0) return;
     if (this.store) {
       try {
         this.store.put(batch);

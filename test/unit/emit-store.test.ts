@@ -44,6 +44,10 @@ class FakeStore implements AssessmentStore {
     if (this.fail) throw new Error('disk full');
     this.puts.push([...batch]);
   }
+  existing(ids: readonly string[]): Set<string> {
+    const stored = new Set(this.puts.flat().map((s) => s.assessment.assessmentId));
+    return new Set(ids.filter((id) => stored.has(id)));
+  }
   byTrace(): Assessment[] {
     return [];
   }
@@ -130,6 +134,33 @@ describe('emit stage', () => {
     expect(metric('scorecar_assessment_store_errors_total')).toBe(1);
     expect(seen).toEqual(['a-1']);
     expect(otlp.sent.length).toBe(2);
+  });
+
+  it('emits an assessment once: an id already stored, or earlier in the batch, is not stored, sent, counted or heard again', () => {
+    const { e, store, otlp, metric } = emitter();
+    const heard: string[] = [];
+    e.onAssessment((a) => heard.push(a.assessmentId));
+    e.consume([item(1)]);
+    e.flush();
+    // A replay of 1 (after a restart) and a job retried within one flush (2 twice).
+    e.consume([item(1), item(2)]);
+    e.consume([item(2)]);
+    e.flush();
+    expect(store.puts.map((b) => b.map((s) => s.assessment.assessmentId))).toEqual([['a-1'], ['a-2']]);
+    expect(otlp.sent).toEqual([
+      { signal: 'logs', items: 1 },
+      { signal: 'traces', items: 1 },
+      { signal: 'logs', items: 1 },
+      { signal: 'traces', items: 1 },
+    ]);
+    expect(heard).toEqual(['a-1', 'a-2']);
+    expect(metric('scorecar_assessments_total')).toBe(2);
+    expect(metric('scorecar_assessments_duplicate_total')).toBe(2);
+    // A batch of duplicates only sends nothing at all.
+    e.consume([item(1), item(2)]);
+    e.flush();
+    expect(otlp.sent.length).toBe(4);
+    expect(metric('scorecar_assessments_duplicate_total')).toBe(4);
   });
 
   it('labels: fixed verdicts, judge choices and a few string verdicts per scorer; the rest is other', () => {

@@ -71,6 +71,8 @@ export class Scorecar {
     this.admin = createAdminServer({
       endpoint: this.config.admin.endpoint,
       token: this.config.admin.token,
+      allowedHosts: this.config.admin.allowedHosts,
+      corsAllowedOrigins: this.config.admin.cors.allowedOrigins,
       registry: pipeline.registry,
       metrics: this.metrics,
       logger: this.log.child({ component: 'admin' }),

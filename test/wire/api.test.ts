@@ -59,7 +59,13 @@ async function api(
   path: string,
   opts: { body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string>; auth?: boolean } = {},
 ): Promise<Reply> {
-  const headers: Record<string, string> = { ...(opts.auth === false ? {} : AUTH), ...(opts.headers ?? {}) };
+  const headers: Record<string, string> = {
+    ...(opts.auth === false ? {} : AUTH),
+    // What the SDK and CLI send on every call that changes something (the server's CSRF guard,
+    // tested in admin-hardening.test.ts), so that these cases reach the check they are about.
+    ...(method === 'GET' ? {} : { 'x-scorecar-request': '1' }),
+    ...(opts.headers ?? {}),
+  };
   let body: string | Uint8Array | undefined;
   if (opts.raw !== undefined) body = opts.raw;
   else if (opts.body !== undefined) {

@@ -72,6 +72,7 @@ export class Scorecar {
       endpoint: this.config.admin.endpoint,
       token: this.config.admin.token,
       allowedHosts: this.config.admin.allowedHosts,
+      metricsAuth: this.config.admin.metricsAuth,
       corsAllowedOrigins: this.config.admin.cors.allowedOrigins,
       registry: pipeline.registry,
       metrics: this.metrics,

@@ -109,6 +109,8 @@ function operation(route: AdminRoute, secured: boolean, hostChecked: boolean): R
 
 export interface OpenApiOptions {
   version: string;
+  /** /metrics needs the bearer token (a token is set and admin.metricsAuth is token). */
+  metricsSecured?: boolean;
   /** The Host header is checked (no token, or admin.allowedHosts set): 403 HOST_NOT_ALLOWED. */
   hostChecked?: boolean;
 }
@@ -147,7 +149,14 @@ export function buildOpenApi(routes: readonly AdminRoute[], opts: OpenApiOptions
   paths['/metrics'] = plain('Prometheus metrics (text exposition format 0.0.4)', 'Metrics', {
     'text/plain': { schema: { type: 'string' } },
   });
-  if (hostChecked) (paths['/metrics'].get!.responses as Record<string, unknown>)['403'] = errorResponse(HOST_403);
+  const metricsOp = paths['/metrics'].get!;
+  const metricsResponses = metricsOp.responses as Record<string, unknown>;
+  if (opts.metricsSecured) {
+    // The document's default security (bearerAuth) applies, as on /api.
+    delete metricsOp.security;
+    metricsResponses['401'] = errorResponse('UNAUTHENTICATED: missing or wrong bearer token (admin.metricsAuth: token)');
+  }
+  if (hostChecked) metricsResponses['403'] = errorResponse(HOST_403);
   return {
     openapi: '3.1.0',
     info: {
@@ -155,8 +164,9 @@ export function buildOpenApi(routes: readonly AdminRoute[], opts: OpenApiOptions
       version: opts.version,
       description:
         'Scorer registry and lifecycle (register → start → update → stop → delete), kill switches, health and ' +
-        'metrics. When the server has an admin token (SCORECAR_ADMIN_TOKEN), every /api call needs ' +
-        '`Authorization: Bearer <token>`; without one the server listens on 127.0.0.1 only and serves only loopback Host names (plus admin.allowedHosts). Calls that change something ' +
+        'metrics. When the server has an admin token (SCORECAR_ADMIN_TOKEN), every /api call (and /metrics, ' +
+        'unless admin.metricsAuth is none) needs `Authorization: Bearer <token>`; without one the server listens on ' +
+        '127.0.0.1 only and serves only loopback Host names (plus admin.allowedHosts). Calls that change something ' +
         '(POST, PATCH, DELETE) need `content-type: application/json` or an `x-scorecar-request` header, and browser ' +
         'requests from other origins are refused unless admin.cors.allowedOrigins lists them.',
     },

@@ -11,7 +11,7 @@
 //     by IP keep working; they show no registry data.
 //  2. Origin / Sec-Fetch-Site on /api: a browser request from another origin is refused unless
 //     admin.cors.allowedOrigins lists it (then, and only then, CORS headers are sent).
-//  3. The bearer token on /api.
+//  3. The bearer token on /api, and on /metrics unless admin.metricsAuth is none.
 //  4. CSRF: a mutating call (POST, PUT, PATCH, DELETE) needs content-type: application/json or
 //     an x-scorecar-request header, even without a body. A cross-origin page can send neither
 //     without a CORS preflight, which we refuse, so no "simple request" (a form post, a
@@ -73,6 +73,8 @@ export interface AdminServerOptions {
    * when this list is not empty.
    */
   allowedHosts?: readonly string[];
+  /** 'token' (default): with a token, /metrics needs it too; 'none': /metrics stays open. */
+  metricsAuth?: 'token' | 'none';
   /** Browser origins ('https://host[:port]') allowed to call /api cross-origin (CORS); default none. */
   corsAllowedOrigins?: readonly string[];
 }
@@ -182,6 +184,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
   const ready = opts.ready ?? (() => true);
   const allowedHosts = new Set([...LOOPBACK_HOST_NAMES, ...(opts.allowedHosts ?? []).map(normaliseHostName)]);
   const hostChecked = !token || (opts.allowedHosts ?? []).length > 0;
+  const metricsSecured = token !== '' && (opts.metricsAuth ?? 'token') === 'token';
   const corsOrigins = new Set((opts.corsAllowedOrigins ?? []).map(normaliseOrigin));
   const requests = opts.metrics.counter(
     'scorecar_admin_requests_total',
@@ -215,7 +218,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     if (seen.has(key)) throw new Error(`duplicate admin route ${key}`);
     seen.add(key);
   }
-  openapi = buildOpenApi(routes, { version: packageVersion(), hostChecked });
+  openapi = buildOpenApi(routes, { version: packageVersion(), metricsSecured, hostChecked });
   const compiled = routes.map(compile);
 
   const authorized = (req: IncomingMessage): boolean => {
@@ -433,6 +436,8 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
           });
         }
         if (path === '/metrics') {
+          // It names experiments, scorers, models and spend: as private as the API with a token.
+          if (metricsSecured && !authorized(req)) throw unauthenticated(req);
           const text = opts.metrics.render();
           res.writeHead(200, {
             'content-type': PROMETHEUS_CONTENT_TYPE,
@@ -509,6 +514,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
         host: addr.address,
         port: addr.port,
         auth: token ? 'bearer' : 'none',
+        metrics: metricsSecured ? 'bearer' : 'open',
         hosts: hostChecked ? [...allowedHosts].join(',') : 'any',
       });
       return { port: addr.port, host: addr.address };

@@ -144,6 +144,8 @@ export const configSchema = z
               ),
           )
           .default([]),
+        /** /metrics with a token set: token = needs the bearer token as /api does; none = open to scrapers. */
+        metricsAuth: z.enum(['token', 'none']).default('token'),
         cors: z
           .object({
             /** Browser origins allowed to call /api cross-origin; none by default (no CORS headers sent). */

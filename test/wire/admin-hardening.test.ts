@@ -1,10 +1,11 @@
 // The admin port against browsers, over real HTTP on loopback with the whole app (config keys
-// admin.allowedHosts and admin.cors.allowedOrigins wired through `Scorecar`):
+// admin.allowedHosts, admin.cors.allowedOrigins, admin.metricsAuth wired through `Scorecar`):
 //  - DNS rebinding: a page whose name re-resolves to 127.0.0.1 sends its own name as Host; without
 //    a token only loopback names (and admin.allowedHosts) are served, probes excepted.
 //  - CSRF: a cross-origin "simple request" (no body, text/plain, a form) to a mutating route is
 //    refused, so is any request with a foreign Origin or Sec-Fetch-Site; no CORS headers unless
 //    configured. The SDK still works (it sends x-scorecar-request).
+//  - /metrics follows the token unless admin.metricsAuth is none.
 // Every refusal is checked against the registry: nothing was stopped, registered or deleted.
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,16 +192,33 @@ describe('with a token', () => {
   const TOKEN = 'hardening-token-0123456789';
   const AUTH = { authorization: `Bearer ${TOKEN}` };
 
-  it('does not restrict Host unless admin.allowedHosts is set', async () => {
+  it('does not restrict Host unless admin.allowedHosts is set; /metrics needs the token (metricsAuth: token)', async () => {
     const sc = await startScorecar(`admin: {token: "${TOKEN}"}`);
     try {
       await seed(sc, AUTH);
       // A name the operator put in front (a load balancer, a service name): served with the token.
       const any = await send(sc.adminUrl, 'GET', '/api/v1/experiments', { ...AUTH, host: 'scorecar.prod.example:443' });
       expect(any.status, any.text).toBe(200);
+      // /metrics names experiments, scorers and models: the token guards it.
+      const wrong: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong' }, { authorization: `Basic ${TOKEN}` }];
+      for (const h of wrong) {
+        const m = await send(sc.adminUrl, 'GET', '/metrics', h);
+        expect(m.status, JSON.stringify(h)).toBe(401);
+        expect(codeOf(m)).toBe('UNAUTHENTICATED');
+        expect(m.headers['www-authenticate']).toMatch(/^Bearer/);
+        expect(m.text).not.toContain(EXP);
+      }
+      const m = await send(sc.adminUrl, 'GET', '/metrics', AUTH);
+      expect(m.status).toBe(200);
+      expect(m.text).toContain(`scorecar_registry_active_scorers{experiment="${EXP}"} 2`);
       // Probes stay open.
       expect((await send(sc.adminUrl, 'GET', '/healthz')).status).toBe(200);
       expect((await send(sc.adminUrl, 'GET', '/readyz')).status).toBe(200);
+      // The OpenAPI document says so: /metrics is under bearerAuth and answers 401.
+      const doc = (await send(sc.adminUrl, 'GET', '/api/v1/openapi.json', AUTH)).json as { paths: Record<string, { get: { security?: unknown; responses: Record<string, unknown> } }> };
+      expect(doc.paths['/metrics']!.get.security).toBeUndefined();
+      expect(Object.keys(doc.paths['/metrics']!.get.responses).sort()).toEqual(['200', '401']);
+      expect(doc.paths['/healthz']!.get.security).toEqual([]);
       // A token does not make a cross-origin simple request acceptable.
       const csrf = await send(sc.adminUrl, 'POST', '/api/v1/scorers:stop-all', { ...AUTH, 'content-type': 'text/plain' }, '');
       expect(codeOf(csrf)).toBe('CROSS_SITE_REFUSED');
@@ -210,10 +228,13 @@ describe('with a token', () => {
     }
   });
 
-  it('admin.allowedHosts restricts Host even with the token', async () => {
-    const sc = await startScorecar(`admin: {token: "${TOKEN}", allowedHosts: ["scorecar.prod.example"]}`);
+  it('admin.metricsAuth: none leaves /metrics open to scrapers; admin.allowedHosts restricts Host even with the token', async () => {
+    const sc = await startScorecar(`admin: {token: "${TOKEN}", metricsAuth: none, allowedHosts: ["scorecar.prod.example"]}`);
     try {
       await seed(sc, AUTH);
+      const m = await send(sc.adminUrl, 'GET', '/metrics');
+      expect(m.status).toBe(200);
+      expect(m.text).toContain(`scorecar_registry_active_scorers{experiment="${EXP}"} 2`);
       expect((await send(sc.adminUrl, 'GET', '/api/v1/experiments')).status).toBe(401);
       const listed = await send(sc.adminUrl, 'GET', '/api/v1/experiments', { ...AUTH, host: 'scorecar.prod.example' });
       expect(listed.status, listed.text).toBe(200);
@@ -269,8 +290,8 @@ describe('admin.cors.allowedOrigins', () => {
   });
 
   it('refuses malformed admin keys at start with their key paths', async () => {
-    await expect(startScorecar('admin: {allowedHosts: ["http://x.example/"], cors: {allowedOrigins: ["dash.example"]}}')).rejects.toThrow(
-      /admin\.allowedHosts\.0[\s\S]*admin\.cors\.allowedOrigins\.0/,
+    await expect(startScorecar('admin: {allowedHosts: ["http://x.example/"], metricsAuth: open, cors: {allowedOrigins: ["dash.example"]}}')).rejects.toThrow(
+      /admin\.allowedHosts\.0[\s\S]*admin\.metricsAuth[\s\S]*admin\.cors\.allowedOrigins\.0|admin\.metricsAuth[\s\S]*admin\.allowedHosts\.0/,
     );
   });
 });

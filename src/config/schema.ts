@@ -129,6 +129,36 @@ export const configSchema = z
         endpoint: endpoint.default('127.0.0.1:4320'),
         /** Bearer token for /api; also SCORECAR_ADMIN_TOKEN. */
         token: z.string().default(''),
+        /**
+         * Host names (no port; IPv6 in brackets) served besides localhost, 127.0.0.1 and [::1].
+         * Without a token the Host header is always checked (DNS-rebinding guard); with a
+         * token, only when this list is set. /healthz and /readyz answer any Host.
+         */
+        allowedHosts: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)$/,
+                'expected a host name or IP address without scheme, port or path (IPv6 in brackets)',
+              ),
+          )
+          .default([]),
+        /** /metrics with a token set: token = needs the bearer token as /api does; none = open to scrapers. */
+        metricsAuth: z.enum(['token', 'none']).default('token'),
+        cors: z
+          .object({
+            /** Browser origins allowed to call /api cross-origin; none by default (no CORS headers sent). */
+            allowedOrigins: z
+              .array(
+                z
+                  .string()
+                  .regex(/^https?:\/\/[^/\s?#]+$/, 'expected an origin: http(s)://host[:port], no path'),
+              )
+              .default([]),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -206,6 +206,7 @@ export class Pipeline implements Component {
       defaultExperiment: config.experiments.default,
       salt: config.sampling.salt,
       queueMaxBytes: sc.queueMaxBytes,
+      viewLimits: config.genai.viewLimits,
       metrics,
       log: log.child({ component: 'sampler' }),
     });

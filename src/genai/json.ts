@@ -53,6 +53,7 @@ function logJson(l: LogRecordData): JsonValue {
     severityText: l.severityText,
     body: toJsonSafe(l.body),
     attributes: toJsonSafe(l.attributes),
+    droppedAttributesCount: l.droppedAttributesCount ?? 0,
   };
 }
 
@@ -78,12 +79,18 @@ function spanJson(span: SpanData, spanType: string | undefined): JsonValue {
       name: e.name,
       timeUnixNano: e.timeUnixNano.toString(),
       attributes: toJsonSafe(e.attributes),
+      droppedAttributesCount: e.droppedAttributesCount ?? 0,
     })),
     links: span.links.map((l) => ({
       traceId: l.traceId,
       spanId: l.spanId,
       attributes: toJsonSafe(l.attributes),
+      droppedAttributesCount: l.droppedAttributesCount ?? 0,
     })),
+    // As OTLP's counts: what the sender dropped plus what the view limits cut.
+    droppedAttributesCount: span.droppedAttributesCount ?? 0,
+    droppedEventsCount: span.droppedEventsCount ?? 0,
+    droppedLinksCount: span.droppedLinksCount ?? 0,
     // The trace's log records joined to this span (GenAI message events ...), by time.
     logs: span.logs === undefined ? [] : span.logs.map(logJson),
     scope: { name: span.scope.name, version: span.scope.version },
@@ -94,6 +101,9 @@ function spanJson(span: SpanData, spanType: string | undefined): JsonValue {
  * The code scorers' `ctx.trace`: the TraceView's fields as JSON-safe data. Spans leave out
  * their resource (it is `trace.resource`) and status codes become UNSET/OK/ERROR; each span lists
  * the log records joined to it (`logs`: eventName, timeUnixNano, severity, body, attributes).
+ * `truncated` is null, or what the view limits cut by kind (spans, logRecords, attributes,
+ * events, links, arrayItems, truncatedValues, depth); spans, events, links and log records carry
+ * OTLP's dropped counts.
  */
 export function traceViewJson(view: TraceView): JsonValue {
   const rootIndex = view.spans.indexOf(view.rootSpan);
@@ -116,7 +126,9 @@ export function traceViewJson(view: TraceView): JsonValue {
     metadata: toJsonSafe(view.metadata),
     conventions: toJsonSafe(view.conventions),
     resource: toJsonSafe(view.resource),
+    truncated: view.truncated ? toJsonSafe(view.truncated) : null,
     rootSpan: spanJson(view.rootSpan, rootIndex >= 0 ? view.spanTypes?.[rootIndex] : undefined),
     spans: view.spans.map((s, i) => spanJson(s, view.spanTypes?.[i])),
   };
 }
+

@@ -7,8 +7,11 @@
 // and admission against the scoring queue, so overload refuses before any view is built. The
 // expensive part — decoding every span into the GenAI view, then running filter strings — runs
 // off that edge: selected traces wait in a bounded queue (their bytes count against the memory
-// budget) that is drained in slices of at most `sliceMs` per turn of the event loop, so a burst
-// of completions never holds the receivers up for longer than a slice.
+// budget, until their view is built) that is drained in slices of at most `sliceMs` per turn of
+// the event loop. Views are built under the view limits (genai.viewLimits: what a span, a log
+// record and a trace may carry; what is cut is counted, per kind, and marked on the view), so one
+// hostile span costs what the limits allow, not what it carries. A job's memory (approxBytes) is
+// its share of what its view's decode built, not an estimate from wire bytes.
 //
 // Trace interest (wants): asked by the assembler when a trace id is first seen. The sampler
 // hashes the trace id, so a trace whose hash is above the highest rate of its experiment's active
@@ -21,7 +24,14 @@ import type { Component, Consumer } from '../component/index.ts';
 import type { ScorerDefinition, ScorerVersion } from '../definitions/index.ts';
 import { buildTraceView, experimentOfResource, resolveExperiment, type TraceView } from '../genai/index.ts';
 import { errorFields, isScorecarError, type Logger, type MetricsRegistry } from '../util/index.ts';
-import type { ResourceRef } from '../wire/index.ts';
+import {
+  DEFAULT_VIEW_LIMITS,
+  type ResourceRef,
+  VIEW_CUT_KINDS,
+  type ViewCuts,
+  ViewDecoder,
+  type ViewLimits,
+} from '../wire/index.ts';
 import type { CompiledFilter } from './filter.ts';
 import { inclusionProbability, isSelected, isSelectedId } from './sampler.ts';
 
@@ -61,10 +71,23 @@ export interface SelectedJob {
 }
 
 /**
- * A decoded trace view takes about 2.3x the trace's wire size (measured on the bench payload:
- * 16.8 KB per 7.3 KB trace); rounded up for attribute-heavy traces.
+ * Admission's estimate of a view before it is built: about 2.3x the trace's wire size (measured
+ * on the bench payload: 16.8 KB per 7.3 KB trace), rounded up for attribute-heavy traces. Once
+ * built, a view is accounted at its decoded size (TraceView.approxBytes).
  */
 export const VIEW_BYTES_PER_WIRE_BYTE = 3;
+
+/** The `item` label of scorecar_sampler_view_items_cut_total, per kind of cut. */
+const CUT_ITEM: Record<keyof ViewCuts, string> = {
+  spans: 'spans',
+  logRecords: 'log_records',
+  attributes: 'attributes',
+  events: 'events',
+  links: 'links',
+  arrayItems: 'array_items',
+  truncatedValues: 'truncated_values',
+  depth: 'depth',
+};
 
 /** The next stage's admission check, asked before a view is built for jobs that could not queue. */
 export interface JobAdmission {
@@ -85,6 +108,8 @@ export interface SelectorOptions {
   log: Logger;
   /** Wire bytes of completed traces waiting for their view (default 64 MiB); beyond, dropped and counted. */
   queueMaxBytes?: number;
+  /** Bounds of every view's decode (config genai.viewLimits; default DEFAULT_VIEW_LIMITS). */
+  viewLimits?: Readonly<ViewLimits> | undefined;
   /** Longest run of view building per turn of the event loop (default 5 ms). */
   sliceMs?: number;
   /** Schedules the next slice (default setImmediate); tests pass their own. */
@@ -93,7 +118,11 @@ export interface SelectorOptions {
 }
 
 interface Pending {
-  trace: CompleteTrace;
+  /** Released once its view is being built. */
+  trace: CompleteTrace | undefined;
+  traceId: string;
+  wireBytes: number;
+  reason: CompleteTrace['reason'];
   experimentId: string;
   sampled: readonly ActiveScorer[];
 }
@@ -117,6 +146,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
   private readonly sliceMs: number;
   private readonly schedule: (fn: () => void) => void;
   private readonly now: () => number;
+  private readonly limits: Readonly<ViewLimits>;
   private queue: Pending[] = [];
   private head = 0;
   private queuedBytes = 0;
@@ -135,6 +165,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     this.sliceMs = o.sliceMs ?? 5;
     this.schedule = o.schedule ?? ((fn) => setImmediate(fn));
     this.now = o.now ?? (() => performance.now());
+    this.limits = o.viewLimits ?? DEFAULT_VIEW_LIMITS;
     const metrics = o.metrics;
     this.m = {
       considered: metrics.counter('scorecar_sampler_traces_total', 'Completed traces of experiments with active scorers', ['experiment']),
@@ -142,6 +173,9 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
       filtered: metrics.counter('scorecar_sampler_filtered_out_total', 'Traces inside the sample that the filter string excluded', ['experiment', 'scorer']),
       viewErrors: metrics.counter('scorecar_sampler_view_errors_total', 'Traces whose GenAI view could not be built', ['experiment']),
       dropped: metrics.counter('scorecar_sampler_dropped_traces_total', 'Sampled traces dropped before their view was built, by reason', ['experiment', 'reason']),
+      values: metrics.counter('scorecar_sampler_view_values_total', 'Attribute values decoded into GenAI views (array items and map entries included): the work of building them', ['experiment']),
+      cut: metrics.counter('scorecar_sampler_view_items_cut_total', 'Items the view limits (genai.viewLimits) cut from GenAI views, by kind', ['experiment', 'item']),
+      truncated: metrics.counter('scorecar_sampler_views_truncated_total', 'GenAI views the view limits cut something from', ['experiment']),
     };
     metrics.gauge('scorecar_sampler_queue_traces', 'Completed traces waiting for their GenAI view', [], () => this.depth);
     metrics.gauge('scorecar_sampler_queue_bytes', 'Wire bytes of completed traces waiting for their GenAI view', [], () => this.queuedBytes);
@@ -196,7 +230,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
   consume(trace: CompleteTrace): void {
     const all = this.o.registry.activeScorers();
     if (all.size === 0) return;
-    const experimentId = resolveExperiment(trace, this.o.resolution, this.o.defaultExperiment);
+    const experimentId = resolveExperiment(trace, this.o.resolution, this.o.defaultExperiment, this.limits);
     const scorers = this.o.registry.activeFor(experimentId);
     if (scorers.length === 0) return;
     this.m.considered.inc({ experiment: experimentId });
@@ -218,7 +252,14 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
       this.m.dropped.inc({ experiment: experimentId, reason: 'queue_full' });
       return;
     }
-    this.queue.push({ trace, experimentId, sampled });
+    this.queue.push({
+      trace,
+      traceId: trace.traceId,
+      wireBytes: trace.wireBytes,
+      reason: trace.reason,
+      experimentId,
+      sampled,
+    });
     this.queuedBytes += trace.wireBytes;
     this.pendingJobCount += sampled.length;
     this.kick();
@@ -240,38 +281,68 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     while (this.head < this.queue.length) {
       const p = this.queue[this.head]!;
       this.queue[this.head++] = undefined as unknown as Pending;
-      this.queuedBytes -= p.trace.wireBytes;
+      this.queuedBytes -= p.wireBytes;
       this.pendingJobCount -= p.sampled.length;
       this.select(p);
       n++;
       if (this.now() - started >= budgetMs) break;
     }
-    if (this.head >= this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-      const w = this.idle;
-      this.idle = [];
-      for (const f of w) f();
-    } else {
-      if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-      this.kick();
-    }
+    this.compact();
+    if (this.head < this.queue.length) this.kick();
+    this.maybeIdle();
     return n;
   }
 
+  /** Drops the queue's taken head (all of it once empty). */
+  private compact(): void {
+    if (this.head >= this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private maybeIdle(): void {
+    if (this.depth > 0) return;
+    const w = this.idle;
+    this.idle = [];
+    for (const f of w) f();
+  }
+
+  /** Builds one view, then selects on it. */
   private select(p: Pending): void {
-    const { trace, experimentId } = p;
+    const trace = p.trace!;
+    p.trace = undefined;
+    const dec = new ViewDecoder(this.limits);
     let view: TraceView;
     try {
-      view = buildTraceView(trace, { resolution: this.o.resolution, defaultExperiment: this.o.defaultExperiment });
+      view = buildTraceView(trace, { resolution: this.o.resolution, defaultExperiment: this.o.defaultExperiment }, dec);
     } catch (e) {
-      this.m.viewErrors.inc({ experiment: experimentId });
-      this.o.log.warn('cannot build the trace view; trace not scored', { traceId: trace.traceId, err: errorFields(e) });
+      this.viewFailed(p, e);
       return;
     }
+    this.deliver(p, view, dec.work.values, dec.cuts);
+  }
+
+  private viewFailed(p: Pending, e: unknown): void {
+    this.m.viewErrors.inc({ experiment: p.experimentId });
+    this.o.log.warn('cannot build the trace view; trace not scored', { traceId: p.traceId, err: errorFields(e) });
+  }
+
+  /** Counts what the view's decode did, runs the sampled scorers' filters on it and hands their jobs on. */
+  private deliver(p: Pending, view: TraceView, values: number, cuts: Readonly<ViewCuts>): void {
+    const { experimentId } = p;
+    this.m.values.inc({ experiment: experimentId }, values);
+    let truncated = false;
+    for (const k of VIEW_CUT_KINDS) {
+      if (cuts[k] > 0) {
+        truncated = true;
+        this.m.cut.inc({ experiment: experimentId, item: CUT_ITEM[k] }, cuts[k]);
+      }
+    }
+    if (truncated) this.m.truncated.inc({ experiment: experimentId });
     const jobs: SelectedJob[] = [];
     for (const s of p.sampled) {
       if (s.filter && !s.filter.matches(view)) {
@@ -283,18 +354,21 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
         view,
         scorer: versionOf(s),
         sampleRate: inclusionProbability(s.sampleRate),
-        completion: trace.reason,
+        completion: p.reason,
         approxBytes: 0,
       });
     }
-    const share = Math.ceil((trace.wireBytes * VIEW_BYTES_PER_WIRE_BYTE) / Math.max(1, jobs.length));
+    // What the decode built, not what arrived: a view cut to the limits is small whatever its
+    // trace's wire size.
+    const viewBytes = view.approxBytes ?? p.wireBytes * VIEW_BYTES_PER_WIRE_BYTE;
+    const share = Math.ceil(viewBytes / Math.max(1, jobs.length));
     for (const j of jobs) {
       j.approxBytes = share;
       try {
         this.o.next.consume(j);
       } catch (e) {
         // The next stage counted its refusal (queue full, shutting down); anything else is a bug.
-        if (!isScorecarError(e)) this.o.log.error('the scoring stage failed on a job', { traceId: trace.traceId, err: errorFields(e) });
+        if (!isScorecarError(e)) this.o.log.error('the scoring stage failed on a job', { traceId: p.traceId, err: errorFields(e) });
       }
     }
   }
@@ -324,8 +398,6 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     this.head = 0;
     this.queuedBytes = 0;
     this.pendingJobCount = 0;
-    const w = this.idle;
-    this.idle = [];
-    for (const f of w) f();
+    this.maybeIdle();
   }
 }

@@ -17,8 +17,8 @@
 //                                    CompleteTrace  ▼                              │
 //                                            ┌───────────────┐                     │
 //                                            │ select        │ hash + rate, admission,
-//                                            │ (select/)     │ GenAI view in bounded
-//                                            └──────┬────────┘ slices, filter strings
+//                                            │ (select/)     │ GenAI views (limits) on
+//                                            └──────┬────────┘ view workers, filters
 //                                      SelectedJob  ▼                              │
 //                                            ┌───────────────┐                     │
 //                                            │ score         │ lanes, budgets,     │
@@ -207,6 +207,7 @@ export class Pipeline implements Component {
       salt: config.sampling.salt,
       queueMaxBytes: sc.queueMaxBytes,
       viewLimits: config.genai.viewLimits,
+      viewWorkers: config.genai.viewWorkers,
       metrics,
       log: log.child({ component: 'sampler' }),
     });

@@ -220,6 +220,11 @@ export const configSchema = z
     genai: z
       .object({
         /**
+         * Worker threads building GenAI views off the event loop (select/view-workers.ts); 0 builds
+         * them on the event loop in slices of at most 5 ms, which one big view can outlast.
+         */
+        viewWorkers: z.number().int().min(0).max(64).default(1),
+        /**
          * Bounds of one trace's view, as OpenTelemetry's SpanLimits bound a span (wire/decode.ts
          * DEFAULT_VIEW_LIMITS): what is past them is skipped undecoded and counted.
          */

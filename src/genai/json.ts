@@ -1,5 +1,7 @@
 // JSON forms of a TraceView: JSON-safe copies of decoded values (bigint → decimal string,
-// bytes → base64, no cycles) and the whole view as code scorers read it (`ctx.trace`).
+// bytes → base64, no cycles) and the whole view as code scorers read it (`ctx.trace`), as text
+// built once per view (by whoever builds the view when it knows a code scorer will read it: the
+// selection stage's view workers, off the event loop; else on first use).
 import type { LogRecordData, SpanData } from '../wire/index.ts';
 import { logEventName } from './semconv.ts';
 import type { TraceView } from './types.ts';
@@ -132,3 +134,30 @@ export function traceViewJson(view: TraceView): JsonValue {
   };
 }
 
+// The same view is often scored by several code scorers: its ctx.trace text is built once.
+const textCache = new WeakMap<TraceView, string>();
+
+/** `JSON.stringify(traceViewJson(view))`, built once per view. */
+export function traceViewJsonText(view: TraceView): string {
+  let text = textCache.get(view);
+  if (text === undefined) {
+    text = JSON.stringify(traceViewJson(view));
+    textCache.set(view, text);
+  }
+  return text;
+}
+
+/** Hands over a view's ctx.trace text built elsewhere (a view worker), so it is not built again. */
+export function primeTraceViewJsonText(view: TraceView, text: string): void {
+  textCache.set(view, text);
+}
+
+/**
+ * Whether a code scorer's source could observe ctx.trace. The trace is by far the largest part of
+ * a sandbox call (serialising it, copying it across the thread and into the wasm heap), and most
+ * scorers never touch it. Conservative: any mention of "trace", any computed property access,
+ * spread, reflection or JSON of ctx keeps it.
+ */
+export function sourceMayReadTrace(source: string): boolean {
+  return /trace|\[|\.\.\.|JSON|Object|Reflect|\bin\b|arguments|eval|Function|with|this/.test(source);
+}

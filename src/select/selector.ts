@@ -7,11 +7,14 @@
 // and admission against the scoring queue, so overload refuses before any view is built. The
 // expensive part — decoding every span into the GenAI view, then running filter strings — runs
 // off that edge: selected traces wait in a bounded queue (their bytes count against the memory
-// budget, until their view is built) that is drained in slices of at most `sliceMs` per turn of
-// the event loop. Views are built under the view limits (genai.viewLimits: what a span, a log
-// record and a trace may carry; what is cut is counted, per kind, and marked on the view), so one
-// hostile span costs what the limits allow, not what it carries. A job's memory (approxBytes) is
-// its share of what its view's decode built, not an estimate from wire bytes.
+// budget, until their view is built). Views are built under the view limits (genai.viewLimits:
+// what a span, a log record and a trace may carry; what is cut is counted, per kind, and marked
+// on the view), and either on view worker threads (genai.viewWorkers ≥ 1, the default of the
+// config: view-workers.ts), or, with none, on the event loop in slices of at most `sliceMs` per
+// turn. Within the limits one view can still take hundreds of milliseconds (many spans), longer
+// than any slice: with workers, the event loop only copies the trace's bytes out and receives
+// the built view. A job's memory (approxBytes) is its share of what its view's decode built
+// (plus the ctx.trace text built with it), not an estimate from wire bytes.
 //
 // Trace interest (wants): asked by the assembler when a trace id is first seen. The sampler
 // hashes the trace id, so a trace whose hash is above the highest rate of its experiment's active
@@ -22,7 +25,14 @@
 import type { CompleteTrace, TraceInterest } from '../assembly/index.ts';
 import type { Component, Consumer } from '../component/index.ts';
 import type { ScorerDefinition, ScorerVersion } from '../definitions/index.ts';
-import { buildTraceView, experimentOfResource, resolveExperiment, type TraceView } from '../genai/index.ts';
+import {
+  buildTraceView,
+  experimentOfResource,
+  primeTraceViewJsonText,
+  resolveExperiment,
+  sourceMayReadTrace,
+  type TraceView,
+} from '../genai/index.ts';
 import { errorFields, isScorecarError, type Logger, type MetricsRegistry } from '../util/index.ts';
 import {
   DEFAULT_VIEW_LIMITS,
@@ -34,6 +44,7 @@ import {
 } from '../wire/index.ts';
 import type { CompiledFilter } from './filter.ts';
 import { inclusionProbability, isSelected, isSelectedId } from './sampler.ts';
+import { MAX_BATCH_BYTES, MAX_BATCH_TRACES, type ViewOutcome, ViewWorkers } from './view-workers.ts';
 
 /**
  * What the selection stage runs: the latest version of one active scorer (sampleRate > 0) with
@@ -110,7 +121,12 @@ export interface SelectorOptions {
   queueMaxBytes?: number;
   /** Bounds of every view's decode (config genai.viewLimits; default DEFAULT_VIEW_LIMITS). */
   viewLimits?: Readonly<ViewLimits> | undefined;
-  /** Longest run of view building per turn of the event loop (default 5 ms). */
+  /**
+   * Worker threads building views (config genai.viewWorkers). 0 (the default here): on the event
+   * loop, in slices of at most `sliceMs`.
+   */
+  viewWorkers?: number | undefined;
+  /** Longest run of view building per turn of the event loop, without view workers (default 5 ms). */
   sliceMs?: number;
   /** Schedules the next slice (default setImmediate); tests pass their own. */
   schedule?: (fn: () => void) => void;
@@ -118,13 +134,22 @@ export interface SelectorOptions {
 }
 
 interface Pending {
-  /** Released once its view is being built. */
+  /** Released once the trace's bytes are on their way to a view worker. */
   trace: CompleteTrace | undefined;
   traceId: string;
   wireBytes: number;
   reason: CompleteTrace['reason'];
   experimentId: string;
   sampled: readonly ActiveScorer[];
+  /** A sampled code scorer may read ctx.trace: build its text with the view. */
+  withJson: boolean;
+}
+
+/** Traces handed to a view worker together. */
+interface Batch {
+  items: Pending[];
+  /** Given up on at shutdown (already counted as dropped): its views are discarded. */
+  abandoned: boolean;
 }
 
 interface Thresholds {
@@ -147,8 +172,12 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
   private readonly schedule: (fn: () => void) => void;
   private readonly now: () => number;
   private readonly limits: Readonly<ViewLimits>;
+  private readonly workers: ViewWorkers | undefined;
   private queue: Pending[] = [];
   private head = 0;
+  /** Traces at a view worker (their bytes still count in queuedBytes). */
+  private readonly inFlight = new Set<Batch>();
+  private inFlightTraces = 0;
   private queuedBytes = 0;
   /** Jobs the waiting traces may still produce (admission counts them as already queued). */
   private pendingJobCount = 0;
@@ -166,6 +195,10 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     this.schedule = o.schedule ?? ((fn) => setImmediate(fn));
     this.now = o.now ?? (() => performance.now());
     this.limits = o.viewLimits ?? DEFAULT_VIEW_LIMITS;
+    this.workers =
+      (o.viewWorkers ?? 0) > 0
+        ? new ViewWorkers(o.viewWorkers!, { resolution: o.resolution, defaultExperiment: o.defaultExperiment, limits: this.limits })
+        : undefined;
     const metrics = o.metrics;
     this.m = {
       considered: metrics.counter('scorecar_sampler_traces_total', 'Completed traces of experiments with active scorers', ['experiment']),
@@ -181,12 +214,12 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     metrics.gauge('scorecar_sampler_queue_bytes', 'Wire bytes of completed traces waiting for their GenAI view', [], () => this.queuedBytes);
   }
 
-  /** Traces waiting for their view. */
+  /** Traces waiting for their view (queued, or at a view worker). */
   get depth(): number {
-    return this.queue.length - this.head;
+    return this.queue.length - this.head + this.inFlightTraces;
   }
 
-  /** Memory held by waiting traces (their wire bytes), for the memory budget. */
+  /** Memory held by waiting traces (their wire bytes, until their view is built), for the memory budget. */
   get bytes(): number {
     return this.queuedBytes;
   }
@@ -252,6 +285,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
       this.m.dropped.inc({ experiment: experimentId, reason: 'queue_full' });
       return;
     }
+    const withJson = sampled.some((s) => s.definition.type === 'code' && sourceMayReadTrace(s.definition.source));
     this.queue.push({
       trace,
       traceId: trace.traceId,
@@ -259,11 +293,58 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
       reason: trace.reason,
       experimentId,
       sampled,
+      withJson,
     });
     this.queuedBytes += trace.wireBytes;
     this.pendingJobCount += sampled.length;
-    this.kick();
+    if (this.workers) this.pump();
+    else this.kick();
   }
+
+  // ------------------------------------------------------------------ view workers
+
+  /** Hands queued traces to the view workers while they have room, in batches. */
+  private pump(): void {
+    const workers = this.workers!;
+    while (this.head < this.queue.length && workers.hasRoom && !this.closed) {
+      const items: Pending[] = [];
+      let bytes = 0;
+      while (this.head < this.queue.length && items.length < MAX_BATCH_TRACES) {
+        const p = this.queue[this.head]!;
+        if (items.length > 0 && bytes + p.wireBytes > MAX_BATCH_BYTES) break;
+        this.queue[this.head++] = undefined as unknown as Pending;
+        items.push(p);
+        bytes += p.wireBytes;
+      }
+      this.compact();
+      const batch: Batch = { items, abandoned: false };
+      this.inFlight.add(batch);
+      this.inFlightTraces += items.length;
+      const built = workers.build(items.map((p) => ({ trace: p.trace!, withJson: p.withJson })));
+      // The worker has its own copy of the bytes now.
+      for (const p of items) p.trace = undefined;
+      void built.then((outcomes) => this.landed(batch, outcomes));
+    }
+  }
+
+  private landed(batch: Batch, outcomes: readonly ViewOutcome[]): void {
+    if (batch.abandoned) return;
+    this.inFlight.delete(batch);
+    this.inFlightTraces -= batch.items.length;
+    batch.items.forEach((p, i) => {
+      this.queuedBytes -= p.wireBytes;
+      this.pendingJobCount -= p.sampled.length;
+      const o = outcomes[i];
+      if (o?.ok) {
+        if (o.traceJson !== undefined) primeTraceViewJsonText(o.view, o.traceJson);
+        this.deliver(p, o.view, o.values, o.cuts, o.traceJson?.length ?? 0);
+      } else this.viewFailed(p, o ? new Error(`${o.code}: ${o.message}`) : new Error('no outcome'));
+    });
+    if (!this.closed) this.pump();
+    this.maybeIdle();
+  }
+
+  // ------------------------------------------------------------------ on the event loop
 
   private kick(): void {
     if (this.scheduled) return;
@@ -311,7 +392,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     for (const f of w) f();
   }
 
-  /** Builds one view, then selects on it. */
+  /** Builds one view on the event loop (no view workers), then selects on it. */
   private select(p: Pending): void {
     const trace = p.trace!;
     p.trace = undefined;
@@ -323,7 +404,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
       this.viewFailed(p, e);
       return;
     }
-    this.deliver(p, view, dec.work.values, dec.cuts);
+    this.deliver(p, view, dec.work.values, dec.cuts, 0);
   }
 
   private viewFailed(p: Pending, e: unknown): void {
@@ -331,8 +412,11 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     this.o.log.warn('cannot build the trace view; trace not scored', { traceId: p.traceId, err: errorFields(e) });
   }
 
-  /** Counts what the view's decode did, runs the sampled scorers' filters on it and hands their jobs on. */
-  private deliver(p: Pending, view: TraceView, values: number, cuts: Readonly<ViewCuts>): void {
+  /**
+   * Counts what the view's decode did, runs the sampled scorers' filters on it and hands their
+   * jobs on. `extraBytes`: memory built with the view (its ctx.trace text).
+   */
+  private deliver(p: Pending, view: TraceView, values: number, cuts: Readonly<ViewCuts>, extraBytes: number): void {
     const { experimentId } = p;
     this.m.values.inc({ experiment: experimentId }, values);
     let truncated = false;
@@ -360,7 +444,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     }
     // What the decode built, not what arrived: a view cut to the limits is small whatever its
     // trace's wire size.
-    const viewBytes = view.approxBytes ?? p.wireBytes * VIEW_BYTES_PER_WIRE_BYTE;
+    const viewBytes = (view.approxBytes ?? p.wireBytes * VIEW_BYTES_PER_WIRE_BYTE) + extraBytes;
     const share = Math.ceil(viewBytes / Math.max(1, jobs.length));
     for (const j of jobs) {
       j.approxBytes = share;
@@ -385,19 +469,39 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
    */
   async shutdown(deadlineMs: number): Promise<void> {
     if (this.closed) return;
-    while (this.depth > 0 && Date.now() < deadlineMs) {
-      this.drain(this.sliceMs);
-      // Let the event loop breathe between slices (admin API, timers).
-      await new Promise<void>((r) => setImmediate(r));
+    if (this.workers) {
+      while (this.depth > 0 && Date.now() < deadlineMs) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          this.whenIdle(),
+          new Promise<void>((r) => {
+            timer = setTimeout(r, Math.max(0, deadlineMs - Date.now()));
+          }),
+        ]);
+        clearTimeout(timer);
+      }
+    } else {
+      while (this.depth > 0 && Date.now() < deadlineMs) {
+        this.drain(this.sliceMs);
+        // Let the event loop breathe between slices (admin API, timers).
+        await new Promise<void>((r) => setImmediate(r));
+      }
     }
     this.closed = true;
     for (let i = this.head; i < this.queue.length; i++) {
       this.m.dropped.inc({ experiment: this.queue[i]!.experimentId, reason: 'shutdown' });
     }
+    for (const b of this.inFlight) {
+      b.abandoned = true;
+      for (const p of b.items) this.m.dropped.inc({ experiment: p.experimentId, reason: 'shutdown' });
+    }
+    this.inFlight.clear();
+    this.inFlightTraces = 0;
     this.queue = [];
     this.head = 0;
     this.queuedBytes = 0;
     this.pendingJobCount = 0;
     this.maybeIdle();
+    await this.workers?.close();
   }
 }

@@ -1,12 +1,12 @@
 // The bounded view decoder (wire/decode.ts) and the view limits (genai.viewLimits): it decodes
 // what protobufjs decodes, item for item; each limit keeps the first items on the wire, skips
 // the rest undecoded and counts them (on the view, on each span, as work); the view and its jobs
-// are sized by what was decoded.
+// are sized by what was decoded; the selection stage builds views on a real view worker thread.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type CompleteTrace, tracesFromRequest } from '../../src/assembly/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import { buildTraceView, resolveExperiment, traceViewJson } from '../../src/genai/index.ts';
+import { buildTraceView, resolveExperiment, traceViewJson, traceViewJsonText } from '../../src/genai/index.ts';
 import { type ActiveScorer, compileFilter, type SelectedJob, TraceSelector } from '../../src/select/index.ts';
 import { MetricsRegistry, silentLogger } from '../../src/util/index.ts';
 import {
@@ -368,7 +368,8 @@ describe('view limits', () => {
   it('the config defaults are the decoder defaults, and the sample config lists them', () => {
     const c = loadConfig({ env: {} });
     expect(c.genai.viewLimits).toEqual(DEFAULT_VIEW_LIMITS);
-    const set = loadConfig({ text: 'genai: {viewLimits: {attributeCount: 16, valueDepth: 4}}', env: {} });
+    expect(c.genai.viewWorkers).toBe(1);
+    const set = loadConfig({ text: 'genai: {viewWorkers: 0, viewLimits: {attributeCount: 16, valueDepth: 4}}', env: {} });
     expect(set.genai.viewLimits).toEqual({ ...DEFAULT_VIEW_LIMITS, attributeCount: 16, valueDepth: 4 });
     expect(() => loadConfig({ text: 'genai: {viewLimits: {attributeCount: -1}}', env: {} })).toThrow(/attributeCount/);
   });
@@ -389,7 +390,7 @@ function codeScorer(experimentId: string, name: string, source: string, filter?:
   };
 }
 
-function selector(scorers: ActiveScorer[], opts: { viewLimits?: ViewLimits } = {}) {
+function selector(scorers: ActiveScorer[], opts: { viewWorkers?: number; viewLimits?: ViewLimits } = {}) {
   const byExp = new Map<string, ActiveScorer[]>();
   for (const s of scorers) byExp.set(s.experimentId, [...(byExp.get(s.experimentId) ?? []), s]);
   const out = new Sink<SelectedJob>();
@@ -410,37 +411,67 @@ function selector(scorers: ActiveScorer[], opts: { viewLimits?: ViewLimits } = {
 }
 
 describe('the selection stage with view limits', () => {
-  it('counts the work and the cuts, sizes jobs by the view', async () => {
-    const readsTrace = codeScorer('svc', 'reads_trace', '(ctx) => ctx.trace.spans.length');
-    const plain = codeScorer('svc', 'plain', '(ctx) => 1', "trace.name = 'root'");
-    const { sel, out, metric } = selector([readsTrace, plain], { viewLimits: limits({ attributeCount: 100 }) });
-    const big = traceOf([{ spanId: randomBytes(8), name: 'root', attributes: attrs(20_000) }]);
-    const small = Array.from({ length: 150 }, (_, i) => traceOf([{ spanId: randomBytes(8), name: i % 2 ? 'root' : 'other', attributes: attrs(3) }]));
-    for (const t of [big, ...small]) sel.consume(t);
-    expect(sel.depth).toBe(151);
-    expect(sel.bytes).toBeGreaterThan(big.wireBytes);
-    await sel.whenIdle();
-    expect(sel.depth).toBe(0);
-    expect(sel.bytes).toBe(0);
-    // reads_trace on every trace, plain on those named root.
-    expect(out.items.filter((j) => j.scorer.name === 'reads_trace')).toHaveLength(151);
-    expect(out.items.filter((j) => j.scorer.name === 'plain')).toHaveLength(1 + 75);
-    const bigJobs = out.items.filter((j) => j.view.traceId === big.traceId);
-    expect(bigJobs.map((j) => j.view.truncated?.attributes)).toEqual([20_000 - 100, 20_000 - 100]);
-    expect(Object.keys(bigJobs[0]!.view.rootSpan.attributes)).toHaveLength(100);
-    // A job's bytes are its share of the decoded view, far below the wire estimate.
-    const text = JSON.stringify(traceViewJson(bigJobs[0]!.view));
-    expect(bigJobs[0]!.approxBytes).toBeLessThan(big.wireBytes);
-    expect(bigJobs[0]!.approxBytes * 2).toBeGreaterThanOrEqual(bigJobs[0]!.view.approxBytes!);
-    expect(JSON.parse(text).truncated.attributes).toBe(20_000 - 100);
-    expect(metric('scorecar_sampler_view_values_total', { experiment: 'svc' })).toBe(100 + 150 * 3);
-    expect(metric('scorecar_sampler_view_items_cut_total', { experiment: 'svc', item: 'attributes' })).toBe(20_000 - 100);
-    expect(metric('scorecar_sampler_views_truncated_total', { experiment: 'svc' })).toBe(1);
-    await sel.shutdown(Date.now() + 10_000);
+  for (const viewWorkers of [0, 2]) {
+    it(`${viewWorkers ? 'on view worker threads' : 'on the event loop'}: counts the work and the cuts, sizes jobs by the view`, async () => {
+      const readsTrace = codeScorer('svc', 'reads_trace', '(ctx) => ctx.trace.spans.length');
+      const plain = codeScorer('svc', 'plain', '(ctx) => 1', "trace.name = 'root'");
+      const { sel, out, metric } = selector([readsTrace, plain], { viewWorkers, viewLimits: limits({ attributeCount: 100 }) });
+      const big = traceOf([{ spanId: randomBytes(8), name: 'root', attributes: attrs(20_000) }]);
+      const small = Array.from({ length: 150 }, (_, i) => traceOf([{ spanId: randomBytes(8), name: i % 2 ? 'root' : 'other', attributes: attrs(3) }]));
+      for (const t of [big, ...small]) sel.consume(t);
+      expect(sel.depth).toBe(151);
+      expect(sel.bytes).toBeGreaterThan(big.wireBytes);
+      await sel.whenIdle();
+      expect(sel.depth).toBe(0);
+      expect(sel.bytes).toBe(0);
+      // reads_trace on every trace, plain on those named root.
+      expect(out.items.filter((j) => j.scorer.name === 'reads_trace')).toHaveLength(151);
+      expect(out.items.filter((j) => j.scorer.name === 'plain')).toHaveLength(1 + 75);
+      const bigJobs = out.items.filter((j) => j.view.traceId === big.traceId);
+      expect(bigJobs.map((j) => j.view.truncated?.attributes)).toEqual([20_000 - 100, 20_000 - 100]);
+      expect(Object.keys(bigJobs[0]!.view.rootSpan.attributes)).toHaveLength(100);
+      // A job's bytes are its share of the decoded view (and its ctx.trace text), far below the wire estimate.
+      const text = traceViewJsonText(bigJobs[0]!.view);
+      expect(bigJobs[0]!.approxBytes).toBeLessThan(big.wireBytes);
+      expect(bigJobs[0]!.approxBytes * 2).toBeGreaterThanOrEqual(bigJobs[0]!.view.approxBytes! + (viewWorkers ? text.length : 0));
+      expect(JSON.parse(text).truncated.attributes).toBe(20_000 - 100);
+      expect(metric('scorecar_sampler_view_values_total', { experiment: 'svc' })).toBe(100 + 150 * 3);
+      expect(metric('scorecar_sampler_view_items_cut_total', { experiment: 'svc', item: 'attributes' })).toBe(20_000 - 100);
+      expect(metric('scorecar_sampler_views_truncated_total', { experiment: 'svc' })).toBe(1);
+      await sel.shutdown(Date.now() + 10_000);
+    });
+  }
+
+  it('a view at the limits is built while the event loop keeps turning (on a view worker), not in one turn of it', async () => {
+    // 10,000 spans of 10 attributes: the values budget, hundreds of milliseconds of building.
+    const rootId = randomBytes(8);
+    const spans = Array.from({ length: 10_000 }, (_, i) => ({
+      spanId: i === 0 ? rootId : randomBytes(8),
+      ...(i === 0 ? {} : { parentSpanId: rootId }),
+      name: `s${i}`,
+      attributes: attrs(10),
+    }));
+    const big = traceOf(spans);
+    const turnsUntilBuilt = async (viewWorkers: number): Promise<number> => {
+      const { sel, out } = selector([codeScorer('svc', 's', '(ctx) => 1')], { viewWorkers });
+      let turns = 0;
+      sel.consume(big);
+      // Count turns of the event loop (each setImmediate callback is one) until the job is out.
+      while (out.items.length === 0) {
+        await new Promise<void>((r) => setImmediate(r));
+        turns++;
+      }
+      expect(out.items[0]!.view.spans).toHaveLength(10_000);
+      await sel.shutdown(Date.now() + 10_000);
+      return turns;
+    };
+    // On the event loop the whole view is one turn's work; on a worker the loop is free meanwhile.
+    expect(await turnsUntilBuilt(0)).toBe(1);
+    expect(await turnsUntilBuilt(1)).toBeGreaterThan(20);
   });
 
-  it('a trace whose view cannot be built is counted, and shutdown drops what is left (counted)', async () => {
-    const { sel, out, metric } = selector([codeScorer('svc', 's', '(ctx) => 1')]);
+  it('with view workers, a trace whose view cannot be built is counted, and shutdown drops what is left (counted)', async () => {
+    const { sel, out, metric } = selector([codeScorer('svc', 's', '(ctx) => 1')], { viewWorkers: 1 });
     // A span whose bytes end mid-field: no span decodes, so no view.
     const good = traceOf([{ spanId: randomBytes(8), name: 'root' }]);
     const broken: CompleteTrace = { ...good, spans: [good.spans[0]!.subarray(0, good.spans[0]!.length - 3)] };

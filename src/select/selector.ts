@@ -297,8 +297,22 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     });
     this.queuedBytes += trace.wireBytes;
     this.pendingJobCount += sampled.length;
-    if (this.workers) this.pump();
-    else this.kick();
+    this.kick();
+  }
+
+  /**
+   * Schedules the next turn's work: a slice of view building, or (with view workers) handing
+   * the queued traces over. Never on the completion edge itself, so the traces one completion
+   * sweep hands over go to a worker together.
+   */
+  private kick(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.schedule(() => {
+      this.scheduled = false;
+      if (this.workers) this.pump();
+      else this.drain(this.sliceMs);
+    });
   }
 
   // ------------------------------------------------------------------ view workers
@@ -345,15 +359,6 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
   }
 
   // ------------------------------------------------------------------ on the event loop
-
-  private kick(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    this.schedule(() => {
-      this.scheduled = false;
-      this.drain(this.sliceMs);
-    });
-  }
 
   /** Builds views for at most `budgetMs`; schedules the rest. Returns how many traces it took. */
   drain(budgetMs: number): number {

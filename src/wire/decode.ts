@@ -179,8 +179,8 @@ export function noCuts(): ViewCuts {
 /** What a value nested deeper than the depth limit is replaced by. */
 export const DEPTH_MARKER = '[depth limit]';
 
-// Rough V8 sizes, for the decoded-size estimate the memory accounting uses (view.ts calibrates
-// the estimate against the heap).
+// Rough V8 sizes, for the decoded-size estimate the memory accounting uses (view.ts scales it to
+// the whole view; VIEW_BYTES_PER_DECODED_BYTE says how it compares with the heap).
 const SIZE = { string: 24, number: 16, slot: 16, object: 64, array: 32, bytes: 96, span: 480, event: 96, log: 320 };
 
 // ------------------------------------------------------------------ the reader
@@ -328,7 +328,7 @@ function hexId(start: number, end: number, zeroIsEmpty: boolean): string {
 
 // ------------------------------------------------------------------ the decoder
 
-/** Every value (and skipped field) a decode of one trace has produced so far. */
+/** What a decode of one trace has built so far. */
 export interface DecodeWork {
   /** Values decoded (attribute values, array items and map entries at any depth). */
   values: number;

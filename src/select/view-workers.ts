@@ -183,12 +183,18 @@ export class ViewWorkers {
     if (this.closed) return Promise.resolve(requests.map(() => failed('the view workers are closed')));
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
-    if (slot.worker === null) slot.worker = this.spawn(slot);
-    const worker = slot.worker;
-    const { batch, transfer } = packBatch(this.nextId++, requests);
+    const id = this.nextId++;
     return new Promise((resolve) => {
-      slot.pending.set(batch.id, { resolve, size: requests.length });
-      worker.postMessage(batch, transfer);
+      try {
+        if (slot.worker === null) slot.worker = this.spawn(slot);
+        const { batch, transfer } = packBatch(id, requests);
+        slot.pending.set(id, { resolve, size: requests.length });
+        slot.worker.postMessage(batch, transfer);
+      } catch (e) {
+        slot.pending.delete(id);
+        // A bug of ours (or a worker that cannot start): these views fail, the pipeline goes on.
+        resolve(requests.map(() => failed(`cannot hand the traces to a view worker: ${e instanceof Error ? e.message : String(e)}`)));
+      }
     });
   }
 

@@ -247,6 +247,35 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    genai: z
+      .object({
+        /**
+         * Worker threads building GenAI views off the event loop (select/view-workers.ts); 0 builds
+         * them on the event loop in slices of at most 5 ms, which one big view can outlast.
+         */
+        viewWorkers: z.number().int().min(0).max(64).default(1),
+        /**
+         * Bounds of one trace's view, as OpenTelemetry's SpanLimits bound a span (wire/decode.ts
+         * DEFAULT_VIEW_LIMITS): what is past them is skipped undecoded and counted.
+         */
+        viewLimits: z
+          .object({
+            spansPerTrace: z.number().int().min(1).default(10_000),
+            logRecordsPerTrace: z.number().int().min(0).default(10_000),
+            valuesPerTrace: z.number().int().min(1).default(100_000),
+            attributeCount: z.number().int().min(0).default(1024),
+            attributeValueLength: z.number().int().min(1).default(256 * 1024),
+            arrayItems: z.number().int().min(0).default(1024),
+            valueDepth: z.number().int().min(0).max(1000).default(32),
+            eventsPerSpan: z.number().int().min(0).default(1024),
+            linksPerSpan: z.number().int().min(0).default(128),
+            attributesPerEvent: z.number().int().min(0).default(128),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     scorers: z.array(scorerEntry).default([]),
     logging: z
       .object({

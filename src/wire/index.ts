@@ -5,11 +5,14 @@ export { encodeRpcStatus, grpcRetryable, httpRetryable, retryDelayFromStatus, rp
 export {
   type AttrValue,
   type Attributes,
-  anyValueToJs,
-  attributesToJs,
+  DEFAULT_VIEW_LIMITS,
+  DEPTH_MARKER,
+  type DecodeWork,
   decodeResource,
   decodeScope,
   decodeSpan,
+  decodeSpanHead,
+  type SpanHead,
   STATUS_ERROR,
   STATUS_OK,
   STATUS_UNSET,
@@ -19,6 +22,11 @@ export {
   type SpanData,
   type SpanEventData,
   type SpanLinkData,
+  noCuts,
+  VIEW_CUT_KINDS,
+  type ViewCuts,
+  ViewDecoder,
+  type ViewLimits,
 } from './decode.ts';
 export { jsonToProtobuf, protobufToJson, type Signal } from './json.ts';
 export { encodeSpans, type ResourceRef, type ScopeRef, withoutRejected } from './reframe.ts';

@@ -230,6 +230,7 @@ describe('GenAI content from log records: joining and reading', () => {
         severityText: '',
         body: { content: 'hi?' },
         attributes: { 'event.name': 'gen_ai.user.message', n: 1 },
+        droppedAttributesCount: 0,
       },
     ]);
   });

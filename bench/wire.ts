@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SPAN_STRIDE, scanTraceRequest } from '../src/wire/index.ts';
-import { type ChildScorecar, scrape, startChild } from '../test/support/child.ts';
+import { type ChildScorecar, type MetricsPage, readMetrics, startChild } from './child.ts';
 import { makeRequest } from './payload.ts';
 import type { ProbeReport } from './probe.ts';
 
@@ -52,7 +52,7 @@ interface Sink {
   url: string;
   bytes: number;
   requests: number;
-  /** Arrival time of each tracked trace id (the first trace of every ScopeSpans). */
+  /** First arrival time of each tracked trace id (the first trace of every ScopeSpans). */
   arrivals: Map<string, number>;
   track: boolean;
   close(): Promise<void>;
@@ -74,7 +74,11 @@ async function startSink(): Promise<Sink> {
         for (const rs of scanTraceRequest(b).resources)
           for (const ss of rs.scopes) {
             const off = ss.spans[2];
-            if (off !== undefined && off >= 0) sink.arrivals.set(b.toString('hex', off, off + 16), now);
+            if (off === undefined || off < 0) continue;
+            // First arrival only: with scorers, the evaluation span of a scored trace is
+            // exported later under the same trace id.
+            const id = b.toString('hex', off, off + 16);
+            if (!sink.arrivals.has(id)) sink.arrivals.set(id, now);
           }
       }
       res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': 0 });
@@ -112,7 +116,7 @@ function post(agent: http.Agent, url: string, body: Buffer): Promise<number> {
  * Bodies are rewritten in place, not copied: a body is reused only after `n` further requests,
  * and at most `concurrency` (< n) are in flight, each fully written before its response.
  */
-function bodyPool(n: number, tracesPerRequest: number) {
+export function bodyPool(n: number, tracesPerRequest: number) {
   const reqs = Array.from({ length: n }, (_, i) => makeRequest({ tracesPerRequest }, i));
   const offsets = reqs.map((r) => {
     const o: number[] = [];
@@ -161,6 +165,46 @@ function probeEnv(file: string, nodeOptions = ''): Record<string, string> {
   };
 }
 
+/** What the scorecar process did with the spans of the measured phase (deltas of its /metrics). */
+export interface PipelineCounters {
+  /** Spans the assembler buffered, and spans it only forwarded (no scorer could select their trace). */
+  spansBuffered: number;
+  spansNotSampled: number;
+  spansEvicted: number;
+  tracesEvicted: number;
+  tracesCompleted: number;
+  /** (trace, scorer) pairs the filter passed, and pairs inside the sample the filter excluded. */
+  selected: number;
+  filteredOut: number;
+  /** Sampled traces dropped before their view was built (selection queue full). */
+  viewsDropped: number;
+  /** Jobs not run (scoring queue full, mostly), and assessments emitted. */
+  jobsDropped: number;
+  assessments: number;
+}
+
+function counters(m: MetricsPage): PipelineCounters {
+  const spans = (outcome: string) => m.sum('scorecar_assembler_spans_total', { outcome });
+  return {
+    spansBuffered: spans('buffered'),
+    spansNotSampled: spans('not_sampled'),
+    spansEvicted: spans('evicted'),
+    tracesEvicted: m.sum('scorecar_assembler_traces_evicted_total'),
+    tracesCompleted: m.sum('scorecar_assembler_traces_completed_total'),
+    selected: m.sum('scorecar_sampler_selected_total'),
+    filteredOut: m.sum('scorecar_sampler_filtered_out_total'),
+    viewsDropped: m.sum('scorecar_sampler_dropped_traces_total'),
+    jobsDropped: m.sum('scorecar_scoring_jobs_dropped_total'),
+    assessments: m.sum('scorecar_assessments_total'),
+  };
+}
+
+function minus(a: PipelineCounters, b: PipelineCounters): PipelineCounters {
+  const out = { ...a };
+  for (const k of Object.keys(out) as (keyof PipelineCounters)[]) out[k] = a[k] - b[k];
+  return out;
+}
+
 export interface ThroughputResult {
   /** Accepted spans per CPU-second (user + system) of the scorecar process. */
   spansPerCpuSec: number;
@@ -173,10 +217,13 @@ export interface ThroughputResult {
   faultsPerKSpan: number;
   /** Share of the scorecar process's CPU time spent in GC pauses on its main thread. */
   gcShare: number;
-  /** CPU seconds by thread over the measured interval. */
+  /** CPU seconds by thread name over the measured interval. */
   threads: Record<string, number>;
   /** Peak resident set size of the scorecar process (VmHWM), bytes. */
   peakRss: number;
+  /** Over the measured interval; `assessments` also counts jobs still queued at its end. */
+  counters: PipelineCounters;
+  wall: number;
   probe: ProbeReport | undefined;
   output: string;
 }
@@ -187,11 +234,13 @@ export interface ThroughputOptions {
   downstream?: boolean;
   /** Extra node flags for the scorecar process. */
   nodeOptions?: string;
-  /** Extra YAML appended to the scorecar config. */
+  /** Extra YAML appended to the scorecar config (e.g. `scorers:`, `experiments:`). */
   yaml?: string;
   /** Extra keys of the assembler section, e.g. "settleMs: 600000". */
   assembler?: string;
   tracesPerRequest?: number;
+  /** Seconds of traffic before measuring (default 2.5). */
+  warmupSeconds?: number;
 }
 
 export async function throughput(seconds: number, opts: ThroughputOptions = {}): Promise<ThroughputResult> {
@@ -206,14 +255,14 @@ export async function throughput(seconds: number, opts: ThroughputOptions = {}):
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const url = `${sc.httpUrl}/v1/traces`;
   // Warm-up: JIT, connections, and a buffer of traces at its steady-state size (settle window).
-  const warmUntil = performance.now() + 2500;
+  const warmUntil = performance.now() + (opts.warmupSeconds ?? 2.5) * 1000;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < warmUntil) await post(agent, url, pool.next().body);
     }),
   );
   sc.proc.kill('SIGUSR2'); // the probe starts its measured phase
-  const acc0 = await scrape(sc.adminUrl, 'scorecar_receiver_accepted_items_total');
+  const m0 = await readMetrics(sc.adminUrl);
   const s0 = procStat(sc.proc.pid!);
   const th0 = threadCpu(sc.proc.pid!);
   const t0 = performance.now();
@@ -230,12 +279,13 @@ export async function throughput(seconds: number, opts: ThroughputOptions = {}):
   sc.proc.kill('SIGUSR2'); // end of the measured phase
   const s1 = procStat(sc.proc.pid!);
   const th1 = threadCpu(sc.proc.pid!);
+  const m1 = await readMetrics(sc.adminUrl);
   const threads: Record<string, number> = {};
   for (const [k, v] of Object.entries(th1)) threads[k] = v - (th0[k] ?? 0);
-  const accepted = (await scrape(sc.adminUrl, 'scorecar_receiver_accepted_items_total')) - acc0;
+  const accepted = m1.sum('scorecar_receiver_accepted_items_total') - m0.sum('scorecar_receiver_accepted_items_total');
   const peakRss = sc.peakRss();
   await new Promise((r) => setTimeout(r, 500));
-  const forwarded = await scrape(sc.adminUrl, 'scorecar_exporter_sent_items_total');
+  const forwarded = (await readMetrics(sc.adminUrl)).sum('scorecar_exporter_sent_items_total');
   agent.destroy();
   await sc.terminate();
   await sink.close();
@@ -254,6 +304,8 @@ export async function throughput(seconds: number, opts: ThroughputOptions = {}):
     gcShare: gcMs / 1000 / (s1.user + s1.system),
     threads,
     peakRss,
+    counters: minus(counters(m1), counters(m0)),
+    wall,
     probe,
     output: sc.output(),
   };

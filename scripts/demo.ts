@@ -1,7 +1,7 @@
 // `npm run demo`: scorecar in under a minute. Starts the local judge-model server and scorecar
 // (config/demo.yaml), sends recorded traces from six instrumentation libraries over OTLP/HTTP,
 // and prints every assessment as it arrives.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,17 @@ async function main(): Promise<void> {
   let traces = 0;
   for (const convention of readdirSync(FIXTURES, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
     for (const file of readdirSync(join(FIXTURES, convention)).filter((f) => f.endsWith('.json') && !f.endsWith('.logs.json'))) {
+      // The GenAI semconv instrumentations put message content in log events: send those first,
+      // as the SDK's log exporter usually does, so the trace is read with its content.
+      const logsFile = join(FIXTURES, convention, file.replace(/\.json$/, '.logs.json'));
+      if (existsSync(logsFile)) {
+        const res = await fetch(`${otlp}/v1/logs`, {
+          method: 'POST',
+          body: readFileSync(logsFile, 'utf8'),
+          headers: { 'content-type': 'application/json', 'x-mlflow-experiment-id': 'demo' },
+        });
+        if (res.status !== 200) throw new Error(`sending ${convention}/${file} logs: HTTP ${res.status} ${await res.text()}`);
+      }
       const body = readFileSync(join(FIXTURES, convention, file), 'utf8');
       const doc = JSON.parse(body) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ traceId: string }> }> }> };
       const ids = new Set(doc.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans.map((sp) => sp.traceId.toLowerCase()))));
@@ -64,9 +75,8 @@ async function main(): Promise<void> {
     }
   }
   console.log(dim(`sent ${traces} traces recorded from ${new Set(conventionOf.values()).size} instrumentation libraries; assessments:\n`));
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && (seen.length < traces * 2 || app.engine.depth > 0)) await new Promise((r) => setTimeout(r, 100));
-  await new Promise((r) => setTimeout(r, 300));
+  // Every trace completed, scored and its assessments emitted.
+  await app.whenIdle();
   const errors = seen.filter((a) => a.error).length;
   console.log(`\n${bold(`${seen.length} assessments`)} for ${traces} traces in ${((Date.now() - t0) / 1000).toFixed(1)} s (${errors} with errors).`);
   console.log(`Try: curl -s http://127.0.0.1:${ep.admin}/api/v1/experiments/demo/scorers | head -c 600; curl -s http://127.0.0.1:${ep.admin}/metrics | grep scorecar_assessments_total`);

@@ -71,6 +71,9 @@ export class Scorecar {
     this.admin = createAdminServer({
       endpoint: this.config.admin.endpoint,
       token: this.config.admin.token,
+      allowedHosts: this.config.admin.allowedHosts,
+      metricsAuth: this.config.admin.metricsAuth,
+      corsAllowedOrigins: this.config.admin.cors.allowedOrigins,
       registry: pipeline.registry,
       metrics: this.metrics,
       logger: this.log.child({ component: 'admin' }),

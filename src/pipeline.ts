@@ -17,8 +17,8 @@
 //                                    CompleteTrace  ▼                              │
 //                                            ┌───────────────┐                     │
 //                                            │ select        │ hash + rate, admission,
-//                                            │ (select/)     │ GenAI view in bounded
-//                                            └──────┬────────┘ slices, filter strings
+//                                            │ (select/)     │ GenAI views (limits) on
+//                                            └──────┬────────┘ view workers, filters
 //                                      SelectedJob  ▼                              │
 //                                            ┌───────────────┐                     │
 //                                            │ score         │ lanes, budgets,     │
@@ -206,6 +206,8 @@ export class Pipeline implements Component {
       defaultExperiment: config.experiments.default,
       salt: config.sampling.salt,
       queueMaxBytes: sc.queueMaxBytes,
+      viewLimits: config.genai.viewLimits,
+      viewWorkers: config.genai.viewWorkers,
       metrics,
       log: log.child({ component: 'sampler' }),
     });

@@ -1,6 +1,6 @@
 // The admin HTTP server: REST API (scorer registry, kill switches, OpenAPI), metrics, health.
 export { errorBody } from './http.ts';
-export { API_PREFIX, buildOpenApi, type OpenApiDocument } from './openapi.ts';
+export { API_PREFIX, buildOpenApi, type OpenApiDocument, type OpenApiOptions } from './openapi.ts';
 export {
   type AdminRequest,
   type AdminResponse,
@@ -17,8 +17,10 @@ export { COMPONENT_SCHEMAS, type JsonSchema, schemaRef } from './schemas.ts';
 export {
   type AdminServer,
   type AdminServerOptions,
+  CSRF_HEADER,
   createAdminServer,
   DEFAULT_MAX_BODY_BYTES,
   type HealthReport,
+  hostNameOf,
   parseEndpoint,
 } from './server.ts';

@@ -25,7 +25,13 @@ function responseObject(r: ResponseDoc): Record<string, unknown> {
   return r.schema ? { description: r.description, content: json(r.schema) } : { description: r.description };
 }
 
-function operation(route: AdminRoute, secured: boolean): Record<string, unknown> {
+/** Methods whose calls need content-type: application/json or the x-scorecar-request header. */
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+const HOST_403 =
+  'HOST_NOT_ALLOWED: the Host header names neither a loopback address nor one of admin.allowedHosts (DNS-rebinding guard)';
+
+function operation(route: AdminRoute, secured: boolean, hostChecked: boolean): Record<string, unknown> {
   const parameters: Record<string, unknown>[] = pathParams(route.path).map((p) => ({
     name: p,
     in: 'path',
@@ -40,6 +46,18 @@ function operation(route: AdminRoute, secured: boolean): Record<string, unknown>
     for (const [name, schema] of Object.entries(props)) {
       parameters.push({ name, in: 'query', required: required.has(name), schema });
     }
+  }
+  const mutating = MUTATING.has(route.method);
+  if (mutating) {
+    parameters.push({
+      name: 'x-scorecar-request',
+      in: 'header',
+      required: false,
+      description:
+        'Any value. Required when the request is not content-type: application/json (CSRF protection: a ' +
+        'cross-origin page cannot send it without a CORS preflight)',
+      schema: { type: 'string' },
+    });
   }
   const op: Record<string, unknown> = {
     operationId: route.operationId,
@@ -66,6 +84,13 @@ function operation(route: AdminRoute, secured: boolean): Record<string, unknown>
       'INVALID_DEFINITION or INVALID_FILTER (details.position)',
   );
   if (secured) responses['401'] = errorResponse('UNAUTHENTICATED: missing or wrong bearer token');
+  responses['403'] = errorResponse(
+    [
+      ...(hostChecked ? [HOST_403] : []),
+      'CROSS_SITE_REFUSED: a browser request from an origin not in admin.cors.allowedOrigins' +
+        (mutating ? ', or neither content-type: application/json nor x-scorecar-request (CSRF protection)' : ''),
+    ].join('; '),
+  );
   responses['404'] = errorResponse('NOT_FOUND: unknown experiment, scorer or version (details.resource)');
   if (route.operationId === 'registerScorer') {
     responses['409'] = errorResponse(
@@ -82,12 +107,21 @@ function operation(route: AdminRoute, secured: boolean): Record<string, unknown>
   return { ...op, ...(route.openapi ?? {}) };
 }
 
-export function buildOpenApi(routes: readonly AdminRoute[], opts: { version: string }): OpenApiDocument {
+export interface OpenApiOptions {
+  version: string;
+  /** /metrics needs the bearer token (a token is set and admin.metricsAuth is token). */
+  metricsSecured?: boolean;
+  /** The Host header is checked (no token, or admin.allowedHosts set): 403 HOST_NOT_ALLOWED. */
+  hostChecked?: boolean;
+}
+
+export function buildOpenApi(routes: readonly AdminRoute[], opts: OpenApiOptions): OpenApiDocument {
+  const hostChecked = opts.hostChecked ?? false;
   const paths: OpenApiDocument['paths'] = {};
   for (const r of routes) {
     const p = `${API_PREFIX}${r.path}`;
     paths[p] ??= {};
-    paths[p][r.method.toLowerCase()] = operation(r, true);
+    paths[p][r.method.toLowerCase()] = operation(r, true, hostChecked);
   }
   const plain = (summary: string, description: string, content: Record<string, unknown>) => ({
     get: { summary, security: [], responses: { '200': { description, content } } },
@@ -115,6 +149,14 @@ export function buildOpenApi(routes: readonly AdminRoute[], opts: { version: str
   paths['/metrics'] = plain('Prometheus metrics (text exposition format 0.0.4)', 'Metrics', {
     'text/plain': { schema: { type: 'string' } },
   });
+  const metricsOp = paths['/metrics'].get!;
+  const metricsResponses = metricsOp.responses as Record<string, unknown>;
+  if (opts.metricsSecured) {
+    // The document's default security (bearerAuth) applies, as on /api.
+    delete metricsOp.security;
+    metricsResponses['401'] = errorResponse('UNAUTHENTICATED: missing or wrong bearer token (admin.metricsAuth: token)');
+  }
+  if (hostChecked) metricsResponses['403'] = errorResponse(HOST_403);
   return {
     openapi: '3.1.0',
     info: {
@@ -122,8 +164,11 @@ export function buildOpenApi(routes: readonly AdminRoute[], opts: { version: str
       version: opts.version,
       description:
         'Scorer registry and lifecycle (register → start → update → stop → delete), kill switches, health and ' +
-        'metrics. When the server has an admin token (SCORECAR_ADMIN_TOKEN), every /api call needs ' +
-        '`Authorization: Bearer <token>`; without one the server listens on 127.0.0.1 only.',
+        'metrics. When the server has an admin token (SCORECAR_ADMIN_TOKEN), every /api call (and /metrics, ' +
+        'unless admin.metricsAuth is none) needs `Authorization: Bearer <token>`; without one the server listens on ' +
+        '127.0.0.1 only and serves only loopback Host names (plus admin.allowedHosts). Calls that change something ' +
+        '(POST, PATCH, DELETE) need `content-type: application/json` or an `x-scorecar-request` header, and browser ' +
+        'requests from other origins are refused unless admin.cors.allowedOrigins lists them.',
     },
     security: [{ bearerAuth: [] }],
     paths,

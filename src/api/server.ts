@@ -2,6 +2,20 @@
 // switches, OpenAPI document, routes other components add), /metrics, /healthz and /readyz.
 // Owns: bearer-token auth (constant-time compare; without a token it binds loopback only),
 // routing, request checks (size, content type, JSON, schema) and the JSON error envelope.
+//
+// Browsers are the threat a loopback bind does not stop. The checks, in order, before routing:
+//  1. Host (DNS rebinding: a page whose name re-resolves to 127.0.0.1 is same-origin with us and
+//     its requests carry its own name as Host): without a token, only loopback names and
+//     admin.allowedHosts are served; with a token, only when allowedHosts is set (the token
+//     already stops the page). /healthz and /readyz are exempt, so probes that address the pod
+//     by IP keep working; they show no registry data.
+//  2. Origin / Sec-Fetch-Site on /api: a browser request from another origin is refused unless
+//     admin.cors.allowedOrigins lists it (then, and only then, CORS headers are sent).
+//  3. The bearer token on /api, and on /metrics unless admin.metricsAuth is none.
+//  4. CSRF: a mutating call (POST, PUT, PATCH, DELETE) needs content-type: application/json or
+//     an x-scorecar-request header, even without a body. A cross-origin page can send neither
+//     without a CORS preflight, which we refuse, so no "simple request" (a form post, a
+//     no-cors fetch) can stop or register scorers. The SDK and the CLI send the header.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -53,6 +67,16 @@ export interface AdminServerOptions {
   maxBodyBytes?: number;
   /** Runtime health of scorers, shown on scorer resources. */
   scorerHealth?: ScorerHealthSource;
+  /**
+   * Host names (no port; IPv6 in brackets) served besides the loopback ones (config
+   * admin.allowedHosts). Without a token the Host header is always checked; with one, only
+   * when this list is not empty.
+   */
+  allowedHosts?: readonly string[];
+  /** 'token' (default): with a token, /metrics needs it too; 'none': /metrics stays open. */
+  metricsAuth?: 'token' | 'none';
+  /** Browser origins ('https://host[:port]') allowed to call /api cross-origin (CORS); default none. */
+  corsAllowedOrigins?: readonly string[];
 }
 
 export interface AdminServer {
@@ -69,6 +93,35 @@ interface CompiledRoute {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** Host names every admin server answers to, whatever the configuration. */
+const LOOPBACK_HOST_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+/** Methods that change something: they need the CSRF header or a JSON content type. */
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The header a non-browser client sends on mutating calls (any value; the SDK sends '1'). */
+export const CSRF_HEADER = 'x-scorecar-request';
+
+/** Paths served whatever the Host (probes address the pod by IP). */
+const PROBES = new Set(['/healthz', '/readyz']);
+
+/** The name part of a Host header ('Name:80' → 'name', '[::1]:4320' → '[::1]'); undefined if malformed. */
+export function hostNameOf(host: string): string | undefined {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]\s/@]+)(?::\d{0,5})?$/.exec(host.trim());
+  return m ? m[1]!.toLowerCase() : undefined;
+}
+
+/** A configured host name as hostNameOf() returns it (IPv6 bracketed, lower case). */
+function normaliseHostName(h: string): string {
+  const t = h.trim().toLowerCase();
+  return t.includes(':') && !t.startsWith('[') ? `[${t}]` : t;
+}
+
+/** A configured origin as browsers send it: scheme://host[:port], lower case, no trailing slash. */
+function normaliseOrigin(o: string): string {
+  return o.trim().toLowerCase().replace(/\/+$/, '');
+}
 
 /** 'host:port', '[::1]:port', ':port' (all interfaces). */
 export function parseEndpoint(endpoint: string): { host: string; port: number } {
@@ -129,6 +182,10 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const health = opts.health ?? (() => ({ ok: true, checks: {} }));
   const ready = opts.ready ?? (() => true);
+  const allowedHosts = new Set([...LOOPBACK_HOST_NAMES, ...(opts.allowedHosts ?? []).map(normaliseHostName)]);
+  const hostChecked = !token || (opts.allowedHosts ?? []).length > 0;
+  const metricsSecured = token !== '' && (opts.metricsAuth ?? 'token') === 'token';
+  const corsOrigins = new Set((opts.corsAllowedOrigins ?? []).map(normaliseOrigin));
   const requests = opts.metrics.counter(
     'scorecar_admin_requests_total',
     'Admin API requests by route and status',
@@ -161,7 +218,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     if (seen.has(key)) throw new Error(`duplicate admin route ${key}`);
     seen.add(key);
   }
-  openapi = buildOpenApi(routes, { version: packageVersion() });
+  openapi = buildOpenApi(routes, { version: packageVersion(), metricsSecured, hostChecked });
   const compiled = routes.map(compile);
 
   const authorized = (req: IncomingMessage): boolean => {
@@ -174,6 +231,55 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     return timingSafeEqual(digest(m[1]!), tokenDigest);
   };
 
+  /** 1. The DNS-rebinding guard. */
+  const checkHost = (req: IncomingMessage): void => {
+    if (!hostChecked) return;
+    const raw = req.headers.host;
+    const name = raw === undefined ? undefined : hostNameOf(raw);
+    if (name !== undefined && allowedHosts.has(name)) return;
+    throw new ScorecarError(
+      'HOST_NOT_ALLOWED',
+      raw === undefined
+        ? 'a Host header is required'
+        : `Host '${raw.slice(0, 256)}' is not served: use a loopback address (localhost, 127.0.0.1, [::1]) or add the name to admin.allowedHosts`,
+    );
+  };
+
+  /**
+   * 2. Cross-origin browser requests. Returns the origin to send CORS headers for (one of
+   * admin.cors.allowedOrigins), undefined for a request that is not cross-origin.
+   */
+  const checkOrigin = (req: IncomingMessage): string | undefined => {
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      const o = normaliseOrigin(origin);
+      if (corsOrigins.has(o)) return o;
+      let sameOrigin = false;
+      try {
+        sameOrigin = o !== 'null' && new URL(o).host === (req.headers.host ?? '').toLowerCase();
+      } catch {
+        sameOrigin = false;
+      }
+      if (sameOrigin) return undefined;
+      throw new ScorecarError(
+        'CROSS_SITE_REFUSED',
+        `cross-origin request from ${origin.slice(0, 256)} refused (allow it with admin.cors.allowedOrigins)`,
+      );
+    }
+    // A browser that sends no Origin (a GET navigation) still says where the request comes from.
+    const site = req.headers['sec-fetch-site'];
+    if (site === 'cross-site' || site === 'same-site') {
+      throw new ScorecarError('CROSS_SITE_REFUSED', `${site} browser request refused (Sec-Fetch-Site)`);
+    }
+    return undefined;
+  };
+
+  const unauthenticated = (req: IncomingMessage): ScorecarError =>
+    new ScorecarError(
+      'UNAUTHENTICATED',
+      req.headers.authorization ? 'invalid bearer token' : 'missing Authorization: Bearer <token> header',
+    );
+
   const handleApi = async (
     req: IncomingMessage,
     res: ServerResponse,
@@ -181,12 +287,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     signal: AbortSignal,
     label: (route: string) => void,
   ): Promise<void> => {
-    if (!authorized(req)) {
-      throw new ScorecarError(
-        'UNAUTHENTICATED',
-        req.headers.authorization ? 'invalid bearer token' : 'missing Authorization: Bearer <token> header',
-      );
-    }
+    if (!authorized(req)) throw unauthenticated(req);
     const rawSegs = url.pathname.slice(API_PREFIX.length + 1).split('/');
     let segs: string[];
     try {
@@ -212,6 +313,13 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     }
     const route = hit.c.route;
     label(route.path);
+    // 4. CSRF: see the header of this file.
+    if (MUTATING.has(method) && !isJsonContentType(req.headers['content-type']) && req.headers[CSRF_HEADER] === undefined) {
+      throw new ScorecarError(
+        'CROSS_SITE_REFUSED',
+        `${method} needs content-type: application/json or an ${CSRF_HEADER} header (CSRF protection), even without a body`,
+      );
+    }
 
     // Query parameters: only declared ones, each at most once.
     const rawQuery: Record<string, string> = {};
@@ -295,7 +403,25 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     try {
       const url = new URL(req.url ?? '/', 'http://admin.invalid');
       const path = url.pathname;
+      if (!PROBES.has(path)) checkHost(req);
       if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) {
+        if (corsOrigins.size > 0) res.setHeader('vary', 'Origin');
+        const corsOrigin = checkOrigin(req);
+        if (corsOrigin !== undefined) {
+          res.setHeader('access-control-allow-origin', corsOrigin);
+          res.setHeader('access-control-expose-headers', 'location, retry-after, www-authenticate');
+          if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+            // A preflight from an allowed origin: no token (browsers never send one on it).
+            routeLabel = 'preflight';
+            res.writeHead(204, {
+              'access-control-allow-methods': 'GET, POST, PATCH, DELETE',
+              'access-control-allow-headers': `authorization, content-type, ${CSRF_HEADER}`,
+              'access-control-max-age': '600',
+            });
+            res.end();
+            return;
+          }
+        }
         await handleApi(req, res, url, ac.signal, (r) => {
           routeLabel = `${API_PREFIX}${r}`;
         });
@@ -310,6 +436,8 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
           });
         }
         if (path === '/metrics') {
+          // It names experiments, scorers, models and spend: as private as the API with a token.
+          if (metricsSecured && !authorized(req)) throw unauthenticated(req);
           const text = opts.metrics.render();
           res.writeHead(200, {
             'content-type': PROMETHEUS_CONTENT_TYPE,
@@ -389,6 +517,8 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
         host: addr.address,
         port: addr.port,
         auth: token ? 'bearer' : 'none',
+        metrics: metricsSecured ? 'bearer' : 'open',
+        hosts: hostChecked ? [...allowedHosts].join(',') : 'any',
       });
       return { port: addr.port, host: addr.address };
     },

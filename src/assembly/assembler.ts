@@ -1,7 +1,23 @@
-// Trace assembler: groups buffered spans by trace id and decides when a trace is complete.
-// Owns the completion rules (root seen + settle window, idle timeout without a root, maximum
-// age), span de-duplication, the byte budget with oldest-first eviction, and the decision cache
-// that recognises late spans of traces already handed on.
+// Trace assembler: groups buffered spans, and the log records that carry their trace id, by trace
+// id and decides when a trace is complete. Owns the completion rules (root seen + settle window,
+// idle timeout without a root, maximum age), span de-duplication, the byte budget with
+// oldest-first eviction, and the decision cache that recognises late spans (and late log records)
+// of traces already handed on.
+//
+// Log records (the GenAI semantic conventions put message content in log events, correlated by
+// trace and span id) are joined to their trace here so the GenAI view can read them. A log record
+// is treated like a span that can never be a root: it opens its trace's entry when none exists
+// (logs are often exported before the spans they belong to), subject to the same interest gate,
+// but only when its trace flags say the trace was sampled: the spans of a trace an upstream head
+// sampler dropped never come, and its log records (SDKs stamp them with the span's trace id all
+// the same) would only wait out the idle timeout; a record without the sampled flag joins an
+// entry that exists and is otherwise counted `unsampled`. A record counts as activity for the
+// idle timeout; it is charged to the same byte budget, compacted, evicted and completed with its
+// trace; one of a decided trace is counted late. A trace whose spans never arrived (only log
+// records) is dropped at completion, counted, and never handed on: there is nothing to view. Log records are not de-duplicated here (they carry no id of their
+// own; a re-sent request costs its bytes until the trace completes): the view drops exact
+// duplicates. Spans-only traffic pays for this with three stores per new trace and a check or two
+// when it completes; the log record arrays are allocated on the first log record.
 //
 // Hot path: ingest() runs per received request over the scanner's offsets. Spans stay where they
 // arrived, in the request buffer (shared with the export queue, no copy), referenced by offsets;
@@ -15,15 +31,24 @@
 // would be marked on each of those collections. So the per-trace and per-span state lives in
 // typed arrays (struct-of-arrays with free lists), trace ids are looked up in one open-addressing
 // table keyed by their 16 bytes (no id strings) that holds buffered and decided ids alike, and the
-// decision cache is a ring of ids in a typed array. The only JS objects held per buffered item are
-// one Chunk per received buffer and the interned resource/scope refs. Deadlines live in a timer
-// wheel whose
-// slots are intrusive lists threaded through the same arrays: filing, moving and unfiling a trace
-// is O(1) and a finished trace is unreachable from the assembler the moment it completes.
+// decision cache is a ring of ids in a typed array. Log records get the same treatment (their own
+// record arrays, a second list per trace). The only JS objects held per buffered item are one
+// Chunk per received buffer and the interned resource/scope refs. Deadlines live in a timer wheel
+// whose slots are intrusive lists threaded through the same arrays: filing, moving and unfiling a
+// trace is O(1) and a finished trace is unreachable from the assembler the moment it completes.
 import { randomInt } from 'node:crypto';
 import type { Component, Consumer } from '../component/index.ts';
 import { errorFields, type Logger, type MetricsRegistry, silentLogger } from '../util/index.ts';
-import { type OtlpBatch, type ResourceRef, type ScanResult, type ScopeRef, SPAN_STRIDE } from '../wire/index.ts';
+import {
+  LOG_STRIDE,
+  type LogScanResult,
+  logSampled,
+  type OtlpBatch,
+  type ResourceRef,
+  type ScanResult,
+  type ScopeRef,
+  SPAN_STRIDE,
+} from '../wire/index.ts';
 import type { CompleteTrace, CompletionReason, TraceInterest } from './types.ts';
 
 /**
@@ -31,6 +56,8 @@ import type { CompleteTrace, CompletionReason, TraceInterest } from './types.ts'
  * plus growth slack. Checked with bench/memory.ts.
  */
 export const SPAN_OVERHEAD_BYTES = 48;
+/** Bytes charged per buffered log record on top of its encoded size: its record plus growth slack. */
+export const LOG_OVERHEAD_BYTES = 48;
 /** Bytes charged per request buffer or compacted copy held (the ArrayBuffer, its view, the Chunk). */
 export const CHUNK_OVERHEAD_BYTES = 256;
 /** Bytes charged per buffered trace: its row in the trace arrays and its id-table slots. */
@@ -74,6 +101,20 @@ export interface AssemblerCounters {
   spansEvicted: number;
   tracesCompacted: number;
   consumerErrors: number;
+  /** Log records with a trace id buffered with their trace. */
+  logsBuffered: number;
+  /** Log records of traces already decided (completed, evicted or dropped). */
+  logsLate: number;
+  /** Log records of traces no later stage may read: forwarded, never buffered. */
+  logsNotSampled: number;
+  /**
+   * Log records whose trace flags do not mark the trace sampled, of traces not buffered: their
+   * spans are not expected (head sampling dropped them), so they open no entry.
+   */
+  logsUnsampled: number;
+  logsEvicted: number;
+  /** Log records of traces whose spans never arrived, dropped when the trace completed. */
+  logsWithoutSpans: number;
 }
 
 /** The resource and scope a run of spans arrived under. */
@@ -223,10 +264,33 @@ class IdTable {
 
 // ---------------------------------------------------------------------------------------------
 
+const NO_BYTES: readonly Uint8Array[] = Object.freeze([]) as readonly Uint8Array[];
+const NO_RESOURCES: readonly ResourceRef[] = Object.freeze([]) as readonly ResourceRef[];
+const NO_SCOPES: readonly ScopeRef[] = Object.freeze([]) as readonly ScopeRef[];
+
+/** A completed trace's log records: where they are, and their views made on first use. */
+interface TraceLogs {
+  readonly where: Array<Buffer | number>;
+  readonly parts: Part[];
+  views?: Uint8Array[];
+  resources?: ResourceRef[];
+  scopes?: ScopeRef[];
+}
+
+/** Views on the 3-slot (buffer, start, length) list of a trace's spans or log records. */
+function viewsOf(w: Array<Buffer | number>, n: number): Uint8Array[] {
+  const out: Uint8Array[] = new Array(n);
+  for (let j = 0, k = 0; j < w.length; j += 3, k++) {
+    const c = w[j] as Buffer;
+    out[k] = new Uint8Array(c.buffer, c.byteOffset + (w[j + 1] as number), w[j + 2] as number);
+  }
+  return out;
+}
+
 /**
  * A completed trace as handed to the next stage. Span views and the per-span resource and scope
  * lists are made on first use, so a consumer that looks at few traces (sampling) does not pay for
- * the rest. It keeps the buffers its spans live in.
+ * the rest. It keeps the buffers its spans and log records live in.
  */
 class AssembledTrace implements CompleteTrace {
   readonly traceId: string;
@@ -238,6 +302,8 @@ class AssembledTrace implements CompleteTrace {
   /** 3 slots per span: buffer, start, length. */
   readonly #where: Array<Buffer | number>;
   readonly #parts: Part[];
+  /** Its log records; undefined when none arrived (one field, so spans-only traces stay small). */
+  readonly #logs: TraceLogs | undefined;
   #spans: Uint8Array[] | undefined;
   #resources: ResourceRef[] | undefined;
   #scopes: ScopeRef[] | undefined;
@@ -246,6 +312,7 @@ class AssembledTrace implements CompleteTrace {
     traceId: string,
     where: Array<Buffer | number>,
     parts: Part[],
+    logs: TraceLogs | undefined,
     meta: { reason: CompletionReason; hasRoot: boolean; firstSeenMs: number; completedMs: number; wireBytes: number },
   ) {
     this.traceId = traceId;
@@ -256,19 +323,33 @@ class AssembledTrace implements CompleteTrace {
     this.wireBytes = meta.wireBytes;
     this.#where = where;
     this.#parts = parts;
+    this.#logs = logs;
   }
 
   get spans(): readonly Uint8Array[] {
-    if (this.#spans === undefined) {
-      const w = this.#where;
-      const spans: Uint8Array[] = new Array(this.#parts.length);
-      for (let j = 0, n = 0; j < w.length; j += 3, n++) {
-        const c = w[j] as Buffer;
-        spans[n] = new Uint8Array(c.buffer, c.byteOffset + (w[j + 1] as number), w[j + 2] as number);
-      }
-      this.#spans = spans;
-    }
+    this.#spans ??= viewsOf(this.#where, this.#parts.length);
     return this.#spans;
+  }
+
+  get logs(): readonly Uint8Array[] {
+    const l = this.#logs;
+    if (l === undefined) return NO_BYTES;
+    l.views ??= viewsOf(l.where, l.parts.length);
+    return l.views;
+  }
+
+  get logResources(): readonly ResourceRef[] {
+    const l = this.#logs;
+    if (l === undefined) return NO_RESOURCES;
+    l.resources ??= l.parts.map((p) => p.resource);
+    return l.resources;
+  }
+
+  get logScopes(): readonly ScopeRef[] {
+    const l = this.#logs;
+    if (l === undefined) return NO_SCOPES;
+    l.scopes ??= l.parts.map((p) => p.scope);
+    return l.scopes;
   }
 
   get resources(): readonly ResourceRef[] {
@@ -339,6 +420,9 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
   private tCount = new Int32Array(0);
   private tLastChunk = new Int32Array(0); // chunk id of the newest span
   private tWire = new Float64Array(0);
+  private tLogHead = new Int32Array(0); // log record list
+  private tLogTail = new Int32Array(0);
+  private tLogCount = new Int32Array(0);
   private tFree = NONE;
   private oldest = NONE;
   private newest = NONE;
@@ -361,6 +445,17 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
   private sPart = new Int32Array(0);
   private sNext = new Int32Array(0);
   private sFree = NONE;
+
+  // Log records: one record per buffered log record (chunk id, start, length, part index, next
+  // record of the same trace), recycled through a free list linked via lNext. Allocated on the
+  // first log record, so spans-only traffic never touches them.
+  private lCap = 0;
+  private lChunk = new Int32Array(0);
+  private lStart = new Int32Array(0);
+  private lLen = new Int32Array(0);
+  private lPart = new Int32Array(0);
+  private lNext = new Int32Array(0);
+  private lFree = NONE;
 
   // Chunks in use, by id; ids are recycled.
   private readonly chunks: Array<Chunk | undefined> = [];
@@ -391,6 +486,12 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
     spansEvicted: 0,
     tracesCompacted: 0,
     consumerErrors: 0,
+    logsBuffered: 0,
+    logsLate: 0,
+    logsNotSampled: 0,
+    logsUnsampled: 0,
+    logsEvicted: 0,
+    logsWithoutSpans: 0,
   };
 
   constructor(opts: AssemblerOptions, next: Consumer<CompleteTrace>, deps: AssemblerDeps = {}) {
@@ -430,6 +531,19 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
       [{ outcome: 'evicted' }, c.spansEvicted],
       [{ outcome: 'not_sampled' }, c.spansNotSampled],
     ]);
+    m.counterFunc(
+      'scorecar_assembler_log_records_total',
+      'Log records carrying a trace id seen by the assembler, by outcome',
+      ['outcome'],
+      () => [
+        [{ outcome: 'buffered' }, c.logsBuffered],
+        [{ outcome: 'late' }, c.logsLate],
+        [{ outcome: 'evicted' }, c.logsEvicted],
+        [{ outcome: 'not_sampled' }, c.logsNotSampled],
+        [{ outcome: 'unsampled' }, c.logsUnsampled],
+        [{ outcome: 'no_spans' }, c.logsWithoutSpans],
+      ],
+    );
     m.counterFunc('scorecar_assembler_traces_completed_total', 'Traces handed to scoring, by completion rule', ['reason'], () =>
       Object.entries(c.tracesCompleted).map(([reason, v]) => [{ reason }, v]),
     );
@@ -473,10 +587,14 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
     return Promise.resolve();
   }
 
-  /** Takes the spans of a received trace request; other signals pass by. */
+  /** Takes the spans of a received trace request and the log records of a logs request; metrics pass by. */
   consume(batch: OtlpBatch): void {
-    if (batch.signal !== 'traces' || batch.scan === undefined || batch.scanned === undefined || this.stopped) return;
-    this.ingest(batch.scanned, batch.scan, batch.experimentHeader);
+    if (batch.scanned === undefined || this.stopped) return;
+    if (batch.scan !== undefined) {
+      if (batch.signal === 'traces') this.ingest(batch.scanned, batch.scan, batch.experimentHeader);
+    } else if (batch.logScan !== undefined && batch.signal === 'logs') {
+      this.ingestLogs(batch.scanned, batch.logScan, batch.experimentHeader);
+    }
   }
 
   /**
@@ -593,6 +711,112 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
     if (this.bufferedBytes > this.opts.maxBytes) this.evict();
   }
 
+  /**
+   * Buffers the log records of a scanned ExportLogsServiceRequest that carry a trace id, with
+   * their trace (see the module header): a record of a buffered trace joins it; one of an unknown
+   * trace opens its entry if its flags mark the trace sampled and the interest gate wants the
+   * trace (the spans may come later); one of a decided trace is late. Kept records point into
+   * `buf` or `scan.home`, as spans do.
+   */
+  ingestLogs(buf: Buffer, scan: LogScanResult, experimentHeader?: string): void {
+    if (scan.withTraceId === 0) return; // plain application logs: nothing to join
+    const now = this.opts.now() - this.epoch;
+    const pieces: readonly Buffer[] = scan.home ?? [buf];
+    const pieceChunks: Array<Chunk | undefined> = new Array(pieces.length);
+    const parts: Part[] = [];
+    let pi = 0;
+    let pStart = 0;
+    let pEnd = pieces.length > 0 ? pieces[0]!.length : 0;
+    let added = 0;
+    const interest = this.interest;
+    for (const rs of scan.resources) {
+      let resource: ResourceRef | undefined;
+      for (const ss of rs.scopes) {
+        const l = ss.logs;
+        let part = NONE;
+        // The current run of records shares one trace id: its row, or why it is skipped.
+        let t = NONE;
+        let skip: 'late' | 'not_sampled' | undefined;
+        let lastOff = -1;
+        for (let i = 0; i < l.length; i += LOG_STRIDE) {
+          const tOff = l[i + 2]!;
+          if (tOff < 0) continue; // no trace id: not part of any trace
+          if (resource === undefined) resource = this.internResource(buf, rs.resource, rs.schemaUrl, experimentHeader);
+          if (lastOff < 0 || !sameId(buf, tOff, lastOff)) {
+            lastOff = tOff;
+            skip = undefined;
+            const w0 = word(buf, tOff);
+            const w1 = word(buf, tOff + 4);
+            const w2 = word(buf, tOff + 8);
+            const w3 = word(buf, tOff + 12);
+            const slot = this.ids.find(w0, w1, w2, w3);
+            t = slot === NONE ? NONE : this.ids.value(slot);
+            if (t < -1) skip = 'late';
+            else if (t === NONE) {
+              if (!logSampled(l, i)) {
+                // Not remembered for the run: a later record of this trace may carry the flag.
+                this.counters.logsUnsampled++;
+                lastOff = -1;
+                continue;
+              }
+              if (interest !== undefined && !interest.wants(buf, tOff, resource)) skip = 'not_sampled';
+              else t = this.newTrace(w0, w1, w2, w3, now);
+            }
+          }
+          if (skip === 'late') {
+            this.counters.logsLate++;
+            continue;
+          }
+          if (skip === 'not_sampled') {
+            this.counters.logsNotSampled++;
+            continue;
+          }
+          if (part === NONE) {
+            part = parts.length;
+            parts.push({ resource, scope: this.internScope(buf, ss.scope, ss.schemaUrl) });
+          }
+          const start = l[i]!;
+          const end = l[i + 1]!;
+          while (start >= pEnd && pi + 1 < pieces.length) {
+            pi++;
+            pStart = pEnd;
+            pEnd += pieces[pi]!.length;
+          }
+          let chunk: Chunk;
+          let local: number;
+          if (end <= pEnd) {
+            let c = pieceChunks[pi];
+            if (c === undefined) {
+              c = this.newChunk(pieces[pi]!, parts);
+              pieceChunks[pi] = c;
+            }
+            chunk = c;
+            local = start - pStart;
+          } else {
+            const own = Buffer.allocUnsafeSlow(end - start);
+            buf.copy(own, 0, start, end);
+            chunk = this.newChunk(own, parts);
+            local = 0;
+          }
+          // Each log record holds its own reference (log records are few; spans hold one per run).
+          if (chunk.refs++ === 0) this.bufferedBytes += chunk.bytes;
+          if (this.tCompactDue[t]! < 0) {
+            this.tCompactDue[t] = now + this.opts.compactAfterMs;
+            this.refile(t);
+          }
+          const len = end - start;
+          this.appendLog(t, chunk.id, local, len, part);
+          this.tWire[t] = this.tWire[t]! + len;
+          this.tLast[t] = now;
+          added++;
+        }
+      }
+    }
+    this.bufferedBytes += added * LOG_OVERHEAD_BYTES;
+    this.counters.logsBuffered += added;
+    if (this.bufferedBytes > this.opts.maxBytes) this.evict();
+  }
+
   // --- rows ------------------------------------------------------------------------------------
 
   private growTraces(n: number): void {
@@ -612,6 +836,9 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
     this.tCount = growI32(this.tCount, n);
     this.tLastChunk = growI32(this.tLastChunk, n);
     this.tWire = growF64(this.tWire, n);
+    this.tLogHead = growI32(this.tLogHead, n);
+    this.tLogTail = growI32(this.tLogTail, n);
+    this.tLogCount = growI32(this.tLogCount, n);
     for (let i = n - 1; i >= from; i--) {
       this.tNext[i] = this.tFree;
       this.tFree = i;
@@ -637,6 +864,9 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
     this.tCount[t] = 0;
     this.tLastChunk[t] = NONE;
     this.tWire[t] = 0;
+    this.tLogHead[t] = NONE;
+    this.tLogTail[t] = NONE;
+    this.tLogCount[t] = 0;
     // Age list: newest at the end.
     this.tOlder[t] = this.newest;
     this.tNewer[t] = NONE;
@@ -664,8 +894,10 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
     if (newer !== NONE) this.tOlder[newer] = older;
     else this.newest = older;
     this.releaseSpans(t);
+    if (this.tLogHead[t] !== NONE) this.releaseLogs(t);
     this.bigTraces.delete(t);
-    this.bufferedBytes -= TRACE_OVERHEAD_BYTES + this.tCount[t]! * SPAN_OVERHEAD_BYTES;
+    this.bufferedBytes -=
+      TRACE_OVERHEAD_BYTES + this.tCount[t]! * SPAN_OVERHEAD_BYTES + this.tLogCount[t]! * LOG_OVERHEAD_BYTES;
     this.tNext[t] = this.tFree;
     this.tFree = t;
     this.live--;
@@ -726,6 +958,52 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
     this.tLastChunk[t] = NONE;
   }
 
+  // --- log records -----------------------------------------------------------------------------
+
+  private growLogs(n: number): void {
+    const from = this.lCap;
+    this.lChunk = growI32(this.lChunk, n);
+    this.lStart = growI32(this.lStart, n);
+    this.lLen = growI32(this.lLen, n);
+    this.lPart = growI32(this.lPart, n);
+    this.lNext = growI32(this.lNext, n);
+    for (let i = n - 1; i >= from; i--) {
+      this.lNext[i] = this.lFree;
+      this.lFree = i;
+    }
+    this.lCap = n;
+  }
+
+  private appendLog(t: number, chunkId: number, start: number, len: number, part: number): void {
+    if (this.lFree === NONE) this.growLogs(Math.max(1024, this.lCap * 2));
+    const r = this.lFree;
+    this.lFree = this.lNext[r]!;
+    this.lChunk[r] = chunkId;
+    this.lStart[r] = start;
+    this.lLen[r] = len;
+    this.lPart[r] = part;
+    this.lNext[r] = NONE;
+    const tail = this.tLogTail[t]!;
+    if (tail === NONE) this.tLogHead[t] = r;
+    else this.lNext[tail] = r;
+    this.tLogTail[t] = r;
+    this.tLogCount[t] = this.tLogCount[t]! + 1;
+  }
+
+  /** Returns a trace's log records to the free list, each letting go of its chunk reference. */
+  private releaseLogs(t: number): void {
+    let r = this.tLogHead[t]!;
+    while (r !== NONE) {
+      const next = this.lNext[r]!;
+      this.unref(this.chunks[this.lChunk[r]!]!);
+      this.lNext[r] = this.lFree;
+      this.lFree = r;
+      r = next;
+    }
+    this.tLogHead[t] = NONE;
+    this.tLogTail[t] = NONE;
+  }
+
   /** Whether the span id at buf[idOff] is already buffered for this trace. */
   private isDuplicate(t: number, buf: Buffer, idOff: number): boolean {
     const n = this.tCount[t]!;
@@ -779,14 +1057,19 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
     }
   }
 
-  /** Copies a trace's spans out of the shared request buffers into one buffer of its own. */
+  /**
+   * Copies a trace's spans and log records out of the shared request buffers into one buffer of
+   * its own. The copy is referenced once by the run of spans and once per log record.
+   */
   private compact(t: number): void {
     let total = 0;
     for (let sp = this.tHead[t]!; sp !== NONE; sp = this.sNext[sp]!) total += this.sLen[sp]!;
+    for (let r = this.tLogHead[t]!; r !== NONE; r = this.lNext[r]!) total += this.lLen[r]!;
+    const hasSpans = this.tHead[t]! !== NONE;
     const own: Chunk = {
       buf: Buffer.allocUnsafeSlow(total),
       bytes: total + CHUNK_OVERHEAD_BYTES,
-      refs: 1,
+      refs: (hasSpans ? 1 : 0) + this.tLogCount[t]!,
       id: NONE,
       parts: [],
     };
@@ -813,10 +1096,28 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
       this.sPart[sp] = pi;
       at += len;
     }
+    for (let r = this.tLogHead[t]!; r !== NONE; r = this.lNext[r]!) {
+      const c = this.chunks[this.lChunk[r]!]!;
+      released.push(c); // one reference per log record
+      const start = this.lStart[r]!;
+      const len = this.lLen[r]!;
+      own.buf.set(c.buf.subarray(start, start + len), at);
+      const p = c.parts[this.lPart[r]!]!;
+      let pi = partIndex.get(p);
+      if (pi === undefined) {
+        pi = own.parts.length;
+        own.parts.push(p);
+        partIndex.set(p, pi);
+      }
+      this.lChunk[r] = own.id;
+      this.lStart[r] = at;
+      this.lPart[r] = pi;
+      at += len;
+    }
     // Let go only now: a chunk unreferenced mid-loop would leave the table under later spans.
     for (const c of released) this.unref(c);
     this.bufferedBytes += own.bytes;
-    this.tLastChunk[t] = own.id;
+    if (hasSpans) this.tLastChunk[t] = own.id;
     this.tCompactDue[t] = -1;
     this.counters.tracesCompacted++;
   }
@@ -967,6 +1268,14 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
 
   private complete(t: number, reason: CompletionReason, now: number): void {
     const n = this.tCount[t]!;
+    if (n === 0) {
+      // Only log records arrived (their spans were never sent here, or are later than the idle
+      // timeout): there is no trace to view. Decided, so stragglers count as late.
+      this.counters.logsWithoutSpans += this.tLogCount[t]!;
+      this.remember(t);
+      this.dropTrace(t);
+      return;
+    }
     const where: Array<Buffer | number> = new Array(n * 3);
     const parts: Part[] = new Array(n);
     let j = 0;
@@ -977,7 +1286,22 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
       where[j * 3 + 2] = this.sLen[sp]!;
       parts[j] = c.parts[this.sPart[sp]!]!;
     }
-    const trace = new AssembledTrace(hexOf(this.tId, t * 4), where, parts, {
+    const nl = this.tLogCount[t]!;
+    let logs: TraceLogs | undefined;
+    if (nl > 0) {
+      const logWhere: Array<Buffer | number> = new Array(nl * 3);
+      const logParts: Part[] = new Array(nl);
+      logs = { where: logWhere, parts: logParts };
+      let k = 0;
+      for (let r = this.tLogHead[t]!; r !== NONE; r = this.lNext[r]!, k++) {
+        const c = this.chunks[this.lChunk[r]!]!;
+        logWhere[k * 3] = c.buf;
+        logWhere[k * 3 + 1] = this.lStart[r]!;
+        logWhere[k * 3 + 2] = this.lLen[r]!;
+        logParts[k] = c.parts[this.lPart[r]!]!;
+      }
+    }
+    const trace = new AssembledTrace(hexOf(this.tId, t * 4), where, parts, logs, {
       reason,
       hasRoot: this.tRoot[t]! >= 0,
       firstSeenMs: this.tFirst[t]! + this.epoch,
@@ -1002,6 +1326,7 @@ export class Assembler implements Consumer<OtlpBatch>, Component {
       const t = this.oldest;
       this.counters.tracesEvicted++;
       this.counters.spansEvicted += this.tCount[t]!;
+      this.counters.logsEvicted += this.tLogCount[t]!;
       this.remember(t);
       this.dropTrace(t);
     }

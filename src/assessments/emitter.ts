@@ -3,9 +3,19 @@
 // keeps the OTLP and SQLite costs per flush, not per assessment. consume() takes the
 // assessments of one job; they are written and sent on the next flush (every flushMs, or at 500
 // pending), and flush()/shutdown() write everything pending at once.
+//
+// Emitted once: an assessment's id is deterministic, so one whose id the store already holds
+// was emitted before (a trace replayed after a crash and restart, a retried job) and goes
+// nowhere again — not downstream, not to listeners, not into the metrics; it is counted in
+// scorecar_assessments_duplicate_total. One batched store lookup per flush finds them.
+//
+// Metric labels stay bounded whatever scorers return: the `label` of scorecar_assessments_total
+// is yes/no/true/false, a prompt judge's declared choice, `numeric`, `error`, or one of a few
+// distinct short string verdicts per scorer (`other` beyond); error codes outside the error
+// table count as `other`.
 import type { Component, Consumer } from '../component/index.ts';
 import type { Aggregation } from '../definitions/index.ts';
-import { errorFields, type Gauge, type Logger, type MetricsRegistry } from '../util/index.ts';
+import { errorFields, type Gauge, isErrorCode, type Logger, type MetricsRegistry } from '../util/index.ts';
 import { type EmittedAssessment, encodeAssessmentLogs, encodeEvaluationSpans, scoreLabel, scoreValue } from './otlp.ts';
 import type { AssessmentStore } from './store.ts';
 import type { Assessment, ScoredAssessment } from './types.ts';
@@ -24,6 +34,23 @@ export interface EmitItem extends EmittedAssessment, ScoredAssessment {
 export type AssessmentListener = (a: Assessment) => void;
 
 const WINDOW = 1000;
+
+/** Verdicts that are labels as they are, for every scorer. */
+const FIXED_LABELS = new Set(['yes', 'no', 'true', 'false']);
+/** Distinct choices of one prompt judge kept as labels (its definition bounds them; this caps a long list). */
+export const MAX_CHOICE_LABELS = 64;
+/** Distinct free-form string verdicts of one scorer kept as labels; later ones count as `other`. */
+export const MAX_STRING_LABELS = 10;
+/** A longer string verdict is never a label (it is text, not a category). */
+export const MAX_LABEL_CHARS = 64;
+
+/** The labels one scorer has used so far, by kind. */
+interface ScorerLabels {
+  choices: Set<string>;
+  strings: Set<string>;
+}
+
+const NONE: ReadonlySet<string> = new Set();
 
 function aggregateOf(values: number[], kind: Aggregation): number {
   const n = values.length;
@@ -60,6 +87,7 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: AssessmentListener[] = [];
   private readonly windows = new Map<string, { values: number[]; at: number; aggregations: readonly Aggregation[]; exp: string; scorer: string }>();
+  private readonly labelSets = new Map<string, ScorerLabels>();
   private readonly m;
   private readonly aggGauge: Gauge;
   private readonly flushMs: number;
@@ -77,8 +105,13 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
       total: m.counter('scorecar_assessments_total', 'Assessments by scorer and label (error when the scorer failed)', ['experiment', 'scorer', 'label']),
       errors: m.counter('scorecar_assessment_errors_total', 'Error assessments by code', ['experiment', 'scorer', 'code']),
       score: m.histogram('scorecar_assessment_score', 'Numeric assessment values (yes/no and booleans as 1/0)', [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1, 2, 5, 10, 100, 1000, 10_000, 100_000], ['experiment', 'scorer']),
-      storeErrors: m.counter('scorecar_assessment_store_errors_total', 'Failed assessment store writes'),
+      storeErrors: m.counter('scorecar_assessment_store_errors_total', 'Failed assessment store writes and lookups'),
       exportDropped: m.counter('scorecar_assessment_export_dropped_total', 'Assessments not sent downstream because the export queue was full'),
+      duplicates: m.counter(
+        'scorecar_assessments_duplicate_total',
+        'Assessments not emitted again because the store already holds their id (a replayed trace, a retried job)',
+        ['experiment', 'scorer'],
+      ),
     };
     this.aggGauge = m.gauge('scorecar_scorer_aggregate', `Aggregations of code scorer values over their last ${WINDOW} assessments`, ['experiment', 'scorer', 'aggregation'], () => {
       const out: Array<[Record<string, string>, number]> = [];
@@ -106,30 +139,84 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
   }
 
   emit(items: readonly EmitItem[]): void {
+    for (const it of items) this.pending.push(it);
+    if (this.pending.length >= 500) this.flush();
+  }
+
+  /** The `label` of scorecar_assessments_total for an assessment (bounded per scorer). */
+  private metricLabel(a: Assessment): string {
+    if (a.error) return 'error';
+    const label = scoreLabel(a);
+    if (label === undefined) return scoreValue(a) !== undefined ? 'numeric' : 'other';
+    if (FIXED_LABELS.has(label)) return label;
+    if (label.length > MAX_LABEL_CHARS) return 'other';
+    const key = `${a.experimentId}\u0000${a.scorer.name}`;
+    let used = this.labelSets.get(key);
+    if (!used) {
+      used = { choices: new Set(), strings: new Set() };
+      this.labelSets.set(key, used);
+    }
+    // A judge's scorecar.label is one of the choices its definition declares (the parser refuses
+    // any other); anything else (a code scorer's string, a free-text judge) is open-ended.
+    const choice = a.source.type === 'LLM_JUDGE' && a.metadata['scorecar.label'] === label;
+    const set = choice ? used.choices : used.strings;
+    if (set.has(label)) return label;
+    if (set.size >= (choice ? MAX_CHOICE_LABELS : MAX_STRING_LABELS)) return 'other';
+    set.add(label);
+    return label;
+  }
+
+  /** Metrics and listeners of one assessment emitted for the first time. */
+  private record(it: EmitItem): void {
+    const a = it.assessment;
+    const labels = { experiment: a.experimentId, scorer: a.scorer.name };
+    this.m.total.inc({ ...labels, label: this.metricLabel(a) });
+    if (a.error) {
+      this.m.errors.inc({ ...labels, code: isErrorCode(a.error.code) ? a.error.code : 'other' });
+    } else {
+      const v = scoreValue(a);
+      if (v !== undefined) {
+        this.m.score.observe(v, labels);
+        if (it.aggregations && it.aggregations.length > 0) this.window(a, v, it.aggregations);
+      }
+    }
+    for (const l of this.listeners) {
+      try {
+        l(a);
+      } catch (e) {
+        this.log.warn('assessment listener failed', { err: errorFields(e) });
+      }
+    }
+  }
+
+  /**
+   * The items of a batch emitted for the first time: not stored already (one lookup for the
+   * batch) and not earlier in the batch. The others are counted as duplicates.
+   */
+  private firstEmissions(items: readonly EmitItem[]): EmitItem[] {
+    let stored: ReadonlySet<string> = NONE;
+    if (this.store) {
+      try {
+        stored = this.store.existing(items.map((it) => it.assessment.assessmentId));
+      } catch (e) {
+        // Emitting a duplicate beats losing an assessment: without the lookup, all go out.
+        this.m.storeErrors.inc();
+        this.log.error('cannot look up stored assessments; emitting the batch as new', { count: items.length, err: errorFields(e) });
+      }
+    }
+    const seen = new Set<string>();
+    const out: EmitItem[] = [];
     for (const it of items) {
       const a = it.assessment;
-      const labels = { experiment: a.experimentId, scorer: a.scorer.name };
-      if (a.error) {
-        this.m.total.inc({ ...labels, label: 'error' });
-        this.m.errors.inc({ ...labels, code: a.error.code });
-      } else {
-        const v = scoreValue(a);
-        this.m.total.inc({ ...labels, label: scoreLabel(a) ?? (v !== undefined ? 'numeric' : 'other') });
-        if (v !== undefined) {
-          this.m.score.observe(v, labels);
-          if (it.aggregations && it.aggregations.length > 0) this.window(a, v, it.aggregations);
-        }
+      if (stored.has(a.assessmentId) || seen.has(a.assessmentId)) {
+        this.m.duplicates.inc({ experiment: a.experimentId, scorer: a.scorer.name });
+        continue;
       }
-      for (const l of this.listeners) {
-        try {
-          l(a);
-        } catch (e) {
-          this.log.warn('assessment listener failed', { err: errorFields(e) });
-        }
-      }
-      this.pending.push(it);
+      seen.add(a.assessmentId);
+      out.push(it);
     }
-    if (this.pending.length >= 500) this.flush();
+    if (out.length < items.length) this.log.debug('assessments emitted before, not sent again', { count: items.length - out.length });
+    return out;
   }
 
   private window(a: Assessment, v: number, aggregations: readonly Aggregation[]): void {
@@ -150,8 +237,10 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
   /** Writes and sends everything pending now. */
   flush(): void {
     if (this.pending.length === 0) return;
-    const batch = this.pending;
+    const pending = this.pending;
     this.pending = [];
+    const batch = this.firstEmissions(pending);
+    if (batch.length === 0) return;
     if (this.store) {
       try {
         this.store.put(batch);
@@ -160,6 +249,7 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
         this.log.error('cannot store assessments', { count: batch.length, err: errorFields(e) });
       }
     }
+    for (const it of batch) this.record(it);
     if (this.otlp?.enabled) {
       const logs = this.otlp.enqueue('logs', encodeAssessmentLogs(batch, this.version), batch.length);
       const spans = this.otlp.enqueue('traces', encodeEvaluationSpans(batch, this.version), batch.length);

@@ -18,6 +18,8 @@ export interface UsageTotals {
 export interface AssessmentStore {
   /** Inserts or replaces by assessmentId; all in one transaction. */
   put(batch: readonly ScoredAssessment[]): void;
+  /** Which of these assessment ids are stored already (one query for the whole list). */
+  existing(ids: readonly string[]): Set<string>;
   byTrace(traceId: string): Assessment[];
   /** Judge token usage and cost of one experiment since a time (ISO-8601). */
   usageSince(experimentId: string, sinceIso: string): UsageTotals;
@@ -75,6 +77,7 @@ export class SqliteAssessmentStore implements AssessmentStore {
   private readonly insert: StatementSync;
   private readonly selectTrace: StatementSync;
   private readonly selectUsage: StatementSync;
+  private readonly selectExisting: StatementSync;
 
   constructor(opts: { dir?: string; path?: string }) {
     const path = opts.path ?? join(opts.dir ?? '.', ASSESSMENTS_FILE_NAME);
@@ -92,6 +95,11 @@ export class SqliteAssessmentStore implements AssessmentStore {
     this.selectUsage = this.db.prepare(
       `SELECT COALESCE(SUM(input_tokens), 0) AS i, COALESCE(SUM(output_tokens), 0) AS o, COALESCE(SUM(cost), 0) AS c
        FROM assessments WHERE experiment_id = ? AND created_at >= ? AND source_type = 'LLM_JUDGE'`,
+    );
+    // The ids go in as one JSON array: one statement and one primary-key probe per id, whatever
+    // the batch size (no statement per id, no SQLITE_MAX_VARIABLE_NUMBER to stay under).
+    this.selectExisting = this.db.prepare(
+      'SELECT assessment_id AS id FROM assessments WHERE assessment_id IN (SELECT value FROM json_each(?))',
     );
   }
 
@@ -144,6 +152,12 @@ export class SqliteAssessmentStore implements AssessmentStore {
       this.db.exec('ROLLBACK');
       throw e;
     }
+  }
+
+  existing(ids: readonly string[]): Set<string> {
+    if (ids.length === 0) return new Set();
+    const rows = this.selectExisting.all(JSON.stringify(ids)) as unknown as Array<{ id: string }>;
+    return new Set(rows.map((r) => r.id));
   }
 
   byTrace(traceId: string): Assessment[] {

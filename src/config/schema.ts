@@ -150,6 +150,36 @@ export const configSchema = z
         endpoint: endpoint.default('127.0.0.1:4320'),
         /** Bearer token for /api; also SCORECAR_ADMIN_TOKEN. */
         token: z.string().default(''),
+        /**
+         * Host names (no port; IPv6 in brackets) served besides localhost, 127.0.0.1 and [::1].
+         * Without a token the Host header is always checked (DNS-rebinding guard); with a
+         * token, only when this list is set. /healthz and /readyz answer any Host.
+         */
+        allowedHosts: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)$/,
+                'expected a host name or IP address without scheme, port or path (IPv6 in brackets)',
+              ),
+          )
+          .default([]),
+        /** /metrics with a token set: token = needs the bearer token as /api does; none = open to scrapers. */
+        metricsAuth: z.enum(['token', 'none']).default('token'),
+        cors: z
+          .object({
+            /** Browser origins allowed to call /api cross-origin; none by default (no CORS headers sent). */
+            allowedOrigins: z
+              .array(
+                z
+                  .string()
+                  .regex(/^https?:\/\/[^/\s?#]+$/, 'expected an origin: http(s)://host[:port], no path'),
+              )
+              .default([]),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -232,6 +262,35 @@ export const configSchema = z
             memoryBytes: z.number().int().positive().default(64 * MiB),
             /** Worker threads running code scorers, shared fairly between scorers (scoring/sandbox/pool.ts). */
             workers: z.number().int().min(1).max(64).default(2),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    genai: z
+      .object({
+        /**
+         * Worker threads building GenAI views off the event loop (select/view-workers.ts); 0 builds
+         * them on the event loop in slices of at most 5 ms, which one big view can outlast.
+         */
+        viewWorkers: z.number().int().min(0).max(64).default(1),
+        /**
+         * Bounds of one trace's view, as OpenTelemetry's SpanLimits bound a span (wire/decode.ts
+         * DEFAULT_VIEW_LIMITS): what is past them is skipped undecoded and counted.
+         */
+        viewLimits: z
+          .object({
+            spansPerTrace: z.number().int().min(1).default(10_000),
+            logRecordsPerTrace: z.number().int().min(0).default(10_000),
+            valuesPerTrace: z.number().int().min(1).default(100_000),
+            attributeCount: z.number().int().min(0).default(1024),
+            attributeValueLength: z.number().int().min(1).default(256 * 1024),
+            arrayItems: z.number().int().min(0).default(1024),
+            valueDepth: z.number().int().min(0).max(1000).default(32),
+            eventsPerSpan: z.number().int().min(0).default(1024),
+            linksPerSpan: z.number().int().min(0).default(128),
+            attributesPerEvent: z.number().int().min(0).default(128),
           })
           .strict()
           .prefault({}),

@@ -6,10 +6,20 @@
 // Default order (DESIGN.md, config experiments.resolution): resource:mlflow.experimentId,
 // header:x-mlflow-experiment-id, resource:service.name; else the configured default.
 // Cheap by design: resources are decoded once per distinct ResourceRef (decode.ts caches them),
-// and a span is decoded only when a span: rule is reached, and then only the root span, found by
-// a scan of each span's bytes for a parent id.
+// and spans are read only when a span: rule is reached, and then only the root span's ids, start
+// time and the attributes the span: rules name (found by a scan of each span's bytes for a
+// parent id): never a full decode on the completion edge.
 import type { CompleteTrace } from '../assembly/index.ts';
-import { type AttrValue, decodeResource, decodeSpan, type ResourceRef, type SpanData } from '../wire/index.ts';
+import {
+  type AttrValue,
+  DEFAULT_VIEW_LIMITS,
+  decodeResource,
+  decodeSpanHead,
+  type ResourceRef,
+  type SpanData,
+  type SpanHead,
+  type ViewLimits,
+} from '../wire/index.ts';
 import { unquote } from './values.ts';
 
 export const MLFLOW_EXPERIMENT_HEADER = 'x-mlflow-experiment-id';
@@ -69,21 +79,22 @@ export function encodedSpanHasParent(buf: Uint8Array): boolean {
 
 /**
  * The root span of an undecoded trace, chosen as buildTraceView chooses it: the earliest-starting
- * parentless span (only those are decoded); without one, every span is decoded and the
- * earliest-starting span whose parent is missing wins, else the earliest.
+ * parentless span; without one, the earliest-starting span whose parent is missing, else the
+ * earliest. Only the ids, start times and the attributes `keys` names are read (decodeSpanHead),
+ * so this costs one length read per field on the completion edge whatever the spans carry.
  */
-function decodeRoot(trace: CompleteTrace): SpanData | undefined {
-  const earlier = (a: SpanData, b: SpanData | undefined) => !b || a.startTimeUnixNano < b.startTimeUnixNano;
-  let best: SpanData | undefined;
+function decodeRoot(trace: CompleteTrace, keys: readonly string[], limits: Readonly<ViewLimits>): SpanHead | undefined {
+  const earlier = (a: SpanHead, b: SpanHead | undefined) => !b || a.startTimeUnixNano < b.startTimeUnixNano;
+  let best: SpanHead | undefined;
   for (let i = 0; i < trace.spans.length; i++) {
     if (encodedSpanHasParent(trace.spans[i]!)) continue;
-    const s = decodeSpan(trace.spans[i]!, trace.resources[i]!, trace.scopes[i]!);
+    const s = decodeSpanHead(trace.spans[i]!, keys, limits);
     if (earlier(s, best)) best = s;
   }
   if (best) return best;
-  const all = trace.spans.map((b, i) => decodeSpan(b, trace.resources[i]!, trace.scopes[i]!));
+  const all = trace.spans.map((b) => decodeSpanHead(b, keys, limits));
   const ids = new Set(all.map((s) => s.spanId));
-  let orphan: SpanData | undefined;
+  let orphan: SpanHead | undefined;
   for (const s of all) {
     if (!ids.has(s.parentSpanId) && earlier(s, orphan)) orphan = s;
     if (earlier(s, best)) best = s;
@@ -127,14 +138,14 @@ export function resolveExperimentWith(
   trace: CompleteTrace,
   resolution: readonly string[],
   defaultExperiment: string,
-  root: () => SpanData | undefined,
+  root: () => Pick<SpanData, 'attributes'> | undefined,
 ): string {
   const distinct = [...new Set(trace.resources)];
   for (const r of resolution) {
     const rule = parseRule(r);
     if (!rule) continue;
     if (rule.kind === 'span') {
-      let span: SpanData | undefined;
+      let span: Pick<SpanData, 'attributes'> | undefined;
       try {
         span = root();
       } catch {
@@ -150,15 +161,22 @@ export function resolveExperimentWith(
   return defaultExperiment;
 }
 
-/** The experiment of a completed trace (see the module header for the rules). */
+/**
+ * The experiment of a completed trace (see the module header for the rules). A `span:` rule
+ * decodes root candidates under `limits` (the view limits), so it costs no more than the view.
+ */
 export function resolveExperiment(
   trace: CompleteTrace,
   resolution: readonly string[],
   defaultExperiment: string,
+  limits: Readonly<ViewLimits> = DEFAULT_VIEW_LIMITS,
 ): string {
-  let cached: SpanData | undefined | null = null;
+  let cached: SpanHead | undefined | null = null;
   return resolveExperimentWith(trace, resolution, defaultExperiment, () => {
-    if (cached === null) cached = decodeRoot(trace);
+    if (cached === null) {
+      const keys = resolution.filter((r) => r.startsWith('span:')).map((r) => r.slice('span:'.length));
+      cached = decodeRoot(trace, keys, limits);
+    }
     return cached;
   });
 }

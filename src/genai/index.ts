@@ -28,5 +28,13 @@ export {
   readSpanType,
   readSpanUsage,
   type TraceViewOptions,
+  VIEW_BYTES_PER_DECODED_BYTE,
 } from './view.ts';
-export { type JsonValue, toJsonSafe, traceViewJson } from './json.ts';
+export {
+  type JsonValue,
+  primeTraceViewJsonText,
+  sourceMayReadTrace,
+  toJsonSafe,
+  traceViewJson,
+  traceViewJsonText,
+} from './json.ts';

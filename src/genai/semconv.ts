@@ -8,9 +8,17 @@
 // - message events `gen_ai.system|user|assistant|tool.message` and `gen_ai.choice` (attributes
 //   `content` / `message` / `gen_ai.event.content`), and the oldest `gen_ai.content.prompt` /
 //   `gen_ai.content.completion` events carrying `gen_ai.prompt` / `gen_ai.completion`.
-// The JS contrib instrumentation emits those message events as log records, not span events;
-// a view built from spans alone cannot see them (see the module header of view.ts).
-import type { Attributes, SpanData, SpanEventData } from '../wire/index.ts';
+// Events come as span events or as log records (the JS contrib instrumentation and the event
+// API of later semconv versions emit log records) that the view joins to the span they name
+// (SpanData.logs). A log record's event name is its event_name field, else its `event.name`
+// attribute (older SDKs, and the recorded JS instrumentation); its message content is in the
+// body (`{content}`, `{index, finish_reason, message: {content, tool_calls}}`), merged into the
+// message after the attributes. The newest single event `gen_ai.client.inference.operation.details`
+// carries `gen_ai.input.messages` / `gen_ai.output.messages` / `gen_ai.system_instructions` as
+// attributes (structured, or JSON strings), read like the span attributes of that name. A span
+// with GenAI span events is read from those alone; its log records only when it has none, so an
+// exporter that sends both does not double the messages.
+import type { Attributes, AttrValue, LogRecordData, SpanData } from '../wire/index.ts';
 import { type ConventionReader, type SpanType, spanTypeFromName, usageOf } from './convention.ts';
 import type { RetrievedDocument, TokenUsage } from './types.ts';
 import { normalizeDocuments } from './documents.ts';
@@ -20,6 +28,7 @@ import {
   attrString,
   type Found,
   indexedRecords,
+  isRecord,
   parseJsonLoose,
   plain,
 } from './values.ts';
@@ -58,28 +67,77 @@ function indexedMessages(attrs: Attributes, prefix: string): Found | undefined {
   };
 }
 
-/** One message from a message event: its `content`/`message` attributes, or a JSON payload. */
-function eventMessage(e: SpanEventData, role: string | undefined): unknown {
+/** A GenAI event, from a span event or from a log record naming the span. */
+interface GenAiEvent {
+  name: string;
+  attributes: Attributes;
+  /** A log record's body; undefined for span events. */
+  body: AttrValue | undefined;
+}
+
+/** Keys of a message event that describe the event, not the message. */
+const EVENT_META = new Set(['gen_ai.system', 'gen_ai.provider.name', 'event.name']);
+const DETAILS_EVENT = 'gen_ai.client.inference.operation.details';
+
+/** A log record's event name: its event_name field, else an `event.name` attribute (older SDKs). */
+export function logEventName(l: LogRecordData): string {
+  if (l.eventName !== '') return l.eventName;
+  const a = l.attributes['event.name'];
+  return typeof a === 'string' ? a : '';
+}
+
+/** The span's GenAI events: its span events, else the log records joined to it (module header). */
+function genAiEvents(span: SpanData): GenAiEvent[] {
+  const out: GenAiEvent[] = [];
+  for (const e of span.events) {
+    if (e.name.startsWith('gen_ai.')) out.push({ name: e.name, attributes: e.attributes, body: undefined });
+  }
+  if (out.length > 0 || span.logs === undefined) return out;
+  for (const l of span.logs) {
+    const name = logEventName(l);
+    if (name.startsWith('gen_ai.')) out.push({ name, attributes: l.attributes, body: l.body });
+  }
+  return out;
+}
+
+/** One message from a message event: a JSON payload, or its attributes and body fields. */
+function eventMessage(e: GenAiEvent, role: string | undefined): unknown {
   const a = e.attributes;
   const payload = attrJson(a, 'gen_ai.event.content')?.value;
   if (payload !== undefined) return payload;
   const msg: Record<string, unknown> = {};
   if (role) msg.role = role;
   for (const [k, v] of Object.entries(a)) {
-    if (k === 'gen_ai.system' || k === 'gen_ai.provider.name' || k === 'event.name') continue;
+    if (EVENT_META.has(k)) continue;
     msg[k] = typeof v === 'string' && k !== 'content' ? parseJsonLoose(v) : plain(v);
   }
+  const body = e.body;
+  if (isRecord(body)) for (const [k, v] of Object.entries(body)) msg[k] = plain(v);
+  else if (body !== undefined && body !== null) msg.content = plain(body);
   return msg;
+}
+
+/** Inputs from `gen_ai.input.messages` and `gen_ai.system_instructions` in a set of attributes. */
+function messagesIn(attrs: Attributes): Found | undefined {
+  const messages = attrJson(attrs, 'gen_ai.input.messages');
+  const system = attrJson(attrs, 'gen_ai.system_instructions');
+  if (!messages) return system ? { value: [{ role: 'system', parts: system.value }] } : undefined;
+  if (system && Array.isArray(messages.value))
+    return { value: [{ role: 'system', parts: system.value }, ...messages.value] };
+  return messages;
 }
 
 function eventInputs(span: SpanData): Found | undefined {
   const msgs: unknown[] = [];
-  for (const e of span.events) {
+  for (const e of genAiEvents(span)) {
     const role = INPUT_EVENTS.get(e.name);
     if (role !== undefined) msgs.push(eventMessage(e, role));
     else if (e.name === 'gen_ai.content.prompt') {
       const p = attrJson(e.attributes, 'gen_ai.prompt');
       if (p) return p;
+    } else if (e.name === DETAILS_EVENT) {
+      const m = messagesIn(e.attributes);
+      if (m) return m;
     }
   }
   return msgs.length ? { value: msgs } : undefined;
@@ -87,23 +145,21 @@ function eventInputs(span: SpanData): Found | undefined {
 
 function eventOutputs(span: SpanData): Found | undefined {
   const choices: unknown[] = [];
-  for (const e of span.events) {
+  for (const e of genAiEvents(span)) {
     if (e.name === 'gen_ai.choice') choices.push(eventMessage(e, undefined));
     else if (e.name === 'gen_ai.content.completion') {
       const c = attrJson(e.attributes, 'gen_ai.completion');
       if (c) return c;
+    } else if (e.name === DETAILS_EVENT) {
+      const m = attrJson(e.attributes, 'gen_ai.output.messages');
+      if (m) return m;
     }
   }
   return choices.length ? { value: choices } : undefined;
 }
 
 function messageInputs(span: SpanData): Found | undefined {
-  const messages = attrJson(span.attributes, 'gen_ai.input.messages');
-  const system = attrJson(span.attributes, 'gen_ai.system_instructions');
-  if (!messages) return system ? { value: [{ role: 'system', parts: system.value }] } : undefined;
-  if (system && Array.isArray(messages.value))
-    return { value: [{ role: 'system', parts: system.value }, ...messages.value] };
-  return messages;
+  return messagesIn(span.attributes);
 }
 
 function usage(span: SpanData): TokenUsage | undefined {
@@ -126,7 +182,8 @@ export const semconv: ConventionReader & {
   name: 'genai-semconv',
   detect: (span) =>
     Object.keys(span.attributes).some((k) => k.startsWith('gen_ai.')) ||
-    span.events.some((e) => e.name.startsWith('gen_ai.')),
+    span.events.some((e) => e.name.startsWith('gen_ai.')) ||
+    (span.logs?.some((l) => logEventName(l).startsWith('gen_ai.')) ?? false),
   spanType: (span) => spanTypeFromName(attrString(span.attributes, 'gen_ai.operation.name'), OPERATION_TYPES),
   eventInputs,
   eventOutputs,

@@ -1,6 +1,6 @@
 // The GenAI view of a completed trace: what scorers, filters and judges read. Built once per
 // trace from whichever instrumentation convention the app used.
-import type { Attributes, SpanData } from '../wire/index.ts';
+import type { Attributes, SpanData, ViewCuts } from '../wire/index.ts';
 
 /** MLflow trace status names; OTel UNSET maps to OK, as MLflow does for finished traces. */
 export type TraceStatus = 'OK' | 'ERROR';
@@ -77,4 +77,12 @@ export interface TraceView {
   conventions: string[];
   /** Resource attributes of the root span. */
   resource: Attributes;
+  /**
+   * What the view limits (config genai.viewLimits) cut from this trace, by kind; absent when
+   * nothing was. Spans carry their own droppedAttributesCount / droppedEventsCount /
+   * droppedLinksCount.
+   */
+  truncated?: ViewCuts;
+  /** Estimated heap size of the view (from what its decode built), for memory accounting. */
+  approxBytes?: number;
 }

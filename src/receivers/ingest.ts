@@ -1,7 +1,8 @@
 // What happens to an accepted OTLP request, whatever transport brought it: validate its framing
-// (partial_success for spans without valid ids), then hand it on as one OtlpBatch to the next
-// stage (the pipeline's forward-then-assemble fan-out). A refusal by the next stage is counted
-// here, by reason, and rethrown for the receiver to answer with the code's status.
+// (partial_success for spans without valid ids; log records are scanned for their trace and span
+// ids, never refused), then hand it on as one OtlpBatch to the next stage (the pipeline's
+// forward-then-assemble fan-out). A refusal by the next stage is counted here, by reason, and
+// rethrown for the receiver to answer with the code's status.
 //
 // A body may come as the pieces it arrived in (HTTP hands the body over in socket-read sized
 // chunks, each its own allocation). Those pieces are kept and forwarded as they are; only for the
@@ -12,12 +13,13 @@ import type { Consumer } from '../component/index.ts';
 import { isScorecarError, type Logger, type MetricsRegistry } from '../util/index.ts';
 import {
   type Body,
-  LOG_RECORD_PATH,
+  type LogScanResult,
   METRIC_PATH,
   type OtlpBatch,
   type ScanResult,
   type Signal,
   scanEnvelope,
+  scanLogsRequest,
   scanTraceRequest,
   withoutRejected,
 } from '../wire/index.ts';
@@ -155,25 +157,42 @@ export class OtlpIngest {
     };
   }
 
-  private envelope(signal: 'logs' | 'metrics', body: Body, ctx: IngestContext): IngestOutcome {
+  /**
+   * Log records are scanned like spans (framing validated, each record's range and ids found) so
+   * the assembler can join those that carry a trace id to their trace; none is ever refused, and
+   * the body is forwarded exactly as received.
+   */
+  logs(body: Body, ctx: IngestContext): IngestOutcome {
     const { scan: buf, keep } = this.prepare(body);
-    const n = scanEnvelope(buf, signal === 'logs' ? LOG_RECORD_PATH : METRIC_PATH);
+    const scan: LogScanResult = scanLogsRequest(buf);
+    const n = scan.logCount;
     if (n > 0) {
-      this.handOn({ signal, transport: ctx.transport, body: keep ?? buf, items: n, experimentHeader: ctx.experimentHeader }, ctx);
+      // As for spans: records are kept where they arrived. Only a request with a record the
+      // assembler could keep pays for the copy of a small window.
+      let scanned = buf;
+      if (keep !== undefined) scan.home = keep;
+      else if (scan.withTraceId > 0 && isWindow(buf)) scanned = ownCopy(buf);
+      this.handOn(
+        { signal: 'logs', transport: ctx.transport, body: keep ?? buf, items: n, logScan: scan, scanned, experimentHeader: ctx.experimentHeader },
+        ctx,
+      );
     }
-    this.m.accepted.inc({ signal, transport: ctx.transport }, n);
+    this.m.accepted.inc({ signal: 'logs', transport: ctx.transport }, n);
     return { accepted: n, rejected: 0, errorMessage: '' };
   }
 
-  logs(body: Body, ctx: IngestContext): IngestOutcome {
-    return this.envelope('logs', body, ctx);
-  }
-
   metrics(body: Body, ctx: IngestContext): IngestOutcome {
-    return this.envelope('metrics', body, ctx);
+    const { scan: buf, keep } = this.prepare(body);
+    const n = scanEnvelope(buf, METRIC_PATH);
+    if (n > 0) {
+      this.handOn({ signal: 'metrics', transport: ctx.transport, body: keep ?? buf, items: n, experimentHeader: ctx.experimentHeader }, ctx);
+    }
+    this.m.accepted.inc({ signal: 'metrics', transport: ctx.transport }, n);
+    return { accepted: n, rejected: 0, errorMessage: '' };
   }
 
   handle(signal: Signal, body: Body, ctx: IngestContext): IngestOutcome {
-    return signal === 'traces' ? this.traces(body, ctx) : this.envelope(signal, body, ctx);
+    if (signal === 'traces') return this.traces(body, ctx);
+    return signal === 'logs' ? this.logs(body, ctx) : this.metrics(body, ctx);
   }
 }

@@ -122,6 +122,9 @@ export class ScorecarClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    // The admin server refuses a mutating call without a JSON body or this header (its CSRF guard:
+    // stop, stop-all and delete have no body).
+    if (method !== 'GET') headers['x-scorecar-request'] = '1';
     const target = `${this.url}/api/v1${path}`;
     let res: Response;
     try {

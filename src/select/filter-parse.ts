@@ -485,35 +485,13 @@ class Parser {
     return this.fail(at, `unexpected character '${c}'`, 'expected a quoted string or a number');
   }
 
-  /**
-   * A quoted run starting at the cursor. Inside, the quote character is written doubled or
-   * backslash-escaped, and a doubled backslash stands for one; any other backslash is kept, so
-   * LIKE patterns can escape % and _ with it.
-   */
+  /** A quoted run starting at the cursor (rules at scanQuoted). */
   private parseQuoted(quote: string, what: string): string {
     const open = this.pos;
-    let out = '';
-    let i = open + 1;
-    for (;;) {
-      if (i >= this.src.length) this.fail(open, `unterminated ${what}`, `missing closing ${quote}`);
-      const ch = this.src[i]!;
-      if (ch === quote) {
-        if (this.src[i + 1] === quote) {
-          out += quote;
-          i += 2;
-          continue;
-        }
-        this.pos = i + 1;
-        return out;
-      }
-      if (ch === '\\' && (this.src[i + 1] === quote || this.src[i + 1] === '\\')) {
-        out += this.src[i + 1];
-        i += 2;
-        continue;
-      }
-      out += ch;
-      i++;
-    }
+    const r = scanQuoted(this.src, open);
+    if (!r) this.fail(open, `unterminated ${what}`, `missing closing ${quote}`);
+    this.pos = r.end;
+    return r.value;
   }
 
   private checkLiteral(
@@ -550,6 +528,43 @@ class Parser {
         this.fail(v.position, `invalid ${keyText} value '${v.value}'`, `expected one of ${valid.join(', ')}`);
       }
     }
+  }
+}
+
+/**
+ * Decodes the quoted run whose opening quote is at `open`. Inside, the quote character is written
+ * doubled or backslash-escaped, and a doubled backslash stands for one; any other backslash is
+ * kept, so LIKE patterns can escape % and _ with it and RLIKE patterns keep their escapes.
+ * `offsets`, when given, receives the source offset of every decoded code unit and then that of
+ * the closing quote, so a problem found inside the value (an RLIKE pattern) can be reported at
+ * its place in the filter string. Undefined when the quote is never closed.
+ */
+export function scanQuoted(src: string, open: number, offsets?: number[]): { value: string; end: number } | undefined {
+  const quote = src[open];
+  let out = '';
+  let i = open + 1;
+  for (;;) {
+    if (i >= src.length) return undefined;
+    const ch = src[i]!;
+    if (ch === quote) {
+      if (src[i + 1] === quote) {
+        offsets?.push(i);
+        out += quote;
+        i += 2;
+        continue;
+      }
+      offsets?.push(i);
+      return { value: out, end: i + 1 };
+    }
+    if (ch === '\\' && (src[i + 1] === quote || src[i + 1] === '\\')) {
+      offsets?.push(i);
+      out += src[i + 1];
+      i += 2;
+      continue;
+    }
+    offsets?.push(i);
+    out += ch;
+    i++;
   }
 }
 

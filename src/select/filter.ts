@@ -42,7 +42,12 @@
 //   also matches through its decoded value, so span.attributes.`mlflow.spanType` = 'LLM' works.
 // LIKE / ILIKE: % any run, _ one character, anchored; LIKE case-sensitive, ILIKE not; a backslash
 //   escapes the next character (\% \_ \\), as in PostgreSQL. Matching is a non-backtracking
-//   wildcard scan (O(len * pattern)). RLIKE: a JavaScript regular expression, found anywhere.
+//   wildcard scan (O(len * pattern)). RLIKE: a regular expression in JavaScript syntax, found
+//   anywhere unless anchored, case-sensitive, ^ $ at the ends of the whole value; read as Unicode
+//   code points (as RegExp's u flag does: `.` is one emoji). It runs on sender-controlled values,
+//   so it runs on a linear-time automaton matcher (regex.ts), not on V8's backtracking RegExp:
+//   what that matcher cannot run in linear time — backreferences, lookaround, atomic groups,
+//   possessive quantifiers, inline flags — is refused at registration, at its position.
 // Strings: the quote is written doubled ('it''s') or backslash-escaped, \\ is one backslash, any
 //   other backslash is kept (so '\%' reaches LIKE as an escaped %).
 // Missing values follow SQL: a comparison on a missing tag/metadata/attribute is false, so
@@ -50,13 +55,26 @@
 //   keys, != and NOT IN ask "is there a span whose value differs", not "no span has it".
 import type { AttrValue, SpanData } from '../wire/index.ts';
 import type { TraceView } from '../genai/index.ts';
-import { type FilterClause, type FilterLiteral, FilterSyntaxError, parseFilter } from './filter-parse.ts';
+import {
+  type FilterClause,
+  type FilterLiteral,
+  FilterSyntaxError,
+  parseFilter,
+  scanQuoted,
+} from './filter-parse.ts';
+import { compileRegex, type LinearRegex, RegexSyntaxError } from './regex.ts';
 
 export interface CompiledFilter {
   readonly text: string;
   /** The parsed conditions (AND-ed); empty for a match-all filter. */
   readonly clauses: readonly FilterClause[];
   matches(view: TraceView): boolean;
+  /**
+   * Work done so far by this filter's RLIKE matchers, in steps (see LinearRegex.steps): lets a
+   * test show that matching stays linear in the input without timing it. A function, not state
+   * on the object, because the registry deep-freezes what it publishes.
+   */
+  regexSteps(): number;
 }
 
 type Predicate = (view: TraceView) => boolean;
@@ -166,7 +184,26 @@ function numOf(v: AttrValue): number | undefined {
   return undefined;
 }
 
-function buildTest(clause: FilterClause, formsOf: FormsOf, text: string): ValueTest {
+/** Compiles an RLIKE pattern; a refusal points at the offending construct in the filter string. */
+function compileRlike(lit: FilterLiteral, text: string): LinearRegex {
+  try {
+    return compileRegex(lit.value as string);
+  } catch (e) {
+    if (!(e instanceof RegexSyntaxError)) throw e;
+    const offsets: number[] = [];
+    scanQuoted(text, lit.position, offsets);
+    const position = offsets[e.index] ?? lit.position;
+    if (e.unsupported) throw new FilterSyntaxError(text, position, `RLIKE: ${e.message}`, e.hint);
+    throw new FilterSyntaxError(
+      text,
+      position,
+      'invalid regular expression',
+      e.hint ? `${e.message}: ${e.hint}` : e.message,
+    );
+  }
+}
+
+function buildTest(clause: FilterClause, formsOf: FormsOf, text: string, regexes: LinearRegex[]): ValueTest {
   const lits = clause.values;
   const eq = (v: AttrValue, l: FilterLiteral, forms: () => readonly string[]): boolean =>
     l.kind === 'number' ? numOf(v) === l.value : forms().includes(l.value);
@@ -222,12 +259,8 @@ function buildTest(clause: FilterClause, formsOf: FormsOf, text: string): ValueT
         : (v) => formsOf(v).some((f) => likeMatch(pat, f));
     }
     case 'RLIKE': {
-      let re: RegExp;
-      try {
-        re = new RegExp(lit.value as string);
-      } catch (e) {
-        throw new FilterSyntaxError(text, lit.position, 'invalid regular expression', (e as Error).message);
-      }
+      const re = compileRlike(lit, text);
+      regexes.push(re);
       return (v) => formsOf(v).some((f) => re.test(f));
     }
     case 'IS NULL':
@@ -269,7 +302,7 @@ type SpanGetter = (view: TraceView, i: number) => AttrValue | undefined;
 
 const asIs: FormsOf = (v) => [typeof v === 'string' ? v : String(v)];
 
-function compileClause(clause: FilterClause, text: string): Predicate {
+function compileClause(clause: FilterClause, text: string, regexes: LinearRegex[]): Predicate {
   const f = clause.field;
   let traceGet: TraceGetter | undefined;
   let spanGet: SpanGetter | undefined;
@@ -340,7 +373,7 @@ function compileClause(clause: FilterClause, text: string): Predicate {
     }
   }
   const op = clause.op;
-  const test = buildTest(clause, formsOf, text);
+  const test = buildTest(clause, formsOf, text, regexes);
   if (traceGet) {
     const get = traceGet;
     if (op === 'IS NULL') return (view) => get(view) == null;
@@ -373,7 +406,8 @@ const MATCH_ALL = (): boolean => true;
  */
 export function compileFilter(text: string): CompiledFilter {
   const clauses = parseFilter(text);
-  const preds = clauses.map((c) => compileClause(c, text));
+  const regexes: LinearRegex[] = [];
+  const preds = clauses.map((c) => compileClause(c, text, regexes));
   let matches: (view: TraceView) => boolean;
   if (preds.length === 0) matches = MATCH_ALL;
   else if (preds.length === 1) matches = preds[0]!;
@@ -382,5 +416,6 @@ export function compileFilter(text: string): CompiledFilter {
       for (const p of preds) if (!p(view)) return false;
       return true;
     };
-  return { text, clauses, matches };
+  const regexSteps = (): number => regexes.reduce((sum, re) => sum + re.steps, 0);
+  return { text, clauses, matches, regexSteps };
 }

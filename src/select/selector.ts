@@ -7,8 +7,14 @@
 // and admission against the scoring queue, so overload refuses before any view is built. The
 // expensive part — decoding every span into the GenAI view, then running filter strings — runs
 // off that edge: selected traces wait in a bounded queue (their bytes count against the memory
-// budget) that is drained in slices of at most `sliceMs` per turn of the event loop, so a burst
-// of completions never holds the receivers up for longer than a slice.
+// budget, until their view is built). Views are built under the view limits (genai.viewLimits:
+// what a span, a log record and a trace may carry; what is cut is counted, per kind, and marked
+// on the view), and either on view worker threads (genai.viewWorkers ≥ 1, the default of the
+// config: view-workers.ts), or, with none, on the event loop in slices of at most `sliceMs` per
+// turn. Within the limits one view can still take hundreds of milliseconds (many spans), longer
+// than any slice: with workers, the event loop only copies the trace's bytes out and receives
+// the built view. A job's memory (approxBytes) is its share of what its view's decode built
+// (plus the ctx.trace text built with it), not an estimate from wire bytes.
 //
 // Trace interest (wants): asked by the assembler when a trace id is first seen. The sampler
 // hashes the trace id, so a trace whose hash is above the highest rate of its experiment's active
@@ -19,11 +25,26 @@
 import type { CompleteTrace, TraceInterest } from '../assembly/index.ts';
 import type { Component, Consumer } from '../component/index.ts';
 import type { ScorerDefinition, ScorerVersion } from '../definitions/index.ts';
-import { buildTraceView, experimentOfResource, resolveExperiment, type TraceView } from '../genai/index.ts';
+import {
+  buildTraceView,
+  experimentOfResource,
+  primeTraceViewJsonText,
+  resolveExperiment,
+  sourceMayReadTrace,
+  type TraceView,
+} from '../genai/index.ts';
 import { errorFields, isScorecarError, type Logger, type MetricsRegistry } from '../util/index.ts';
-import type { ResourceRef } from '../wire/index.ts';
+import {
+  DEFAULT_VIEW_LIMITS,
+  type ResourceRef,
+  VIEW_CUT_KINDS,
+  type ViewCuts,
+  ViewDecoder,
+  type ViewLimits,
+} from '../wire/index.ts';
 import type { CompiledFilter } from './filter.ts';
 import { inclusionProbability, isSelected, isSelectedId } from './sampler.ts';
+import { MAX_BATCH_BYTES, MAX_BATCH_TRACES, type ViewOutcome, ViewWorkers } from './view-workers.ts';
 
 /**
  * What the selection stage runs: the latest version of one active scorer (sampleRate > 0) with
@@ -61,10 +82,23 @@ export interface SelectedJob {
 }
 
 /**
- * A decoded trace view takes about 2.3x the trace's wire size (measured on the bench payload:
- * 16.8 KB per 7.3 KB trace); rounded up for attribute-heavy traces.
+ * Admission's estimate of a view before it is built: about 2.3x the trace's wire size (measured
+ * on the bench payload: 16.8 KB per 7.3 KB trace), rounded up for attribute-heavy traces. Once
+ * built, a view is accounted at its decoded size (TraceView.approxBytes).
  */
 export const VIEW_BYTES_PER_WIRE_BYTE = 3;
+
+/** The `item` label of scorecar_sampler_view_items_cut_total, per kind of cut. */
+const CUT_ITEM: Record<keyof ViewCuts, string> = {
+  spans: 'spans',
+  logRecords: 'log_records',
+  attributes: 'attributes',
+  events: 'events',
+  links: 'links',
+  arrayItems: 'array_items',
+  truncatedValues: 'truncated_values',
+  depth: 'depth',
+};
 
 /** The next stage's admission check, asked before a view is built for jobs that could not queue. */
 export interface JobAdmission {
@@ -85,7 +119,14 @@ export interface SelectorOptions {
   log: Logger;
   /** Wire bytes of completed traces waiting for their view (default 64 MiB); beyond, dropped and counted. */
   queueMaxBytes?: number;
-  /** Longest run of view building per turn of the event loop (default 5 ms). */
+  /** Bounds of every view's decode (config genai.viewLimits; default DEFAULT_VIEW_LIMITS). */
+  viewLimits?: Readonly<ViewLimits> | undefined;
+  /**
+   * Worker threads building views (config genai.viewWorkers). 0 (the default here): on the event
+   * loop, in slices of at most `sliceMs`.
+   */
+  viewWorkers?: number | undefined;
+  /** Longest run of view building per turn of the event loop, without view workers (default 5 ms). */
   sliceMs?: number;
   /** Schedules the next slice (default setImmediate); tests pass their own. */
   schedule?: (fn: () => void) => void;
@@ -93,9 +134,22 @@ export interface SelectorOptions {
 }
 
 interface Pending {
-  trace: CompleteTrace;
+  /** Released once the trace's bytes are on their way to a view worker. */
+  trace: CompleteTrace | undefined;
+  traceId: string;
+  wireBytes: number;
+  reason: CompleteTrace['reason'];
   experimentId: string;
   sampled: readonly ActiveScorer[];
+  /** A sampled code scorer may read ctx.trace: build its text with the view. */
+  withJson: boolean;
+}
+
+/** Traces handed to a view worker together. */
+interface Batch {
+  items: Pending[];
+  /** Given up on at shutdown (already counted as dropped): its views are discarded. */
+  abandoned: boolean;
 }
 
 interface Thresholds {
@@ -117,8 +171,13 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
   private readonly sliceMs: number;
   private readonly schedule: (fn: () => void) => void;
   private readonly now: () => number;
+  private readonly limits: Readonly<ViewLimits>;
+  private readonly workers: ViewWorkers | undefined;
   private queue: Pending[] = [];
   private head = 0;
+  /** Traces at a view worker (their bytes still count in queuedBytes). */
+  private readonly inFlight = new Set<Batch>();
+  private inFlightTraces = 0;
   private queuedBytes = 0;
   /** Jobs the waiting traces may still produce (admission counts them as already queued). */
   private pendingJobCount = 0;
@@ -135,6 +194,11 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     this.sliceMs = o.sliceMs ?? 5;
     this.schedule = o.schedule ?? ((fn) => setImmediate(fn));
     this.now = o.now ?? (() => performance.now());
+    this.limits = o.viewLimits ?? DEFAULT_VIEW_LIMITS;
+    this.workers =
+      (o.viewWorkers ?? 0) > 0
+        ? new ViewWorkers(o.viewWorkers!, { resolution: o.resolution, defaultExperiment: o.defaultExperiment, limits: this.limits })
+        : undefined;
     const metrics = o.metrics;
     this.m = {
       considered: metrics.counter('scorecar_sampler_traces_total', 'Completed traces of experiments with active scorers', ['experiment']),
@@ -142,17 +206,20 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
       filtered: metrics.counter('scorecar_sampler_filtered_out_total', 'Traces inside the sample that the filter string excluded', ['experiment', 'scorer']),
       viewErrors: metrics.counter('scorecar_sampler_view_errors_total', 'Traces whose GenAI view could not be built', ['experiment']),
       dropped: metrics.counter('scorecar_sampler_dropped_traces_total', 'Sampled traces dropped before their view was built, by reason', ['experiment', 'reason']),
+      values: metrics.counter('scorecar_sampler_view_values_total', 'Attribute values decoded into GenAI views (array items and map entries included): the work of building them', ['experiment']),
+      cut: metrics.counter('scorecar_sampler_view_items_cut_total', 'Items the view limits (genai.viewLimits) cut from GenAI views, by kind', ['experiment', 'item']),
+      truncated: metrics.counter('scorecar_sampler_views_truncated_total', 'GenAI views the view limits cut something from', ['experiment']),
     };
     metrics.gauge('scorecar_sampler_queue_traces', 'Completed traces waiting for their GenAI view', [], () => this.depth);
     metrics.gauge('scorecar_sampler_queue_bytes', 'Wire bytes of completed traces waiting for their GenAI view', [], () => this.queuedBytes);
   }
 
-  /** Traces waiting for their view. */
+  /** Traces waiting for their view (queued, or at a view worker). */
   get depth(): number {
-    return this.queue.length - this.head;
+    return this.queue.length - this.head + this.inFlightTraces;
   }
 
-  /** Memory held by waiting traces (their wire bytes), for the memory budget. */
+  /** Memory held by waiting traces (their wire bytes, until their view is built), for the memory budget. */
   get bytes(): number {
     return this.queuedBytes;
   }
@@ -196,7 +263,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
   consume(trace: CompleteTrace): void {
     const all = this.o.registry.activeScorers();
     if (all.size === 0) return;
-    const experimentId = resolveExperiment(trace, this.o.resolution, this.o.defaultExperiment);
+    const experimentId = resolveExperiment(trace, this.o.resolution, this.o.defaultExperiment, this.limits);
     const scorers = this.o.registry.activeFor(experimentId);
     if (scorers.length === 0) return;
     this.m.considered.inc({ experiment: experimentId });
@@ -218,20 +285,80 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
       this.m.dropped.inc({ experiment: experimentId, reason: 'queue_full' });
       return;
     }
-    this.queue.push({ trace, experimentId, sampled });
+    const withJson = sampled.some((s) => s.definition.type === 'code' && sourceMayReadTrace(s.definition.source));
+    this.queue.push({
+      trace,
+      traceId: trace.traceId,
+      wireBytes: trace.wireBytes,
+      reason: trace.reason,
+      experimentId,
+      sampled,
+      withJson,
+    });
     this.queuedBytes += trace.wireBytes;
     this.pendingJobCount += sampled.length;
     this.kick();
   }
 
+  /**
+   * Schedules the next turn's work: a slice of view building, or (with view workers) handing
+   * the queued traces over. Never on the completion edge itself, so the traces one completion
+   * sweep hands over go to a worker together.
+   */
   private kick(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     this.schedule(() => {
       this.scheduled = false;
-      this.drain(this.sliceMs);
+      if (this.workers) this.pump();
+      else this.drain(this.sliceMs);
     });
   }
+
+  // ------------------------------------------------------------------ view workers
+
+  /** Hands queued traces to the view workers while they have room, in batches. */
+  private pump(): void {
+    const workers = this.workers!;
+    while (this.head < this.queue.length && workers.hasRoom && !this.closed) {
+      const items: Pending[] = [];
+      let bytes = 0;
+      while (this.head < this.queue.length && items.length < MAX_BATCH_TRACES) {
+        const p = this.queue[this.head]!;
+        if (items.length > 0 && bytes + p.wireBytes > MAX_BATCH_BYTES) break;
+        this.queue[this.head++] = undefined as unknown as Pending;
+        items.push(p);
+        bytes += p.wireBytes;
+      }
+      this.compact();
+      const batch: Batch = { items, abandoned: false };
+      this.inFlight.add(batch);
+      this.inFlightTraces += items.length;
+      const built = workers.build(items.map((p) => ({ trace: p.trace!, withJson: p.withJson })));
+      // The worker has its own copy of the bytes now.
+      for (const p of items) p.trace = undefined;
+      void built.then((outcomes) => this.landed(batch, outcomes));
+    }
+  }
+
+  private landed(batch: Batch, outcomes: readonly ViewOutcome[]): void {
+    if (batch.abandoned) return;
+    this.inFlight.delete(batch);
+    this.inFlightTraces -= batch.items.length;
+    batch.items.forEach((p, i) => {
+      this.queuedBytes -= p.wireBytes;
+      this.pendingJobCount -= p.sampled.length;
+      const o = outcomes[i];
+      if (o?.ok) {
+        if (o.traceJson !== undefined) primeTraceViewJsonText(o.view, o.traceJson);
+        this.deliver(p, o.view, o.values, o.cuts, o.traceJson?.length ?? 0);
+      } else this.viewFailed(p, o ? new Error(`${o.code}: ${o.message}`) : new Error('no outcome'));
+    });
+    if (!this.closed) this.pump();
+    this.maybeIdle();
+  }
+
+  // ------------------------------------------------------------------ on the event loop
 
   /** Builds views for at most `budgetMs`; schedules the rest. Returns how many traces it took. */
   drain(budgetMs: number): number {
@@ -240,38 +367,71 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     while (this.head < this.queue.length) {
       const p = this.queue[this.head]!;
       this.queue[this.head++] = undefined as unknown as Pending;
-      this.queuedBytes -= p.trace.wireBytes;
+      this.queuedBytes -= p.wireBytes;
       this.pendingJobCount -= p.sampled.length;
       this.select(p);
       n++;
       if (this.now() - started >= budgetMs) break;
     }
-    if (this.head >= this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-      const w = this.idle;
-      this.idle = [];
-      for (const f of w) f();
-    } else {
-      if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-      this.kick();
-    }
+    this.compact();
+    if (this.head < this.queue.length) this.kick();
+    this.maybeIdle();
     return n;
   }
 
+  /** Drops the queue's taken head (all of it once empty). */
+  private compact(): void {
+    if (this.head >= this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private maybeIdle(): void {
+    if (this.depth > 0) return;
+    const w = this.idle;
+    this.idle = [];
+    for (const f of w) f();
+  }
+
+  /** Builds one view on the event loop (no view workers), then selects on it. */
   private select(p: Pending): void {
-    const { trace, experimentId } = p;
+    const trace = p.trace!;
+    p.trace = undefined;
+    const dec = new ViewDecoder(this.limits);
     let view: TraceView;
     try {
-      view = buildTraceView(trace, { resolution: this.o.resolution, defaultExperiment: this.o.defaultExperiment });
+      view = buildTraceView(trace, { resolution: this.o.resolution, defaultExperiment: this.o.defaultExperiment }, dec);
     } catch (e) {
-      this.m.viewErrors.inc({ experiment: experimentId });
-      this.o.log.warn('cannot build the trace view; trace not scored', { traceId: trace.traceId, err: errorFields(e) });
+      this.viewFailed(p, e);
       return;
     }
+    this.deliver(p, view, dec.work.values, dec.cuts, 0);
+  }
+
+  private viewFailed(p: Pending, e: unknown): void {
+    this.m.viewErrors.inc({ experiment: p.experimentId });
+    this.o.log.warn('cannot build the trace view; trace not scored', { traceId: p.traceId, err: errorFields(e) });
+  }
+
+  /**
+   * Counts what the view's decode did, runs the sampled scorers' filters on it and hands their
+   * jobs on. `extraBytes`: memory built with the view (its ctx.trace text).
+   */
+  private deliver(p: Pending, view: TraceView, values: number, cuts: Readonly<ViewCuts>, extraBytes: number): void {
+    const { experimentId } = p;
+    this.m.values.inc({ experiment: experimentId }, values);
+    let truncated = false;
+    for (const k of VIEW_CUT_KINDS) {
+      if (cuts[k] > 0) {
+        truncated = true;
+        this.m.cut.inc({ experiment: experimentId, item: CUT_ITEM[k] }, cuts[k]);
+      }
+    }
+    if (truncated) this.m.truncated.inc({ experiment: experimentId });
     const jobs: SelectedJob[] = [];
     for (const s of p.sampled) {
       if (s.filter && !s.filter.matches(view)) {
@@ -283,18 +443,21 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
         view,
         scorer: versionOf(s),
         sampleRate: inclusionProbability(s.sampleRate),
-        completion: trace.reason,
+        completion: p.reason,
         approxBytes: 0,
       });
     }
-    const share = Math.ceil((trace.wireBytes * VIEW_BYTES_PER_WIRE_BYTE) / Math.max(1, jobs.length));
+    // What the decode built, not what arrived: a view cut to the limits is small whatever its
+    // trace's wire size.
+    const viewBytes = (view.approxBytes ?? p.wireBytes * VIEW_BYTES_PER_WIRE_BYTE) + extraBytes;
+    const share = Math.ceil(viewBytes / Math.max(1, jobs.length));
     for (const j of jobs) {
       j.approxBytes = share;
       try {
         this.o.next.consume(j);
       } catch (e) {
         // The next stage counted its refusal (queue full, shutting down); anything else is a bug.
-        if (!isScorecarError(e)) this.o.log.error('the scoring stage failed on a job', { traceId: trace.traceId, err: errorFields(e) });
+        if (!isScorecarError(e)) this.o.log.error('the scoring stage failed on a job', { traceId: p.traceId, err: errorFields(e) });
       }
     }
   }
@@ -311,21 +474,39 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
    */
   async shutdown(deadlineMs: number): Promise<void> {
     if (this.closed) return;
-    while (this.depth > 0 && Date.now() < deadlineMs) {
-      this.drain(this.sliceMs);
-      // Let the event loop breathe between slices (admin API, timers).
-      await new Promise<void>((r) => setImmediate(r));
+    if (this.workers) {
+      while (this.depth > 0 && Date.now() < deadlineMs) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          this.whenIdle(),
+          new Promise<void>((r) => {
+            timer = setTimeout(r, Math.max(0, deadlineMs - Date.now()));
+          }),
+        ]);
+        clearTimeout(timer);
+      }
+    } else {
+      while (this.depth > 0 && Date.now() < deadlineMs) {
+        this.drain(this.sliceMs);
+        // Let the event loop breathe between slices (admin API, timers).
+        await new Promise<void>((r) => setImmediate(r));
+      }
     }
     this.closed = true;
     for (let i = this.head; i < this.queue.length; i++) {
       this.m.dropped.inc({ experiment: this.queue[i]!.experimentId, reason: 'shutdown' });
     }
+    for (const b of this.inFlight) {
+      b.abandoned = true;
+      for (const p of b.items) this.m.dropped.inc({ experiment: p.experimentId, reason: 'shutdown' });
+    }
+    this.inFlight.clear();
+    this.inFlightTraces = 0;
     this.queue = [];
     this.head = 0;
     this.queuedBytes = 0;
     this.pendingJobCount = 0;
-    const w = this.idle;
-    this.idle = [];
-    for (const f of w) f();
+    this.maybeIdle();
+    await this.workers?.close();
   }
 }

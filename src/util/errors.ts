@@ -64,6 +64,8 @@ export const ERRORS = {
   FAILED_PRECONDITION: e('request', 409, GRPC.FAILED_PRECONDITION, false, 'The resource is not in a state that allows the call.'),
   UNAUTHENTICATED: e('request', 401, GRPC.UNAUTHENTICATED, false, 'Missing or wrong credentials (admin token, or a judge provider refused ours).'),
   PERMISSION_DENIED: e('request', 403, GRPC.PERMISSION_DENIED, false, 'The credentials do not allow the call.'),
+  HOST_NOT_ALLOWED: e('request', 403, GRPC.PERMISSION_DENIED, false, 'The admin request names a Host that is neither loopback nor in admin.allowedHosts (DNS-rebinding guard).'),
+  CROSS_SITE_REFUSED: e('request', 403, GRPC.PERMISSION_DENIED, false, 'A cross-site browser request (Origin / Sec-Fetch-Site not in admin.cors.allowedOrigins), or a mutating admin call without content-type: application/json or an x-scorecar-request header (CSRF guard).'),
   INVALID_FILTER: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A filter string does not parse; details.position says where.'),
   INVALID_DEFINITION: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A scorer definition is invalid; details.errors lists every problem with its path.'),
   // The pipeline is full or stopping: retry after the hint.

@@ -1,17 +1,104 @@
 // A small Prometheus text-format registry. Counters are incremented per request or per trace,
 // never per span, so label lookup cost stays off the per-span path.
+//
+// Every metric is bounded, whatever its labels carry: label values come from senders (a trace's
+// experiment), scorers (an assessment's string verdict, a judge's model URI) and operators, and
+// a series, once created, is kept for the life of the process. So each label value is cut to
+// `maxLabelValueLength` characters, and each metric keeps at most `maxSeries` label sets: the
+// label sets beyond go to one overflow series (every label "__overflow__", so sums stay right)
+// and are counted in scorecar_metrics_series_overflow_total{metric}. Callers that know their
+// values (the emitter's assessment labels) bucket them first; this is the backstop.
 
 type Labels = Record<string, string>;
+
+export interface SeriesLimits {
+  /** Distinct label sets kept per metric; further ones are folded into the overflow series. */
+  maxSeries: number;
+  /** Longer label values are cut, ending in '…'. */
+  maxLabelValueLength: number;
+}
+
+export const DEFAULT_SERIES_LIMITS: Readonly<SeriesLimits> = { maxSeries: 2000, maxLabelValueLength: 128 };
+
+/** The value of every label of the overflow series. */
+export const OVERFLOW_LABEL_VALUE = '__overflow__';
+
+/** How a metric enforces its limits and reports an overflow (set by the registry). */
+export interface SeriesOptions {
+  limits?: SeriesLimits | undefined;
+  onOverflow?: ((metric: string) => void) | undefined;
+}
 
 function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
-function labelKey(names: readonly string[], labels: Labels | undefined): string {
+/** `v` cut to `max` characters (the last one '…'), never splitting a surrogate pair. */
+export function capLabelValue(v: string, max: number): string {
+  if (v.length <= max) return v;
+  let end = Math.max(0, max - 1);
+  const c = v.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${v.slice(0, end)}…`;
+}
+
+function labelKey(names: readonly string[], labels: Labels | undefined, maxLen: number): string {
   if (names.length === 0) return '';
   let key = '';
-  for (const n of names) key += `${n}="${escapeLabel(labels?.[n] ?? '')}",`;
+  for (const n of names) {
+    const v = labels?.[n] ?? '';
+    key += `${n}="${escapeLabel(v.length > maxLen ? capLabelValue(v, maxLen) : v)}",`;
+  }
   return key.slice(0, -1);
+}
+
+/** The label-set keys of one metric: capped values, at most maxSeries sets, then the overflow set. */
+class SeriesGuard {
+  private readonly names: readonly string[];
+  private readonly metric: string;
+  private readonly limits: SeriesLimits;
+  private readonly onOverflow: ((metric: string) => void) | undefined;
+  private overflowKeyCache: string | undefined;
+  constructor(metric: string, names: readonly string[], opts: SeriesOptions | undefined) {
+    this.metric = metric;
+    this.names = names;
+    this.limits = opts?.limits ?? DEFAULT_SERIES_LIMITS;
+    this.onOverflow = opts?.onOverflow;
+  }
+  /** The key of a label set (values capped), without admitting it. */
+  key(labels: Labels | undefined): string {
+    return labelKey(this.names, labels, this.limits.maxLabelValueLength);
+  }
+  overflowKey(): string {
+    this.overflowKeyCache ??= this.names.map((n) => `${n}="${OVERFLOW_LABEL_VALUE}"`).join(',');
+    return this.overflowKeyCache;
+  }
+  /** The key to record `labels` under in `series`: its own, or the overflow key once full. */
+  admit(series: ReadonlyMap<string, unknown>, labels: Labels | undefined): string {
+    const k = this.key(labels);
+    if (series.has(k) || series.size < this.limits.maxSeries) return k;
+    this.onOverflow?.(this.metric);
+    return this.overflowKey();
+  }
+  /**
+   * Label sets a callback returned at scrape time, bounded the same way: the first maxSeries
+   * as they are, the rest summed into the overflow series when `sumOverflow` (counters), else
+   * left out (a gauge's values do not add up).
+   */
+  collected(c: Array<[Labels, number]>, sumOverflow: boolean): Array<[string, number]> {
+    const out = new Map<string, number>();
+    let overflow: number | undefined;
+    for (const [l, v] of c) {
+      const k = this.key(l);
+      if (out.has(k)) {
+        if (sumOverflow) out.set(k, out.get(k)! + v);
+      } else if (out.size < this.limits.maxSeries) out.set(k, v);
+      else if (sumOverflow) overflow = (overflow ?? 0) + v;
+    }
+    const rows = [...out];
+    if (overflow !== undefined) rows.push([this.overflowKey(), overflow]);
+    return rows;
+  }
 }
 
 function fmt(v: number): string {
@@ -31,24 +118,30 @@ export class Counter implements Metric {
   readonly help: string;
   readonly labelNames: readonly string[];
   private readonly values = new Map<string, number>();
-  constructor(name: string, help: string, labelNames: readonly string[] = []) {
+  private readonly guard: SeriesGuard;
+  constructor(name: string, help: string, labelNames: readonly string[] = [], opts?: SeriesOptions) {
     this.name = name;
     this.help = help;
     this.labelNames = labelNames;
+    this.guard = new SeriesGuard(name, labelNames, opts);
   }
   inc(labels?: Labels, by = 1): void {
     if (by === 0) return;
-    const k = labelKey(this.labelNames, labels);
+    const k = this.guard.admit(this.values, labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
   get(labels?: Labels): number {
-    return this.values.get(labelKey(this.labelNames, labels)) ?? 0;
+    return this.values.get(this.guard.key(labels)) ?? 0;
   }
   /** Sum over every label set. */
   total(): number {
     let t = 0;
     for (const v of this.values.values()) t += v;
     return t;
+  }
+  /** Label sets held (the overflow series included). */
+  get seriesCount(): number {
+    return this.values.size;
   }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
@@ -64,43 +157,43 @@ export class Gauge implements Metric {
   readonly labelNames: readonly string[];
   private readonly values = new Map<string, number>();
   private readonly collect: (() => number | Array<[Labels, number]>) | undefined;
+  private readonly guard: SeriesGuard;
   constructor(
     name: string,
     help: string,
     labelNames: readonly string[] = [],
     collect?: () => number | Array<[Labels, number]>,
+    opts?: SeriesOptions,
   ) {
     this.name = name;
     this.help = help;
     this.labelNames = labelNames;
     this.collect = collect;
+    this.guard = new SeriesGuard(name, labelNames, opts);
   }
   set(value: number, labels?: Labels): void {
-    this.values.set(labelKey(this.labelNames, labels), value);
+    this.values.set(this.guard.admit(this.values, labels), value);
   }
   inc(labels?: Labels, by = 1): void {
-    const k = labelKey(this.labelNames, labels);
+    const k = this.guard.admit(this.values, labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
   get(labels?: Labels): number {
     if (this.collect) {
       const c = this.collect();
       if (typeof c === 'number') return c;
-      const want = labelKey(this.labelNames, labels);
-      for (const [l, v] of c) if (labelKey(this.labelNames, l) === want) return v;
+      const want = this.guard.key(labels);
+      for (const [l, v] of c) if (this.guard.key(l) === want) return v;
       return 0;
     }
-    return this.values.get(labelKey(this.labelNames, labels)) ?? 0;
+    return this.values.get(this.guard.key(labels)) ?? 0;
   }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} gauge\n`;
     if (this.collect) {
       const c = this.collect();
       if (typeof c === 'number') return `${out}${this.name} ${fmt(c)}\n`;
-      for (const [l, v] of c) {
-        const k = labelKey(this.labelNames, l);
-        out += `${this.name}${k ? `{${k}}` : ''} ${fmt(v)}\n`;
-      }
+      for (const [k, v] of this.guard.collected(c, false)) out += `${this.name}${k ? `{${k}}` : ''} ${fmt(v)}\n`;
       return out;
     }
     if (this.values.size === 0 && this.labelNames.length === 0) out += `${this.name} 0\n`;
@@ -115,20 +208,25 @@ export class CallbackCounter implements Metric {
   readonly help: string;
   readonly labelNames: readonly string[];
   private readonly collect: () => number | Array<[Labels, number]>;
-  constructor(name: string, help: string, labelNames: readonly string[], collect: () => number | Array<[Labels, number]>) {
+  private readonly guard: SeriesGuard;
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    collect: () => number | Array<[Labels, number]>,
+    opts?: SeriesOptions,
+  ) {
     this.name = name;
     this.help = help;
     this.labelNames = labelNames;
     this.collect = collect;
+    this.guard = new SeriesGuard(name, labelNames, opts);
   }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
     const c = this.collect();
     if (typeof c === 'number') return `${out}${this.name} ${fmt(c)}\n`;
-    for (const [l, v] of c) {
-      const k = labelKey(this.labelNames, l);
-      out += `${this.name}${k ? `{${k}}` : ''} ${fmt(v)}\n`;
-    }
+    for (const [k, v] of this.guard.collected(c, true)) out += `${this.name}${k ? `{${k}}` : ''} ${fmt(v)}\n`;
     return out;
   }
 }
@@ -139,14 +237,16 @@ export class Histogram implements Metric {
   readonly labelNames: readonly string[];
   readonly buckets: readonly number[];
   private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
-  constructor(name: string, help: string, buckets: readonly number[], labelNames: readonly string[] = []) {
+  private readonly guard: SeriesGuard;
+  constructor(name: string, help: string, buckets: readonly number[], labelNames: readonly string[] = [], opts?: SeriesOptions) {
     this.name = name;
     this.help = help;
     this.buckets = [...buckets].sort((a, b) => a - b);
     this.labelNames = labelNames;
+    this.guard = new SeriesGuard(name, labelNames, opts);
   }
   observe(value: number, labels?: Labels): void {
-    const k = labelKey(this.labelNames, labels);
+    const k = this.guard.admit(this.series, labels);
     let s = this.series.get(k);
     if (!s) {
       s = { counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 };
@@ -157,7 +257,7 @@ export class Histogram implements Metric {
     s.count++;
   }
   count(labels?: Labels): number {
-    return this.series.get(labelKey(this.labelNames, labels))?.count ?? 0;
+    return this.series.get(this.guard.key(labels))?.count ?? 0;
   }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
@@ -176,6 +276,23 @@ export class Histogram implements Metric {
 
 export class MetricsRegistry {
   private readonly metrics = new Map<string, Metric>();
+  private readonly series: SeriesOptions;
+
+  /** `limits` bounds every metric of this registry (default DEFAULT_SERIES_LIMITS). */
+  constructor(opts: { limits?: Partial<SeriesLimits> } = {}) {
+    // Its one label is a metric name (fixed in code), so it needs no cap of its own.
+    const overflow = new Counter(
+      'scorecar_metrics_series_overflow_total',
+      'Observations recorded in a metric\'s overflow series because it already held its maximum number of label sets',
+      ['metric'],
+      { limits: { maxSeries: Number.POSITIVE_INFINITY, maxLabelValueLength: DEFAULT_SERIES_LIMITS.maxLabelValueLength } },
+    );
+    this.add(overflow);
+    this.series = {
+      limits: { ...DEFAULT_SERIES_LIMITS, ...opts.limits },
+      onOverflow: (metric) => overflow.inc({ metric }),
+    };
+  }
 
   private add<T extends Metric>(m: T): T {
     const existing = this.metrics.get(m.name);
@@ -184,7 +301,7 @@ export class MetricsRegistry {
     return m;
   }
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
-    return this.add(new Counter(name, help, labelNames));
+    return this.add(new Counter(name, help, labelNames, this.series));
   }
   gauge(
     name: string,
@@ -192,7 +309,7 @@ export class MetricsRegistry {
     labelNames: readonly string[] = [],
     collect?: () => number | Array<[Labels, number]>,
   ): Gauge {
-    return this.add(new Gauge(name, help, labelNames, collect));
+    return this.add(new Gauge(name, help, labelNames, collect, this.series));
   }
   counterFunc(
     name: string,
@@ -200,10 +317,10 @@ export class MetricsRegistry {
     labelNames: readonly string[],
     collect: () => number | Array<[Labels, number]>,
   ): CallbackCounter {
-    return this.add(new CallbackCounter(name, help, labelNames, collect));
+    return this.add(new CallbackCounter(name, help, labelNames, collect, this.series));
   }
   histogram(name: string, help: string, buckets: readonly number[], labelNames: readonly string[] = []): Histogram {
-    return this.add(new Histogram(name, help, buckets, labelNames));
+    return this.add(new Histogram(name, help, buckets, labelNames, this.series));
   }
   get(name: string): Metric | undefined {
     return this.metrics.get(name);

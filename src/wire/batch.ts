@@ -1,7 +1,8 @@
 // What a receiver hands on for each accepted request: the body as it arrived (to forward
-// unchanged) and, for traces, the scan of its spans (to buffer them where they are).
+// unchanged) and, for traces and logs, the scan of its spans or log records (to buffer them where
+// they are).
 import type { Signal } from './json.ts';
-import type { ScanResult } from './scan.ts';
+import type { LogScanResult, ScanResult } from './scan.ts';
 
 /** A request body: one buffer, or the buffers it arrived in, in order. */
 export type Body = Buffer | readonly Buffer[];
@@ -19,6 +20,11 @@ export interface OtlpBatch {
    * kept must be kept from the `scan.home` buffers.
    */
   readonly scan?: ScanResult;
+  /**
+   * Logs only: the scanned request, with `scanned` (and `logScan.home`) as for traces. The body
+   * forwarded is still the request exactly as received.
+   */
+  readonly logScan?: LogScanResult;
   readonly scanned?: Buffer;
   /** Value of the x-mlflow-experiment-id request header / metadata. */
   readonly experimentHeader: string | undefined;

@@ -39,6 +39,7 @@ export const TYPE = {
   metricsRequest: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest',
   metricsResponse: 'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse',
   span: 'opentelemetry.proto.trace.v1.Span',
+  logRecord: 'opentelemetry.proto.logs.v1.LogRecord',
   resource: 'opentelemetry.proto.resource.v1.Resource',
   scope: 'opentelemetry.proto.common.v1.InstrumentationScope',
   anyValue: 'opentelemetry.proto.common.v1.AnyValue',

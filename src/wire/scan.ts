@@ -1,7 +1,7 @@
-// Lazy OTLP/protobuf wire scanner for ExportTraceServiceRequest. It finds span boundaries, trace
-// ids, span ids and whether a span has a parent without decoding attributes, so the hot path
-// (receive -> forward -> buffer) never builds span objects. Full decode happens later, once per
-// completed trace, in decode.ts.
+// Lazy OTLP/protobuf wire scanner for ExportTraceServiceRequest and ExportLogsServiceRequest. It
+// finds span (log record) boundaries, trace ids, span ids and whether a span has a parent without
+// decoding attributes, so the hot path (receive -> forward -> buffer) never builds span objects.
+// Full decode happens later, once per completed trace, in decode.ts.
 import { ScorecarError } from '../util/index.ts';
 
 /** Byte range [start, end) in the request buffer; start = -1 when the field is absent. */
@@ -285,6 +285,154 @@ export function scanTraceRequest(buf: Uint8Array): ScanResult {
       if (field === 0) throw new WireError('field number 0', pos);
       skipField(buf, wt, end);
     }
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs: ExportLogsServiceRequest, scanned like traces (every top-level field of every LogRecord
+// walked, so the framing is validated) to find each record's range and its trace and span ids.
+// Log records are never refused: one without a (valid) trace id is simply not joined to a trace.
+// The scope and resource walkers below mirror the span ones rather than sharing them: the span
+// walkers stay monomorphic (one leaf scanner each), which the span hot path depends on.
+
+/**
+ * Log records of one ScopeLogs, flattened 5 numbers per record: [start, end, traceIdOffset,
+ * spanIdOffset, flags]; traceIdOffset is -1 when the record has no valid trace id (16 bytes, not
+ * all zero), spanIdOffset -1 when it has no valid span id (8 bytes, not all zero); flags is the
+ * record's flags field (its low 8 bits are the W3C trace flags; 0 when absent).
+ */
+export interface ScannedLogScope {
+  scope: Range;
+  schemaUrl: Range;
+  logs: number[];
+}
+
+export interface ScannedLogResource {
+  resource: Range;
+  schemaUrl: Range;
+  scopes: ScannedLogScope[];
+}
+
+export interface LogScanResult {
+  resources: ScannedLogResource[];
+  logCount: number;
+  /** Records carrying a valid trace id: the only ones a trace buffer may keep. */
+  withTraceId: number;
+  /** As ScanResult.home: the buffers the request arrived in when the scanned one is a copy. */
+  home?: readonly Buffer[];
+}
+
+export const LOG_STRIDE = 5;
+
+/** Whether a scanned record's trace flags mark its trace sampled (W3C sampled bit). */
+export function logSampled(l: number[], i: number): boolean {
+  return (l[i + 4]! & 1) === 1;
+}
+
+function scanLogRecord(buf: Uint8Array, start: number, end: number, out: number[], result: LogScanResult): void {
+  let traceOff = -1;
+  let traceLen = 0;
+  let spanOff = -1;
+  let spanLen = 0;
+  let flags = 0;
+  let p = start;
+  while (p < end) {
+    let tag = buf[p]!;
+    if (tag < 0x80) p++;
+    else {
+      pos = p;
+      tag = readVarint32(buf, end);
+      p = pos;
+    }
+    const wt = tag & 7;
+    const field = tag >>> 3;
+    if (field === 0) throw new WireError('field number 0', p);
+    if (wt === 5 && field === 8) {
+      if (p + 4 > end) throw new WireError('field runs past the end of its message', end);
+      flags = (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
+      p += 4;
+    } else if (wt === 2) {
+      pos = p;
+      const len = readLen(buf, end);
+      p = pos;
+      if (field === 9) {
+        traceOff = p;
+        traceLen = len;
+      } else if (field === 10) {
+        spanOff = p;
+        spanLen = len;
+      }
+      p += len;
+    } else {
+      pos = p;
+      skipField(buf, wt, end);
+      p = pos;
+    }
+  }
+  const traced = traceLen === 16 && !isAllZero(buf, traceOff, 16);
+  const spanned = spanLen === 8 && !isAllZero(buf, spanOff, 8);
+  result.logCount++;
+  if (traced) result.withTraceId++;
+  out.push(start, end, traced ? traceOff : -1, spanned ? spanOff : -1, flags);
+}
+
+function scanScopeLogs(buf: Uint8Array, start: number, end: number, result: LogScanResult): ScannedLogScope {
+  const scoped: ScannedLogScope = { scope: ABSENT, schemaUrl: ABSENT, logs: [] };
+  pos = start;
+  while (pos < end) {
+    const tag = readVarint32(buf, end);
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 0) throw new WireError('field number 0', pos);
+    if (wt === 2 && field <= 3) {
+      const len = readLen(buf, end);
+      const s = pos;
+      if (field === 2) scanLogRecord(buf, s, s + len, scoped.logs, result);
+      else if (field === 1) scoped.scope = { start: s, end: s + len };
+      else scoped.schemaUrl = { start: s, end: s + len };
+      pos = s + len;
+    } else skipField(buf, wt, end);
+  }
+  return scoped;
+}
+
+function scanResourceLogs(buf: Uint8Array, start: number, end: number, result: LogScanResult): ScannedLogResource {
+  const res: ScannedLogResource = { resource: ABSENT, schemaUrl: ABSENT, scopes: [] };
+  pos = start;
+  while (pos < end) {
+    const tag = readVarint32(buf, end);
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 0) throw new WireError('field number 0', pos);
+    if (wt === 2 && field <= 3) {
+      const len = readLen(buf, end);
+      const s = pos;
+      if (field === 2) res.scopes.push(scanScopeLogs(buf, s, s + len, result));
+      else if (field === 1) res.resource = { start: s, end: s + len };
+      else res.schemaUrl = { start: s, end: s + len };
+      pos = s + len;
+    } else skipField(buf, wt, end);
+  }
+  return res;
+}
+
+/** Scans an ExportLogsServiceRequest. Throws WireError on malformed framing. */
+export function scanLogsRequest(buf: Uint8Array): LogScanResult {
+  const result: LogScanResult = { resources: [], logCount: 0, withTraceId: 0 };
+  const end = buf.length;
+  pos = 0;
+  while (pos < end) {
+    const tag = readVarint32(buf, end);
+    const field = tag >>> 3;
+    const wt = tag & 7;
+    if (field === 0) throw new WireError('field number 0', pos);
+    if (field === 1 && wt === 2) {
+      const len = readLen(buf, end);
+      const s = pos;
+      result.resources.push(scanResourceLogs(buf, s, s + len, result));
+      pos = s + len;
+    } else skipField(buf, wt, end);
   }
   return result;
 }

@@ -1,6 +1,7 @@
 // Recorded GenAI trace fixtures (test/fixtures/<convention>/<name>.json, recorded by
 // scripts/record-fixtures/record.ts) in every form tests need: the OTLP/JSON object, protobuf
-// bytes of an ExportTraceServiceRequest, assembled CompleteTraces and built TraceViews.
+// bytes of an ExportTraceServiceRequest (and of the ExportLogsServiceRequest of <name>.logs.json),
+// assembled CompleteTraces (log records joined) and built TraceViews.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,15 +75,18 @@ export function fixtureLogsProtobuf(convention: string, name: string): Buffer | 
 }
 
 /**
- * The fixture's traces as the assembler would hand them on, in order of first appearance.
+ * The fixture's traces as the assembler would hand them on, in order of first appearance, with
+ * the log records of <name>.logs.json joined to them (unless `logs: false`).
  * `experimentHeader` simulates an x-mlflow-experiment-id request header.
  */
 export function fixtureTraces(
   convention: string,
   name: string,
-  opts: { experimentHeader?: string } = {},
+  opts: { experimentHeader?: string; logs?: boolean } = {},
 ): CompleteTrace[] {
-  return tracesFromRequest(fixtureProtobuf(convention, name), { ...opts, nowMs: 0 });
+  const { logs: withLogs = true, ...rest } = opts;
+  const logs = withLogs ? fixtureLogsProtobuf(convention, name) : null;
+  return tracesFromRequest(fixtureProtobuf(convention, name), { ...rest, nowMs: 0, ...(logs ? { logs } : {}) });
 }
 
 /** TraceViews of the fixture's traces, in order of first appearance. */

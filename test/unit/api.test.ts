@@ -18,6 +18,8 @@ const CODES: ErrorCode[] = [
   'FAILED_PRECONDITION',
   'UNAUTHENTICATED',
   'PERMISSION_DENIED',
+  'HOST_NOT_ALLOWED',
+  'CROSS_SITE_REFUSED',
   'INVALID_FILTER',
   'INVALID_DEFINITION',
   'OVERLOADED',
@@ -81,6 +83,8 @@ describe('buildOpenApi', () => {
     expect(params.map((p) => [p.name, p.in, p.required])).toEqual([
       ['thingId', 'path', true],
       ['dryRun', 'query', false],
+      // A mutating call: the CSRF header, needed when the body is not JSON.
+      ['x-scorecar-request', 'header', false],
     ]);
     const body = (op.requestBody as { content: Record<string, { schema: Record<string, unknown> }> }).content[
       'application/json'
@@ -90,6 +94,7 @@ describe('buildOpenApi', () => {
       '201',
       '400',
       '401',
+      '403',
       '404',
       '413',
       '415',

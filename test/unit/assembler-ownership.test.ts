@@ -6,10 +6,15 @@ import { runInNewContext } from 'node:vm';
 import { consumer } from '../support/sink.ts';
 import { describe, expect, it } from 'vitest';
 import { Assembler, type CompleteTrace } from '../../src/assembly/index.ts';
-import { jsonToProtobuf, scanTraceRequest } from '../../src/wire/index.ts';
+import { jsonToProtobuf, scanLogsRequest, scanTraceRequest } from '../../src/wire/index.ts';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
+
+function logsReq(traceId: string): Buffer {
+  const logRecords = [{ traceId, flags: 1, body: { stringValue: 'l'.repeat(2000) }, eventName: 'gen_ai.user.message' }];
+  return jsonToProtobuf('logs', JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords }] }] }));
+}
 
 function traceReq(traceId: string, spans = 2): Buffer {
   const root = randomBytes(8).toString('hex');
@@ -41,6 +46,40 @@ describe('assembler ownership', () => {
     now += 250; // past the settle window and the wheel's 100 ms resolution
     asm.sweep(now);
     expect(seen).toBe(60);
+    expect(asm.bytes).toBe(0);
+    for (let i = 0; i < 5 && refs.some((r) => r.deref()); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      gc();
+    }
+    expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
+  });
+
+  it('keeps no reference to a logs request buffer once its traces completed, were evicted or dropped', async () => {
+    let now = 0;
+    let seen = 0;
+    const asm = new Assembler({ settleMs: 10, idleTimeoutMs: 100, maxAgeMs: 1000, maxBytes: 60_000, decisionCacheSize: 100, now: () => now }, consumer<CompleteTrace>((t) => {
+      seen += t.logs?.length ?? 0;
+    }));
+    const refs: WeakRef<Buffer>[] = [];
+    (() => {
+      for (let i = 0; i < 20; i++) {
+        const id = randomBytes(16).toString('hex');
+        const l = logsReq(id);
+        refs.push(new WeakRef(l));
+        asm.ingestLogs(l, scanLogsRequest(l));
+        // Every other trace never gets a span: dropped at its idle timeout.
+        if (i % 2 === 0) {
+          const b = traceReq(id, 1);
+          asm.ingest(b, scanTraceRequest(b));
+        }
+      }
+    })();
+    // The byte budget only holds some of them: the oldest were evicted on the way.
+    expect(asm.counters.logsEvicted).toBeGreaterThan(0);
+    now += 250;
+    asm.sweep(now);
+    expect(seen + asm.counters.logsEvicted + asm.counters.logsWithoutSpans).toBe(20);
+    expect(seen).toBeGreaterThan(0);
     expect(asm.bytes).toBe(0);
     for (let i = 0; i < 5 && refs.some((r) => r.deref()); i++) {
       await new Promise((r) => setTimeout(r, 10));

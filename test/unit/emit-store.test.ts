@@ -44,6 +44,10 @@ class FakeStore implements AssessmentStore {
     if (this.fail) throw new Error('disk full');
     this.puts.push([...batch]);
   }
+  existing(ids: readonly string[]): Set<string> {
+    const stored = new Set(this.puts.flat().map((s) => s.assessment.assessmentId));
+    return new Set(ids.filter((id) => stored.has(id)));
+  }
   byTrace(): Assessment[] {
     return [];
   }
@@ -130,6 +134,65 @@ describe('emit stage', () => {
     expect(metric('scorecar_assessment_store_errors_total')).toBe(1);
     expect(seen).toEqual(['a-1']);
     expect(otlp.sent.length).toBe(2);
+  });
+
+  it('emits an assessment once: an id already stored, or earlier in the batch, is not stored, sent, counted or heard again', () => {
+    const { e, store, otlp, metric } = emitter();
+    const heard: string[] = [];
+    e.onAssessment((a) => heard.push(a.assessmentId));
+    e.consume([item(1)]);
+    e.flush();
+    // A replay of 1 (after a restart) and a job retried within one flush (2 twice).
+    e.consume([item(1), item(2)]);
+    e.consume([item(2)]);
+    e.flush();
+    expect(store.puts.map((b) => b.map((s) => s.assessment.assessmentId))).toEqual([['a-1'], ['a-2']]);
+    expect(otlp.sent).toEqual([
+      { signal: 'logs', items: 1 },
+      { signal: 'traces', items: 1 },
+      { signal: 'logs', items: 1 },
+      { signal: 'traces', items: 1 },
+    ]);
+    expect(heard).toEqual(['a-1', 'a-2']);
+    expect(metric('scorecar_assessments_total')).toBe(2);
+    expect(metric('scorecar_assessments_duplicate_total')).toBe(2);
+    // A batch of duplicates only sends nothing at all.
+    e.consume([item(1), item(2)]);
+    e.flush();
+    expect(otlp.sent.length).toBe(4);
+    expect(metric('scorecar_assessments_duplicate_total')).toBe(4);
+  });
+
+  it('labels: fixed verdicts, judge choices and a few string verdicts per scorer; the rest is other', () => {
+    const metrics = new MetricsRegistry();
+    const e = new AssessmentEmitter({ metrics, log: createLogger({ level: 'error' }), version: 'test' });
+    let n = 0;
+    const emit = (over: Partial<Assessment>) => e.consume([{ assessment: assessment(n++, over), startedMs: 0 }]);
+    const code = { source: { type: 'CODE' as const, id: 'c' }, scorer: { name: 'code', version: 1 } };
+    for (let i = 0; i < 30; i++) emit({ ...code, value: `verdict ${i}` });
+    emit({ ...code, value: 'x'.repeat(65) });
+    emit({ ...code, value: 'yes' });
+    emit({ ...code, value: true });
+    emit({ ...code, value: 3.5 });
+    emit({ ...code, value: null, error: { code: 'SOMETHING_ELSE', message: 'x' } });
+    // A code scorer cannot pass its strings off as judge choices through metadata.
+    for (let i = 0; i < 5; i++) emit({ ...code, value: `meta ${i}`, metadata: { 'scorecar.label': `meta ${i}` } });
+    // A prompt judge's choices (the parser only lets declared ones through) are all kept.
+    for (let i = 0; i < 20; i++) emit({ value: `choice_${i}`, metadata: { 'scorecar.label': `choice_${i}` } });
+    e.flush();
+    const total = metrics.get('scorecar_assessments_total')!.render();
+    const labelsOf = (scorer: string) =>
+      [...total.matchAll(new RegExp(`scorer="${scorer}",label="([^"]*)"\\} (\\d+)`, 'g'))].map((m) => [m[1], Number(m[2])]);
+    expect(labelsOf('code')).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => [`verdict ${i}`, 1]),
+      ['other', 20 + 1 + 5],
+      ['yes', 1],
+      ['true', 1],
+      ['numeric', 1],
+      ['error', 1],
+    ]);
+    expect(labelsOf('judge')).toEqual(Array.from({ length: 20 }, (_, i) => [`choice_${i}`, 1]));
+    expect(metrics.get('scorecar_assessment_errors_total')!.render()).toContain('code="other"} 1');
   });
 
   it('shutdown flushes what is pending and stops the timer (twice is fine)', async () => {

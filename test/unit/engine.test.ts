@@ -89,26 +89,27 @@ afterEach(() => {
 });
 
 describe('score stage', () => {
-  it('runs each lane at its own concurrency: a busy code lane never holds up a judge', async () => {
+  it('runs each lane at its own concurrency: a busy code scorer never holds up a judge or another code scorer', async () => {
     const { runner, engine, out } = setup();
+    engine.consume(job('c1', CODE));
     engine.consume(job('c1', CODE));
     engine.consume(job('c2', CODE));
     engine.consume(job('j1', JUDGE));
     engine.consume(job('j2', JUDGE));
     engine.consume(job('j3', JUDGE));
-    // Code lane: 1 at a time; judge lane: 2 at a time.
-    expect(runner.pending.map((p) => p.job.scorer.name)).toEqual(['c1', 'j1', 'j2']);
+    // A lane per code scorer, 1 at a time each; the judge model's lane: 2 at a time.
+    expect(runner.pending.map((p) => p.job.scorer.name)).toEqual(['c1', 'c2', 'j1', 'j2']);
     runner.pending.find((p) => p.job.scorer.name === 'j1')!.finish();
     await drainMicrotasks();
     expect(runner.pending.map((p) => p.job.scorer.name)).toContain('j3');
     expect(out.items.map((items) => items[0]!.assessment.name)).toEqual(['j1']);
-    expect(engine.depth).toBe(4);
+    expect(engine.depth).toBe(5);
   });
 
   it('refuses with QUEUE_FULL past queueSize or queueMaxBytes, counted per scorer', () => {
     const { engine, metric } = setup({ queueSize: 1, queueMaxBytes: 250 });
-    engine.consume(job('c1', CODE)); // running, not queued
-    engine.consume(job('c2', CODE)); // queued (1 of 1)
+    engine.consume(job('c', CODE)); // running, not queued
+    engine.consume(job('c', CODE)); // queued (1 of 1)
     const refused = (() => {
       try {
         engine.consume(job('c3', CODE));

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { TraceView } from '../../src/genai/types.ts';
 import { compileFilter, FilterSyntaxError, MAX_FILTER_LENGTH } from '../../src/select/index.ts';
 import { ScorecarError } from '../../src/util/errors.ts';
+import { deepFreeze } from '../../src/registry/rules.ts';
 import { makeView } from '../support/views.ts';
 
 // Three synthetic traces; every valid case states whether it matches each of them.
@@ -159,6 +160,13 @@ const VALID: readonly [string, boolean, boolean, boolean][] = [
   ['span.attributes.score >= 0.5', true, false, false],
   ['span.attributes.`retrieval.k` IN (3, 5)', true, false, false],
   ["span.attributes.`db.system` RLIKE 'qd.*t'", true, false, false],
+  ["span.name RLIKE '^tool:\\w+$'", false, true, false],
+  ["trace.name RLIKE 'CHAT'", false, false, false],
+  ["trace.name RLIKE '^(?:chat|agent_run)$'", true, true, false],
+  ["span.attributes.`gen_ai.request.model` RLIKE '^gpt-4(\\.1)?-mini$'", true, false, false],
+  ["span.attributes.`mlflow.spanType` RLIKE '^LLM$'", true, false, false],
+  ["span.attributes.`retrieval.k` RLIKE '^[0-9]{1,2}$'", true, false, false],
+  ["span.attributes.note RLIKE 'it''s \\d+%'", true, false, false],
   ["trace.text ILIKE '%refund policy%'", true, true, false],
   ["span.content LIKE '%Refund%'", false, true, false],
   ["trace.status = 'OK' and tag.env = 'prod' AnD span.name = 'retrieve'", true, false, false],
@@ -218,7 +226,8 @@ const INVALID: readonly [string, number, string][] = [
   ['tag.env LIKE 5', 13, 'LIKE needs a quoted pattern'],
   ["tag.env LIKE 'abc\\\\'", 13, 'must not end with an escape character'],
   ["tag.env LIKE 'abc\\'", 13, 'unterminated string'],
-  ["span.name RLIKE '('", 16, 'invalid regular expression'],
+  ["span.name RLIKE '('", 17, "invalid regular expression at position 17: unterminated group '('"],
+  ["span.name RLIKE '(a)\\1'", 20, 'RLIKE: backreferences are not supported'],
   ["tag.env = 'a' tag.team = 'b'", 14, 'expected AND or the end of the filter'],
   ['trace.execution_time_ms > 5ms', 26, "invalid number '5ms'"],
   ["client_request_id = 'x'", 0, "'client_request_id' filters are not supported"],
@@ -319,5 +328,98 @@ describe('compileFilter details', () => {
 
   it('refuses over-long filter strings', () => {
     expect(() => compileFilter(`tag.a = '${'x'.repeat(MAX_FILTER_LENGTH)}'`)).toThrow(/too long/);
+  });
+});
+
+// RLIKE patterns are refused at registration, at the offending construct: [filter, the construct
+// as written (its first occurrence is where the error must point) or its position, message part].
+const RLIKE_REFUSED: readonly [string, string | number, string][] = [
+  ["span.name RLIKE '(a)\\1'", '\\1', 'RLIKE: backreferences are not supported'],
+  ["span.name RLIKE '(?<w>a)\\k<w>'", '\\k', 'RLIKE: backreferences \\k<name> are not supported'],
+  ["trace.name RLIKE 'chat(?=bot)'", '(?=', 'RLIKE: lookahead (?=...) is not supported'],
+  ["trace.name RLIKE 'chat(?!bot)'", '(?!', 'RLIKE: lookahead (?!...) is not supported'],
+  ["span.name RLIKE '(?<=tool:)search'", '(?<=', 'RLIKE: lookbehind (?<=...) is not supported'],
+  ["span.name RLIKE 'x(?<!tool:)search'", '(?<!', 'RLIKE: lookbehind (?<!...) is not supported'],
+  ["tag.env RLIKE '(?>pro|prod)$'", '(?>', 'RLIKE: atomic groups (?>...) are not supported'],
+  ["tag.env RLIKE 'a*+b'", '+b', 'RLIKE: possessive quantifiers are not supported'],
+  ["tag.env RLIKE '(?i)prod'", '(?i', 'RLIKE: inline flags and modifiers'],
+  ["tag.env RLIKE 'x(?i:prod)'", '(?i', 'RLIKE is case-sensitive'],
+  ["tag.env RLIKE 'a{1001}'", '{1001}', 'RLIKE: repetition count above 1000'],
+  ["tag.env RLIKE '(?:a{1000}){1000}'", 26, 'RLIKE: regular expression too large'],
+  ["tag.env RLIKE '\\Aprod'", '\\A', "invalid regular expression at position 15: unknown escape '\\A'"],
+  ["tag.env RLIKE '[[:alpha:]]'", '[:alpha:]', 'POSIX classes'],
+  ["tag.env RLIKE 'a[z-b]'", 'z-b', 'range out of order'],
+  ["tag.env = 'x' AND span.name RLIKE 'it''s(?=x)'", '(?=', 'lookahead'],
+  // Inside the literal, '' and \\ each stand for one character: the position still lands on
+  // the construct in the filter text, not on its offset in the decoded pattern.
+  [String.raw`tag.path RLIKE '^C:\\\\tmp\'(?=x)'`, '(?=', 'lookahead'],
+  ['tag.env RLIKE "it""s(?=x)"', '(?=', 'lookahead'],
+];
+
+describe('RLIKE', () => {
+  it.each(RLIKE_REFUSED)('%s -> refused at %s', (text, construct, fragment) => {
+    const position = typeof construct === 'number' ? construct : text.indexOf(construct);
+    expect(position).toBeGreaterThan(0);
+    let caught: unknown;
+    try {
+      compileFilter(text);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(FilterSyntaxError);
+    const err = caught as FilterSyntaxError;
+    expect(err.code).toBe('INVALID_FILTER');
+    expect(err.position).toBe(position);
+    expect(err.details).toEqual({ position, filter: text });
+    expect(err.message).toContain(fragment);
+    expect(err.message).toContain(`at position ${position}`);
+  });
+
+  it('maps positions through the quoting of the literal', () => {
+    // '' at 19-20 is one quote in the pattern, so the pattern's ( at index 4 is the filter's 22.
+    expect(() => compileFilter("span.name RLIKE 'it''s(?=x)'")).toThrow(
+      expect.objectContaining({ position: 22 }),
+    );
+    // A doubled backslash in the literal is one in the pattern: '\\\\1' is the pattern \\1 (a
+    // backslash, then 1), while '\\1' is the pattern \1, a backreference written at 18-20.
+    expect(() => compileFilter(String.raw`span.name RLIKE 'a\\\\1'`)).not.toThrow();
+    expect(() => compileFilter(String.raw`span.name RLIKE 'a\\1'`)).toThrow(
+      expect.objectContaining({ position: 18 }),
+    );
+  });
+
+  it('decides ^(a+)+$ on a 30-character span name in linear work', () => {
+    // V8's backtracking RegExp spent ~20 s of main thread here; the matcher counts its steps.
+    const f = compileFilter("span.name RLIKE '^(a+)+$'");
+    const bad = makeView({ spans: [{ name: 'chat' }, { name: `${'a'.repeat(29)}b` }] });
+    expect(f.matches(bad)).toBe(false);
+    const steps = f.regexSteps();
+    expect(steps).toBeGreaterThanOrEqual(35); // it did read every character of both names
+    expect(steps).toBeLessThanOrEqual(200);
+    // Four times the input: at most four times the work (plus the states built once).
+    const longer = makeView({ spans: [{ name: `${'a'.repeat(119)}b` }] });
+    expect(f.matches(longer)).toBe(false);
+    expect(f.regexSteps() - steps).toBeLessThanOrEqual(4 * 35);
+    expect(f.matches(makeView({ spans: [{ name: 'a'.repeat(29) }] }))).toBe(true);
+  });
+
+  it('reads values as Unicode code points', () => {
+    const view = makeView({ spans: [{ name: 'résumé 😀', attributes: { lang: 'Ελληνικά' } }] });
+    const yes = (f: string): boolean => compileFilter(f).matches(view);
+    expect(yes("span.name RLIKE '^r.sum. .$'")).toBe(true); // the emoji is one character
+    expect(yes("span.name RLIKE '^r.sum. ..$'")).toBe(false);
+    expect(yes("span.name RLIKE '^\\p{L}+ \\p{Emoji_Presentation}$'")).toBe(true);
+    expect(yes("span.name RLIKE '[😀-😂]'")).toBe(true);
+    expect(yes("span.name RLIKE '\\u{1F600}$'")).toBe(true);
+    expect(yes("span.attributes.lang RLIKE '^\\p{Script=Greek}+$'")).toBe(true);
+    expect(yes("span.attributes.lang RLIKE '^\\w+$'")).toBe(false); // \w is ASCII, as in RegExp
+  });
+
+  it('keeps matching after the registry deep-freezes the compiled filter', () => {
+    // The registry publishes ActiveScorers deep-frozen; the matcher's DFA cache must not be
+    // reachable from the filter object, or the first match would throw.
+    const f = deepFreeze(compileFilter("span.name RLIKE '^(chat|llm)$' AND span.name RLIKE 'ret'"));
+    expect(VIEWS.map((v) => f.matches(v))).toEqual([true, false, false]);
+    expect(f.regexSteps()).toBeGreaterThan(0);
   });
 });

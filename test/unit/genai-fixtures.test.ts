@@ -140,9 +140,14 @@ const EXPECTED: Record<string, Expected> = {
       'chat gpt-4o-mini': 'CHAT_MODEL',
     })),
     retrieverName: 'retrieval kb',
-    // This instrumentation writes message content to log records only (see the .logs.json).
-    inputs: () => undefined,
-    outputs: () => undefined,
+    // This instrumentation writes message content to log records only (see the .logs.json):
+    // gen_ai.system.message / gen_ai.user.message / gen_ai.choice events with the content in the
+    // body, joined to the chat span by its span id. The refused turn logged its prompt, no choice.
+    inputs: (t) => [
+      { role: 'system', content: systemMessage(turnDocs(t)) },
+      { role: 'user', content: q(t) },
+    ],
+    outputs: answered((t) => [{ finish_reason: 'stop', index: 0, message: { content: a(t) } }]),
     usage: [serverUsage(0), serverUsage(1), {}],
     status: ['OK', 'OK', 'ERROR'],
     query: q,

@@ -2,12 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { tracesFromRequest } from '../../src/assembly/index.ts';
 import {
+  decodeLogRecord,
   decodeSpan,
   jsonToProtobuf,
+  LOG_STRIDE,
+  logSampled,
   otlpType,
   protobufToJson,
   SPAN_STRIDE,
   scanEnvelope,
+  scanLogsRequest,
   scanTraceRequest,
   spanHasParent,
   spanTraceIdOffset,
@@ -129,6 +133,109 @@ describe('wire scanner', () => {
     );
     expect(scanEnvelope(metrics, [1, 2, 2])).toBe(2);
     expect(() => scanEnvelope(metrics.subarray(0, metrics.length - 2), [1, 2, 2])).toThrow(WireError);
+  });
+});
+
+describe('log scanner', () => {
+  const logsRequest = (records: Array<Record<string, unknown>>, extra: Record<string, unknown> = {}) =>
+    jsonToProtobuf(
+      'logs',
+      JSON.stringify({
+        resourceLogs: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] },
+            scopeLogs: [{ scope: { name: 'genai', version: '2' }, logRecords: records, schemaUrl: 'https://s' }],
+            schemaUrl: 'https://r',
+            ...extra,
+          },
+        ],
+      }),
+    );
+
+  it('finds every log record, its trace id and span id, like a full decode', () => {
+    const t1 = hex(16);
+    const s1 = hex(8);
+    const records = [
+      {
+        timeUnixNano: '1700000000000000001',
+        severityNumber: 9,
+        traceId: t1,
+        spanId: s1,
+        eventName: 'gen_ai.user.message',
+        body: { kvlistValue: { values: [{ key: 'content', value: { stringValue: 'q'.repeat(300) } }] } },
+        attributes: [{ key: 'gen_ai.system', value: { stringValue: 'openai' } }],
+        flags: 1,
+      },
+      { body: { stringValue: 'no trace context' }, observedTimeUnixNano: '5' },
+      { traceId: t1, body: { stringValue: 'trace, no span' } },
+      { traceId: '00000000000000000000000000000000', spanId: hex(8), body: { stringValue: 'zero trace id' } },
+      { traceId: hex(8), spanId: s1, body: { stringValue: 'short trace id' } },
+      { traceId: t1, spanId: '0000000000000000', body: { stringValue: 'zero span id' } },
+    ];
+    const buf = logsRequest(records);
+    const scan = scanLogsRequest(buf);
+    expect(scan.logCount).toBe(6);
+    expect(scan.withTraceId).toBe(3);
+    const rl = scan.resources[0]!;
+    expect(buf.subarray(rl.schemaUrl.start, rl.schemaUrl.end).toString()).toBe('https://r');
+    const sl = rl.scopes[0]!;
+    expect(buf.subarray(sl.schemaUrl.start, sl.schemaUrl.end).toString()).toBe('https://s');
+    const l = sl.logs;
+    expect(l).toHaveLength(6 * LOG_STRIDE);
+    const res = { bytes: buf.subarray(rl.resource.start, rl.resource.end), schemaUrl: null, experimentHeader: undefined };
+    const scope = { bytes: buf.subarray(sl.scope.start, sl.scope.end), schemaUrl: null };
+    const found = [];
+    for (let i = 0; i < l.length; i += LOG_STRIDE) {
+      const rec = decodeLogRecord(buf.subarray(l[i]!, l[i + 1]!), res, scope);
+      const t = l[i + 2]!;
+      const s = l[i + 3]!;
+      found.push({
+        body: typeof rec.body === 'string' ? rec.body : 'kv',
+        trace: t < 0 ? null : buf.subarray(t, t + 16).toString('hex'),
+        span: s < 0 ? null : buf.subarray(s, s + 8).toString('hex'),
+      });
+      if (t >= 0) expect(rec.traceId).toBe(buf.subarray(t, t + 16).toString('hex'));
+    }
+    expect(found).toEqual([
+      { body: 'kv', trace: t1, span: s1 },
+      { body: 'no trace context', trace: null, span: null },
+      { body: 'trace, no span', trace: t1, span: null },
+      { body: 'zero trace id', trace: null, span: expect.any(String) },
+      { body: 'short trace id', trace: null, span: s1 },
+      { body: 'zero span id', trace: t1, span: null },
+    ]);
+    const first = decodeLogRecord(buf.subarray(l[0]!, l[1]!), res, scope);
+    expect(first).toMatchObject({
+      traceId: t1,
+      spanId: s1,
+      eventName: 'gen_ai.user.message',
+      severityNumber: 9,
+      timeUnixNano: 1700000000000000001n,
+      body: { content: 'q'.repeat(300) },
+      attributes: { 'gen_ai.system': 'openai' },
+      resource: { 'service.name': 'svc' },
+      scope: { name: 'genai', version: '2' },
+    });
+    // A zero span id reads as none, as for parent span ids.
+    const zeroSpan = 5 * LOG_STRIDE;
+    expect(decodeLogRecord(buf.subarray(l[zeroSpan]!, l[zeroSpan + 1]!), res, scope).spanId).toBe('');
+    // Trace flags: only the first record carries the sampled bit.
+    expect(Array.from({ length: 6 }, (_, k) => logSampled(l, k * LOG_STRIDE))).toEqual([true, false, false, false, false, false]);
+  });
+
+  it('refuses truncated and malformed log requests with the byte offset, and accepts empty ones', () => {
+    const buf = logsRequest([{ traceId: hex(16), spanId: hex(8), body: { stringValue: 'x'.repeat(50) } }]);
+    for (let cut = 1; cut < buf.length; cut += 7) {
+      expect(() => scanLogsRequest(buf.subarray(0, cut))).toThrow(WireError);
+    }
+    expect(() => scanLogsRequest(buf.subarray(0, buf.length - 1))).toThrow(/at byte \d+/);
+    expect(() => scanLogsRequest(Buffer.from([0x00, 0x01]))).toThrow(/field number 0/);
+    expect(scanLogsRequest(Buffer.alloc(0))).toMatchObject({ logCount: 0, withTraceId: 0 });
+    // An unknown top-level field before a real request is skipped.
+    expect(scanLogsRequest(Buffer.concat([Buffer.from([0x78, 0x05]), buf])).logCount).toBe(1);
+    // The count agrees with the envelope walk the scan replaced.
+    const many = logsRequest(Array.from({ length: 7 }, () => ({ body: { stringValue: 'y' } })));
+    expect(scanLogsRequest(many).logCount).toBe(scanEnvelope(many, [1, 2, 2]));
   });
 });
 

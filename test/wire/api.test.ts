@@ -59,7 +59,13 @@ async function api(
   path: string,
   opts: { body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string>; auth?: boolean } = {},
 ): Promise<Reply> {
-  const headers: Record<string, string> = { ...(opts.auth === false ? {} : AUTH), ...(opts.headers ?? {}) };
+  const headers: Record<string, string> = {
+    ...(opts.auth === false ? {} : AUTH),
+    // What the SDK and CLI send on every call that changes something (the server's CSRF guard,
+    // tested in admin-hardening.test.ts), so that these cases reach the check they are about.
+    ...(method === 'GET' ? {} : { 'x-scorecar-request': '1' }),
+    ...(opts.headers ?? {}),
+  };
   let body: string | Uint8Array | undefined;
   if (opts.raw !== undefined) body = opts.raw;
   else if (opts.body !== undefined) {
@@ -1059,12 +1065,15 @@ describe('bad input to every endpoint', () => {
 // ---------------------------------------------------------------- health, metrics, auth modes
 
 describe('health, readiness and metrics', () => {
-  it('serves /healthz, /readyz and /metrics without a token', async () => {
+  it('serves /healthz and /readyz without a token, and /metrics with it (admin.metricsAuth: token)', async () => {
     const h = await api('GET', '/healthz', { auth: false });
     expect(h.status).toBe(200);
     expect(h.json).toEqual({ status: 'ok', checks: { registry: 'ok' } });
     expect((await api('GET', '/readyz', { auth: false })).json).toEqual({ ready: true });
-    const m = await api('GET', '/metrics', { auth: false });
+    const open = await api('GET', '/metrics', { auth: false });
+    expect(open.status).toBe(401);
+    expect(errorOf(open).code).toBe('UNAUTHENTICATED');
+    const m = await api('GET', '/metrics');
     expect(m.status).toBe(200);
     expect(m.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(m.text).toMatch(

@@ -192,10 +192,12 @@ export function createScorerRunner(options: ScoringOptions = {}): ScorerRunner {
     const src = { type: 'CODE' as const, id: job.scorer.name };
     const rootSpanId = job.view.rootSpan.spanId;
     pool ??= new SandboxPool(options.sandbox);
-    // The key the pool schedules by: calls are shared fairly between scorers.
+    // The key the pool schedules by: calls are shared fairly between scorers. The context key:
+    // each scorer version keeps its own QuickJS context (globals), whatever its source text.
     const key = `${job.scorer.experimentId}\u0000${job.scorer.name}`;
+    const context = `${key}\u0000${job.scorer.version}`;
     const outcome = await pool.run(
-      { key, source, ...sandboxInput(job.view, sourceMayReadTrace(source)) },
+      { key, context, source, ...sandboxInput(job.view, sourceMayReadTrace(source)) },
       signal,
     );
     if (!outcome.ok) return [failed(job, rootSpanId, src, new ScorecarError(outcome.code, outcome.message))];

@@ -1,7 +1,7 @@
 // Code scorers, host side: the ctx handed to the sandbox, and the reading of what the scorer
 // returned (boolean, number, string, a feedback object {name?, value, rationale?, metadata?},
 // or a list of them) into feedbacks. MLflow's aggregations over numeric results live here too.
-import { type TraceView, toJsonSafe, traceViewJson } from '../../genai/index.ts';
+import { sourceMayReadTrace, type TraceView, toJsonSafe, traceViewJsonText } from '../../genai/index.ts';
 import type { Aggregation } from '../../definitions/index.ts';
 
 import { ScorecarError } from '../../util/index.ts';
@@ -16,26 +16,15 @@ export interface CodeFeedback {
 const MAX_FEEDBACKS = 100;
 const MAX_NAME = 200;
 
-// The same trace is often scored by several code scorers: serialise it once.
-const traceJsonCache = new WeakMap<TraceView, string>();
-
 /**
- * Whether a scorer's source could observe ctx.trace. The trace is by far the largest part of a
- * sandbox call (serialising it, copying it across the thread and into the wasm heap), and most
- * scorers never touch it. Conservative: any mention of "trace", any computed property access,
- * spread, reflection or JSON of ctx keeps it.
+ * Whether a scorer's source could observe ctx.trace (genai owns the JSON form of a view and this
+ * test, so the selection stage can build the text off the event loop for the scorers that read it).
  */
-export function sourceMayReadTrace(source: string): boolean {
-  return /trace|\[|\.\.\.|JSON|Object|Reflect|\bin\b|arguments|eval|Function|with|this/.test(source);
-}
+export { sourceMayReadTrace };
 
 /** The JSON the sandbox turns into ctx (inputs, outputs, expectations) and ctx.trace. */
 export function sandboxInput(view: TraceView, withTrace = true): { ctxJson: string; traceJson: string | null } {
-  let traceJson = withTrace ? traceJsonCache.get(view) : null;
-  if (traceJson === undefined) {
-    traceJson = JSON.stringify(traceViewJson(view));
-    traceJsonCache.set(view, traceJson);
-  }
+  const traceJson = withTrace ? traceViewJsonText(view) : null;
   const ctxJson = JSON.stringify({
     inputs: toJsonSafe(view.inputs),
     outputs: toJsonSafe(view.outputs),

@@ -82,6 +82,12 @@ export interface SandboxJob {
    * keys. Calls without a key share one queue.
    */
   key?: string;
+  /**
+   * Whose kept context the call runs in: one per scorer version (experiment, name, version), so
+   * two scorers never share globals even when their sources are the same text. Calls without
+   * one (tests, embedders calling the pool directly) keep a context per source text.
+   */
+  context?: string;
   source: string;
   ctxJson: string;
   /** Parsed lazily inside the sandbox on first access of ctx.trace; null = no trace. */
@@ -345,6 +351,7 @@ export class SandboxPool {
     slot.jobId = this.nextId++;
     const msg: WorkerJob = {
       id: slot.jobId,
+      context: entry.job.context ?? `source\u0000${entry.job.source}`,
       source: entry.job.source,
       ctxJson: entry.job.ctxJson,
       traceJson: entry.job.traceJson,

@@ -39,6 +39,8 @@ export interface WorkerInit {
 
 export interface WorkerJob {
   id: number;
+  /** The kept context this job runs in (SandboxJob.context): one per scorer version. */
+  context: string;
   source: string;
   ctxJson: string;
   traceJson: string | null;
@@ -219,14 +221,17 @@ function failure(
  * Runs one job. `recycle` says the worker must be replaced: the wasm module may be corrupt, or
  * a scorer grew its memory a lot.
  */
-// One runtime per worker, and one context per scorer source, kept between calls: the scorer,
-// the ctx builder and the serialiser are compiled once, so a call costs a JSON parse, the
-// scorer itself and a JSON stringify. Scorers stay isolated from each other (separate contexts,
-// separate globals); a scorer's own globals may persist from one call to the next, as a Python
-// scorer's module globals do. Any failure discards the context, and a timeout or
+// One runtime per worker, and one context per scorer (experiment, name, version: the job's
+// `context` key, never its source text, so two experiments registering the same source do not
+// share globals), kept between calls: the scorer, the ctx builder and the serialiser are
+// compiled once, so a call costs a JSON parse, the scorer itself and a JSON stringify. Scorers
+// stay isolated from each other (separate contexts, separate globals); a scorer's own globals
+// may persist from one call to the next, as a Python scorer's module globals do. Any failure discards the context, and a timeout or
 // out-of-memory the whole runtime, so the next call starts clean. The interrupt handler reads
 // the current job's deadline, in this thread's CPU time.
 interface Prepared {
+  /** The source it was compiled from: a context key that comes back with another is recompiled. */
+  source: string;
   vm: QuickJSContext;
   fn: QuickJSHandle;
   boot: QuickJSHandle;
@@ -266,12 +271,16 @@ function getRuntime(memoryBytes: number): ReturnType<typeof QuickJS.newRuntime> 
 
 /** The compiled scorer for this source, or the failure reply when it does not compile. */
 function prepare(job: WorkerJob, rt: ReturnType<typeof QuickJS.newRuntime>): Prepared | WorkerReply {
-  const cached = prepared.get(job.source);
-  if (cached) {
+  const cached = prepared.get(job.context);
+  if (cached && cached.source === job.source) {
     // Most recently used last, so eviction below drops the least recently used.
-    prepared.delete(job.source);
-    prepared.set(job.source, cached);
+    prepared.delete(job.context);
+    prepared.set(job.context, cached);
     return cached;
+  }
+  if (cached) {
+    prepared.delete(job.context);
+    disposePrepared(cached);
   }
   const vm = rt.newContext();
   const fail = (err: QuickJSHandle, what: string): WorkerReply => {
@@ -300,8 +309,8 @@ function prepare(job: WorkerJob, rt: ReturnType<typeof QuickJS.newRuntime>): Pre
     boot.value.dispose();
     return fail(ser.error, 'serialising the result');
   }
-  const p: Prepared = { vm, fn, boot: boot.value, ser: ser.value };
-  prepared.set(job.source, p);
+  const p: Prepared = { source: job.source, vm, fn, boot: boot.value, ser: ser.value };
+  prepared.set(job.context, p);
   if (prepared.size > MAX_CONTEXTS) {
     const [oldest, old] = prepared.entries().next().value as [string, Prepared];
     prepared.delete(oldest);
@@ -343,7 +352,7 @@ function runJob(job: WorkerJob): { reply: WorkerReply; recycle: boolean } {
     if (!reply.ok) {
       if (reply.code === 'TIMEOUT' || reply.code === 'OUT_OF_MEMORY') disposeRuntime();
       else if (p) {
-        prepared.delete(job.source);
+        prepared.delete(job.context);
         disposePrepared(p);
       }
     }

@@ -1,0 +1,111 @@
+// A real Kafka broker for tests (scripts/kafka-broker.sh): the run's shared one, or a test's own
+// when it must restart the broker. A test that needs Kafka and cannot get it fails, never skips.
+// Topics are named per test (uniqueTopic), so files sharing the broker do not see each other.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { inject } from 'vitest';
+import { waitFor } from './scorecar.ts';
+
+const run = promisify(execFile);
+const SCRIPT = fileURLToPath(new URL('../../scripts/kafka-broker.sh', import.meta.url));
+/** A busy 2-core machine has taken 20 s to start a broker; the script itself waits up to 90 s. */
+export const BROKER_START_MS = 150_000;
+
+export interface Broker {
+  bootstrap: string;
+  dir: string;
+}
+
+async function startIn(dir: string, env: Record<string, string> = {}): Promise<Broker> {
+  try {
+    const { stdout } = await run('bash', [SCRIPT, 'start', dir], {
+      env: { ...process.env, ...env },
+      timeout: BROKER_START_MS,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const m = /bootstrap=(\S+)/.exec(stdout);
+    if (!m) throw new Error(`no bootstrap line in: ${stdout}`);
+    return { bootstrap: m[1]!, dir };
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`cannot start a Kafka broker (scripts/kafka-broker.sh): ${err.message}\n${err.stderr ?? ''}`);
+  }
+}
+
+let shared: Promise<string> | undefined;
+
+/**
+ * The broker shared by this run: KAFKA_BOOTSTRAP when set, else the one the first test file
+ * started (a lock directory decides which file starts it; the others wait for its address).
+ */
+export function sharedBroker(): Promise<string> {
+  shared ??= (async () => {
+    const env = process.env.KAFKA_BOOTSTRAP;
+    if (env) return env;
+    const runDir = inject('kafkaRunDir');
+    const addr = join(runDir, 'bootstrap');
+    try {
+      mkdirSync(join(runDir, 'lock'));
+    } catch {
+      // Another file is starting it: wait for its address (or its failure).
+      await waitFor(() => {
+        try {
+          readFileSync(join(runDir, 'failed'), 'utf8');
+          throw new Error('the shared Kafka broker failed to start (see the first Kafka test file)');
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        }
+        try {
+          return readFileSync(addr, 'utf8').length > 0;
+        } catch {
+          return false;
+        }
+      }, BROKER_START_MS, 'the shared Kafka broker');
+      return readFileSync(addr, 'utf8');
+    }
+    try {
+      const b = await startIn(join(runDir, 'broker'));
+      writeFileSync(addr, b.bootstrap);
+      return b.bootstrap;
+    } catch (e) {
+      writeFileSync(join(runDir, 'failed'), String(e));
+      throw e;
+    }
+  })();
+  return shared;
+}
+
+/** A broker of the test's own (for restarts): start, stop and start again on the same ports and data. */
+export class OwnBroker {
+  readonly dir = mkdtempSync(join(tmpdir(), 'scorecar-kafka-own-'));
+  bootstrap = '';
+  private readonly env: Record<string, string>;
+
+  constructor(env: Record<string, string> = {}) {
+    this.env = env;
+  }
+
+  async start(): Promise<string> {
+    this.bootstrap = (await startIn(this.dir, this.env)).bootstrap;
+    return this.bootstrap;
+  }
+
+  async stop(): Promise<void> {
+    await run('bash', [SCRIPT, 'stop', this.dir], { timeout: 60_000 });
+  }
+
+  async clean(): Promise<void> {
+    await this.stop().catch(() => {});
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+let seq = 0;
+/** A topic name no other test uses. */
+export function uniqueTopic(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${++seq}`;
+}

@@ -30,6 +30,12 @@
 //                                            │ (assessments/)│
 //                                            └───────────────┘
 //
+// scoring.mode kafka: the selection stage's next stage is the Kafka jobs publisher (one job per
+// (trace, scorer version) on kafka.topics.jobs, the trace's OTLP bytes included); `scorecar
+// worker` processes score them and write assessments to kafka.topics.assessments, and the
+// emitter's input is the assessment feed reading that topic (src/kafka). With
+// exporters.kafka.assessments, inline mode writes every assessment it emits to that topic too.
+//
 // Stages are built from the last one back, so each is handed a next that exists. They start in
 // the same order, sinks first (a stage only starts taking items once the stage it feeds runs),
 // and shut down in the reverse order, receivers first: stop accepting -> complete (or drop,
@@ -44,11 +50,19 @@ import { type Component, type Consumer, fanout, Lifecycle } from './component/in
 import type { Config } from './config/index.ts';
 import { parseModelUri } from './definitions/index.ts';
 import { OtlpForwarder } from './exporters/index.ts';
+import {
+  AssessmentFeed,
+  assessmentMessage,
+  BufferedPublisher,
+  createKafkaClient,
+  JobPublisher,
+  type KafkaClient,
+} from './kafka/index.ts';
 import { MemoryBudget, OtlpGrpcReceiver, OtlpHttpReceiver, OtlpIngest } from './receivers/index.ts';
 import { openSqliteRegistry, type Registry } from './registry/index.ts';
 import { createScorerRunner, JudgeBudgets, type ScorerRunner, ScoringEngine, validateScorerDefinition } from './scoring/index.ts';
-import { type SelectedJob, TraceSelector } from './select/index.ts';
-import { createLogger, type Logger, MetricsRegistry } from './util/index.ts';
+import { type JobAdmission, type SelectedJob, TraceSelector } from './select/index.ts';
+import { createLogger, errorFields, type Logger, MetricsRegistry } from './util/index.ts';
 import type { OtlpBatch } from './wire/index.ts';
 
 export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
@@ -68,6 +82,38 @@ export interface PipelineOptions {
   onAssessment?: AssessmentListener | undefined;
   /** Environment for judge credentials and endpoints (default process.env). */
   env?: Record<string, string | undefined> | undefined;
+}
+
+/** Whether a config needs a Kafka client at all. */
+function usesKafka(config: Config): boolean {
+  return config.scoring.mode === 'kafka' || config.exporters.kafka.assessments;
+}
+
+/** Creates the topics scorecar uses when asked to; a broker away at start only delays that. */
+async function kafkaClientFor(config: Config, log: Logger): Promise<KafkaClient> {
+  const k = config.kafka;
+  const client = await createKafkaClient({
+    client: k.client,
+    brokers: k.brokers,
+    clientId: k.clientId,
+    requestTimeoutMs: k.requestTimeoutMs,
+    log: log.child({ component: 'kafka' }),
+  });
+  if (k.createTopics) {
+    const admin = client.admin();
+    try {
+      await admin.ensureTopics([
+        { topic: k.topics.jobs.name, partitions: k.topics.jobs.partitions },
+        { topic: k.topics.assessments.name, partitions: k.topics.assessments.partitions },
+      ]);
+    } catch (e) {
+      // Kafka never keeps the data plane from starting: writes wait in their bounded buffers.
+      log.warn('cannot create the Kafka topics now; writes are retried until the brokers answer', { code: 'KAFKA_UNAVAILABLE', err: errorFields(e) });
+    } finally {
+      await admin.close().catch(() => {});
+    }
+  }
+  return client;
 }
 
 /** Something that is a Component with a close() only: wraps stores and the runner. */
@@ -111,6 +157,12 @@ export class Pipeline implements Component {
   readonly ingest: OtlpIngest;
   readonly httpReceiver: OtlpHttpReceiver | undefined;
   readonly grpcReceiver: OtlpGrpcReceiver | undefined;
+  /** scoring.mode kafka: where selected jobs go. */
+  readonly jobs: JobPublisher | undefined;
+  /** scoring.mode kafka: the emitter's input (the assessments topic). */
+  readonly feed: AssessmentFeed | undefined;
+  /** exporters.kafka.assessments (inline mode): assessments written to the assessments topic. */
+  readonly assessmentsOut: BufferedPublisher | undefined;
   private readonly lifecycle: Lifecycle;
 
   /** Opens the registry (reconciling the config's scorers into it), then builds every stage. */
@@ -134,14 +186,19 @@ export class Pipeline implements Component {
           sampling: r.sampling,
         });
       }
-      return new Pipeline(config, registry, { ...opts, logger: log, metrics });
+      const kafka = usesKafka(config) ? await kafkaClientFor(config, log) : undefined;
+      return new Pipeline(config, registry, { ...opts, logger: log, metrics, kafka });
     } catch (e) {
       await registry.close();
       throw e;
     }
   }
 
-  private constructor(config: Config, registry: Registry, opts: PipelineOptions & { logger: Logger; metrics: MetricsRegistry }) {
+  private constructor(
+    config: Config,
+    registry: Registry,
+    opts: PipelineOptions & { logger: Logger; metrics: MetricsRegistry; kafka: KafkaClient | undefined },
+  ) {
     this.config = config;
     this.registry = registry;
     this.log = opts.logger;
@@ -160,6 +217,34 @@ export class Pipeline implements Component {
       version: VERSION,
     });
     if (opts.onAssessment) this.emitter.onAssessment(opts.onAssessment);
+    const k = config.kafka;
+    const kafka = opts.kafka;
+    if (kafka && sc.mode === 'kafka') {
+      this.feed = new AssessmentFeed({
+        client: kafka,
+        topic: k.topics.assessments.name,
+        groupId: k.emitter.groupId,
+        batchSize: k.emitter.batchSize,
+        sessionTimeoutMs: k.emitter.sessionTimeoutMs,
+        emitter: this.emitter,
+        metrics,
+        log: log.child({ component: 'kafka-feed' }),
+      });
+    } else if (kafka && config.exporters.kafka.assessments) {
+      const out = new BufferedPublisher({
+        producer: kafka.producer({ compression: config.exporters.kafka.compression }),
+        topic: k.topics.assessments.name,
+        stream: 'assessments',
+        maxBytes: config.exporters.kafka.bufferBytes,
+        batchBytes: k.jobs.batchBytes,
+        retry: k.jobs.retry,
+        metrics,
+        log: log.child({ component: 'kafka-assessments' }),
+      });
+      this.assessmentsOut = out;
+      // First emissions only (the emitter drops what its store already holds).
+      this.emitter.onAssessment((a) => void out.offer(assessmentMessage({ assessment: a }), undefined));
+    }
     const scoringLog = log.child({ component: 'scoring' });
     this.runner = createScorerRunner({
       defaultModel: sc.defaultModel,
@@ -189,19 +274,33 @@ export class Pipeline implements Component {
         return (parsed.ok ? sc.providers[parsed.value.provider]?.concurrency : undefined) ?? sc.concurrency;
       },
     });
+    if (kafka && sc.mode === 'kafka') {
+      this.jobs = new JobPublisher({
+        producer: kafka.producer({ compression: k.jobs.compression }),
+        topic: k.topics.jobs.name,
+        bufferBytes: k.jobs.bufferBytes,
+        batchBytes: k.jobs.batchBytes,
+        retry: k.jobs.retry,
+        metrics,
+        log: log.child({ component: 'kafka-jobs' }),
+      });
+    }
+    const scoring: Consumer<SelectedJob> & JobAdmission = this.jobs ?? this.engine;
     const onSelect = opts.onSelect;
     const score: Consumer<SelectedJob> = onSelect
       ? {
           consume: (job) => {
             onSelect(job);
-            this.engine.consume(job);
+            scoring.consume(job);
           },
         }
-      : this.engine;
+      : scoring;
     this.selector = new TraceSelector({
       registry,
       next: score,
-      admission: this.engine,
+      admission: scoring,
+      // A job for Kafka carries its trace's bytes.
+      keepTrace: this.jobs !== undefined,
       resolution: config.experiments.resolution,
       defaultExperiment: config.experiments.default,
       salt: config.sampling.salt,
@@ -231,6 +330,9 @@ export class Pipeline implements Component {
     this.budget.addHolder(() => this.selector.bytes);
     // Queued scoring jobs hold decoded trace views: they count against the same budget.
     this.budget.addHolder(() => this.engine.queuedBytes);
+    // Encoded jobs and assessments waiting for the Kafka brokers.
+    if (this.jobs) this.budget.addHolder(() => this.jobs!.bufferedBytes);
+    if (this.assessmentsOut) this.budget.addHolder(() => this.assessmentsOut!.bufferedBytes);
     metrics.gauge('scorecar_memory_budget_used_bytes', 'Bytes counted against limits.memoryBytes', [], () => this.budget.used());
     metrics.gauge('scorecar_memory_budget_limit_bytes', 'limits.memoryBytes', [], () => this.budget.limit);
 
@@ -262,8 +364,12 @@ export class Pipeline implements Component {
       closing(() => this.store.close()),
       closing(() => this.runner.close()),
       this.forwarder,
+      ...(this.assessmentsOut ? [this.assessmentsOut] : []),
       this.emitter,
+      // Reads assessments into the emitter: starts after it, stops before it flushes.
+      ...(this.feed ? [this.feed] : []),
       this.engine,
+      ...(this.jobs ? [this.jobs] : []),
       this.selector,
       this.assembler,
       receiverGroup(receivers),
@@ -289,7 +395,15 @@ export class Pipeline implements Component {
       await this.selector.whenIdle();
       await this.engine.whenIdle();
       this.emitter.flush();
-      if (this.assembler.traceCount === 0 && this.selector.depth === 0 && this.engine.depth === 0 && this.forwarder.queuedBytes() === 0) return;
+      if (
+        this.assembler.traceCount === 0 &&
+        this.selector.depth === 0 &&
+        this.engine.depth === 0 &&
+        (this.jobs?.depth ?? 0) === 0 &&
+        (this.assessmentsOut?.depth ?? 0) === 0 &&
+        this.forwarder.queuedBytes() === 0
+      )
+        return;
       // The assembler completes on its timer and the exporter on its workers: look again shortly.
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -307,6 +421,8 @@ export class Pipeline implements Component {
       bufferedTraces: this.assembler.traceCount,
       tracesWaitingForView: this.selector.depth,
       scoringJobs: this.engine.depth,
+      ...(this.jobs ? { kafkaJobsBuffered: this.jobs.depth } : {}),
+      ...(this.assessmentsOut ? { kafkaAssessmentsBuffered: this.assessmentsOut.depth } : {}),
       memoryBudgetUsedBytes: this.budget.used(),
     };
   }

@@ -6,6 +6,7 @@ const USAGE = `scorecar — continuous scoring of production GenAI traces
 
 Usage:
   scorecar start [--config FILE]        run the sidecar (OTLP :4317/:4318, admin :4320)
+  scorecar worker [--config FILE]       score jobs from Kafka (scoring.mode kafka; metrics :4321)
   scorecar scorers <command> [...]      manage scorers on a running server
                                         (list|get|versions|register|start|update|stop|delete|stop-all|experiments)
   scorecar version                      print the version
@@ -27,6 +28,11 @@ export async function main(argv: string[]): Promise<void> {
     case 'start': {
       const { runStart } = await import('./start.ts');
       code = await runStart(rest);
+      break;
+    }
+    case 'worker': {
+      const { runWorker } = await import('./worker.ts');
+      code = await runWorker(rest);
       break;
     }
     case 'scorers': {

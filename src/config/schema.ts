@@ -58,6 +58,72 @@ const exporter = z
   })
   .strict();
 
+const compression = z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']);
+
+const kafkaTopic = (name: string, partitions: number) =>
+  z
+    .object({
+      name: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name ([A-Za-z0-9._-], at most 249)').default(name),
+      /** Used when scorecar creates the topic (kafka.createTopics); an existing topic keeps its own. */
+      partitions: z.number().int().min(1).max(10_000).default(partitions),
+    })
+    .strict()
+    .prefault({});
+
+const kafka = z
+  .object({
+    /** host:port of one or more brokers; required by scoring.mode kafka and exporters.kafka. */
+    brokers: z.array(endpoint).default([]),
+    /** The client library behind src/kafka/client.ts. */
+    client: z.enum(['platformatic', 'kafkajs']).default('platformatic'),
+    clientId: z.string().min(1).default('scorecar'),
+    requestTimeoutMs: z.number().int().positive().default(10_000),
+    /** Create the topics scorecar uses when they do not exist (at start). */
+    createTopics: z.boolean().default(true),
+    topics: z
+      .object({
+        jobs: kafkaTopic('scorecar.jobs', 12),
+        assessments: kafkaTopic('scorecar.assessments', 12),
+      })
+      .strict()
+      .prefault({}),
+    jobs: z
+      .object({
+        /**
+         * Encoded jobs waiting to be written (the broker slow or unreachable), counted in the
+         * memory budget; beyond it new jobs are dropped and counted. Kafka never blocks receivers.
+         */
+        bufferBytes: z.number().int().positive().default(64 * MiB),
+        /** Largest write (bytes of encoded jobs) sent at once. */
+        batchBytes: z.number().int().positive().default(1 * MiB),
+        compression: compression.default('lz4'),
+        retry: retry.prefault({ initialIntervalMs: 200, maxIntervalMs: 5_000, maxElapsedMs: 0 }),
+      })
+      .strict()
+      .prefault({}),
+    worker: z
+      .object({
+        groupId: z.string().min(1).default('scorecar-workers'),
+        /** Jobs scored together; their offsets are committed once all their assessments are written. */
+        batchSize: z.number().int().min(1).max(10_000).default(256),
+        sessionTimeoutMs: z.number().int().min(1_000).default(10_000),
+        /** /metrics, /healthz and /readyz of `scorecar worker`; "" switches it off. */
+        metricsEndpoint: optionalEndpoint.default('127.0.0.1:4321'),
+      })
+      .strict()
+      .prefault({}),
+    emitter: z
+      .object({
+        /** The group of the processes that own the downstream exporter (they consume assessments). */
+        groupId: z.string().min(1).default('scorecar-emitter'),
+        batchSize: z.number().int().min(1).max(10_000).default(500),
+        sessionTimeoutMs: z.number().int().min(1_000).default(10_000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 const scorerDefinition = z.looseObject({ type: z.string() });
 
 const scorerEntry = z
@@ -142,7 +208,22 @@ export const configSchema = z
       .strict()
       .prefault({}),
     exporters: z
-      .object({ otlp: exporter.prefault({}) })
+      .object({
+        otlp: exporter.prefault({}),
+        kafka: z
+          .object({
+            /**
+             * Inline mode: also publish every assessment (first emission only) to the
+             * assessments topic, the public contract Kafka consumers read (kafka mode always does).
+             */
+            assessments: z.boolean().default(false),
+            /** Assessments waiting to be written, counted in the memory budget; beyond, dropped and counted. */
+            bufferBytes: z.number().int().positive().default(16 * MiB),
+            compression: compression.default('none'),
+          })
+          .strict()
+          .prefault({}),
+      })
       .strict()
       .prefault({}),
     admin: z
@@ -236,6 +317,12 @@ export const configSchema = z
       .prefault({}),
     scoring: z
       .object({
+        /**
+         * inline: the sidecar scores selected traces itself. kafka: it publishes each selected
+         * (trace, scorer version) job to kafka.topics.jobs; `scorecar worker` processes score them
+         * and write assessments to kafka.topics.assessments, which this process consumes and emits.
+         */
+        mode: z.enum(['inline', 'kafka']).default('inline'),
         queueSize: z.number().int().positive().default(10_000),
         /** Bound on the memory of queued jobs (their trace views, estimated from wire size). */
         queueMaxBytes: z.number().int().positive().default(64 * MiB),
@@ -297,6 +384,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    kafka: kafka.prefault({}),
     scorers: z.array(scorerEntry).default([]),
     logging: z
       .object({
@@ -306,9 +394,17 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const needs = (what: string, path: (string | number)[]): void => {
+      if (c.kafka.brokers.length === 0) ctx.addIssue({ code: 'custom', path, message: `${what} needs kafka.brokers` });
+    };
+    if (c.scoring.mode === 'kafka') needs('scoring.mode kafka', ['scoring', 'mode']);
+    if (c.exporters.kafka.assessments) needs('exporters.kafka.assessments', ['exporters', 'kafka', 'assessments']);
+  });
 
 export type Config = z.infer<typeof configSchema>;
+export type KafkaConfig = Config['kafka'];
 export type ExporterConfig = Config['exporters']['otlp'];
 export type RetryConfig = z.infer<typeof retry>;
 export type ScorerEntry = z.infer<typeof scorerEntry>;

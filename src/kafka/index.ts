@@ -18,3 +18,27 @@ export {
   type ProducerOptions,
   type TopicSpec,
 } from './client.ts';
+export {
+  AGGREGATIONS_HEADER,
+  ASSESSMENT_SCHEMA_VERSION,
+  AssessmentFeed,
+  type AssessmentFeedOptions,
+  assessmentMessage,
+  emitItemOf,
+  STARTED_HEADER,
+  USAGE_HEADER,
+} from './assessments.ts';
+export {
+  decodeJob,
+  encodeJob,
+  JOB_SCHEMA_VERSION,
+  type JobMessage,
+  jobId,
+  jobMessage,
+  SCHEMA_VERSION_HEADER,
+  selectedJob,
+  type ViewSettings,
+} from './job.ts';
+export { JobPublisher, type JobPublisherOptions } from './jobs.ts';
+export { BufferedPublisher, type PublisherOptions } from './publisher.ts';
+export { ScoringWorker, type WorkerOptions } from './worker.ts';

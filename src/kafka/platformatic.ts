@@ -167,27 +167,32 @@ class PlatformaticGroupConsumer implements GroupConsumer {
   private async loop(handle: BatchHandler): Promise<void> {
     const log = this.client.log;
     while (!this.stop.signal.aborted) {
+      // One library consumer (one group member) for as long as it works: a new member would make
+      // the whole group rebalance, and every rebalance makes every member read again from the
+      // committed offsets.
       const consumer = this.client.newConsumer(this.o);
       try {
-        const stream = await consumer.consume({
-          topics: [...this.o.topics],
-          mode: 'committed',
-          // A group with no committed offset starts at the beginning: nothing published before
-          // the first worker joined is skipped.
-          fallbackMode: 'earliest',
-          autocommit: false,
-        });
-        let failure: Error | undefined;
-        stream.on('error', (e: Error) => {
-          failure ??= e;
-        });
         while (!this.stop.signal.aborted) {
-          const batch = await nextBatch(stream, this.o.maxBatch, this.stop.signal, () => failure);
-          if (batch.length === 0) continue;
-          const owned = ownedOnly(batch, consumer.assignments);
-          if (owned.length === 0) continue;
-          await handle(owned.map(toIn));
-          await commitLast(owned, log);
+          const stream = await consumer.consume({
+            topics: [...this.o.topics],
+            mode: 'committed',
+            // A group with no committed offset starts at the beginning: nothing published before
+            // the first worker joined is skipped.
+            fallbackMode: 'earliest',
+            autocommit: false,
+          });
+          try {
+            await this.drain(consumer, stream, handle);
+          } catch (e) {
+            if (this.stop.signal.aborted) break;
+            if (!stream.destroyed) throw e;
+            // A commit refused because the group moved on destroys the stream (the library's
+            // doing); the member rejoins and a new stream reads from the committed offsets.
+            this.restarts++;
+            log.debug('kafka message stream ended; opening a new one', { group: this.o.groupId, err: errorFields(e) });
+          } finally {
+            if (!stream.destroyed) await stream.close().catch(() => {});
+          }
         }
       } catch (e) {
         if (!this.stop.signal.aborted) {
@@ -201,9 +206,56 @@ class PlatformaticGroupConsumer implements GroupConsumer {
     }
   }
 
+  /** Hands the stream's batches to `handle` until it fails or the consumer is closed. */
+  private async drain(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, stream: Readableish & { on(ev: 'error', fn: (e: Error) => void): unknown }, handle: BatchHandler): Promise<void> {
+    let failure: Error | undefined;
+    stream.on('error', (e: Error) => {
+      failure ??= e;
+    });
+    let idleSince = Date.now();
+    while (!this.stop.signal.aborted) {
+      const batch = await nextBatch(stream, this.o.maxBatch, this.stop.signal, () => failure);
+      if (batch.length === 0) {
+        // Measured here: after a rebalance the library's stream sometimes stops fetching
+        // partitions this member owns while they have messages. A member idle for a while that
+        // still has lag opens a new stream, which fetches again from the committed offsets.
+        if (Date.now() - idleSince >= STALL_CHECK_MS && !this.stop.signal.aborted) {
+          idleSince = Date.now();
+          if ((await ownedLag(consumer, this.o.topics)) > 0) {
+            this.restarts++;
+            this.client.log.debug('kafka member idle with lag; opening a new message stream', { group: this.o.groupId });
+            return;
+          }
+        }
+        continue;
+      }
+      idleSince = Date.now();
+      const owned = ownedOnly(batch, consumer.assignments);
+      if (owned.length === 0) continue;
+      await handle(owned.map(toIn));
+      await commitLast(consumer, owned, this.client.log);
+    }
+  }
+
   async close(): Promise<void> {
     this.stop.abort();
     await this.running;
+  }
+}
+
+/** How long a member goes without messages before it checks its partitions' lag. */
+const STALL_CHECK_MS = 2000;
+
+/** Messages committed-behind on the partitions this member owns (0 when that cannot be told). */
+async function ownedLag(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, topics: readonly string[]): Promise<number> {
+  try {
+    const lag = await consumer.getLag({ topics: [...topics] });
+    let n = 0n;
+    // -1 marks a partition this member is not assigned.
+    for (const parts of lag.values()) for (const l of parts) if (l > 0n) n += l;
+    return Number(n);
+  } catch {
+    return 0;
   }
 }
 
@@ -215,25 +267,36 @@ function ownedOnly(batch: Msg[], assignments: { topic: string; partitions: numbe
   return batch.filter((m) => owned.has(`${m.topic}\u0000${m.partition}`));
 }
 
-/** Commits each partition's last offset of the batch; a failed commit only means a re-read. */
-async function commitLast(batch: Msg[], log: KafkaClientOptions['log']): Promise<void> {
+/** The longest a commit is waited for before the batch is taken as (maybe) uncommitted. */
+const COMMIT_WAIT_MS = 15_000;
+
+/**
+ * Commits each partition's last offset of the batch through the consumer (not the stream: a
+ * stream commit asked for while the member is mid-rejoin waits for a rejoin that may not come,
+ * and one refused destroys the stream). A failed or slow commit only means the batch may be read
+ * again (by this member or the partition's next owner); the handler's outputs are idempotent.
+ */
+async function commitLast(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, batch: Msg[], log: KafkaClientOptions['log']): Promise<void> {
   const last = new Map<string, Msg>();
   for (const m of batch) {
     const k = `${m.topic}\u0000${m.partition}`;
     const prev = last.get(k);
     if (!prev || prev.offset < m.offset) last.set(k, m);
   }
-  await Promise.all(
-    [...last.values()].map(async (m) => {
-      try {
-        await m.commit();
-      } catch (e) {
-        // The partition moved to another member (rebalance) or the broker is away: the new owner
-        // reads from the last committed offset, and the handler's outputs are idempotent.
-        log.warn('kafka offset commit failed; the batch may be read again', { topic: m.topic, partition: m.partition, err: errorFields(e) });
-      }
-    }),
-  );
+  const offsets = [...last.values()].map((m) => ({ topic: m.topic, partition: m.partition, offset: m.offset + 1n, leaderEpoch: m.leaderEpoch }));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      consumer.commit({ offsets }),
+      new Promise<void>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer to the offset commit within ${COMMIT_WAIT_MS} ms`)), COMMIT_WAIT_MS);
+      }),
+    ]);
+  } catch (e) {
+    log.warn('kafka offset commit failed; the batch may be read again', { partitions: offsets.map((o) => `${o.topic}/${o.partition}`), err: errorFields(e) });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function toIn(m: Msg): InMessage {
@@ -256,11 +319,12 @@ interface Readableish {
 }
 
 /**
- * Up to `max` messages as soon as at least one is there. Returns [] when aborted; throws when
- * the stream failed or closed under us (the caller reconnects).
+ * Up to `max` messages as soon as at least one is there; [] after about a second without any
+ * (or when aborted). Throws when the stream failed or closed under us (the caller reconnects).
  */
 async function nextBatch(stream: Readableish, max: number, signal: AbortSignal, failed: () => Error | undefined): Promise<Msg[]> {
   const out: Msg[] = [];
+  let waited = false;
   for (;;) {
     const f = failed();
     if (f) throw f;
@@ -270,15 +334,20 @@ async function nextBatch(stream: Readableish, max: number, signal: AbortSignal, 
       if (m === null) break;
       out.push(m as Msg);
     }
-    if (out.length > 0 || signal.aborted) return out;
+    if (out.length > 0 || signal.aborted || waited) return out;
+    waited = true;
     await new Promise<void>((resolve) => {
       const done = (): void => {
+        clearTimeout(tick);
         stream.removeListener('readable', done);
         stream.removeListener('close', done);
         stream.removeListener('error', done);
         signal.removeEventListener('abort', done);
         resolve();
       };
+      // Looks again at least every second whatever the stream says: a missed 'readable' must
+      // not park a member that still owns partitions.
+      const tick = setTimeout(done, 1000);
       stream.once('readable', done);
       stream.once('close', done);
       stream.once('error', done);

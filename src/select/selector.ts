@@ -79,6 +79,11 @@ export interface SelectedJob {
   completion: CompleteTrace['reason'];
   /** This job's share of its trace view's memory (the view is shared by the trace's jobs). */
   approxBytes: number;
+  /**
+   * The trace as the assembler completed it (encoded spans and log records), when the selector
+   * was asked to keep it (keepTrace): a job published to Kafka carries the trace's OTLP bytes.
+   */
+  trace?: CompleteTrace | undefined;
 }
 
 /**
@@ -128,6 +133,12 @@ export interface SelectorOptions {
   viewWorkers?: number | undefined;
   /** Longest run of view building per turn of the event loop, without view workers (default 5 ms). */
   sliceMs?: number;
+  /**
+   * Hand each job its CompleteTrace too (SelectedJob.trace), for a next stage that sends the
+   * trace's bytes on (scoring.mode kafka). Its bytes then stay alive until the jobs are handed
+   * on; they are counted in `bytes` until the view is built either way.
+   */
+  keepTrace?: boolean;
   /** Schedules the next slice (default setImmediate); tests pass their own. */
   schedule?: (fn: () => void) => void;
   now?: () => number;
@@ -136,6 +147,8 @@ export interface SelectorOptions {
 interface Pending {
   /** Released once the trace's bytes are on their way to a view worker. */
   trace: CompleteTrace | undefined;
+  /** The trace kept for the jobs (keepTrace). */
+  kept: CompleteTrace | undefined;
   traceId: string;
   wireBytes: number;
   reason: CompleteTrace['reason'];
@@ -288,6 +301,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     const withJson = sampled.some((s) => s.definition.type === 'code' && sourceMayReadTrace(s.definition.source));
     this.queue.push({
       trace,
+      kept: this.o.keepTrace ? trace : undefined,
       traceId: trace.traceId,
       wireBytes: trace.wireBytes,
       reason: trace.reason,
@@ -445,6 +459,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
         sampleRate: inclusionProbability(s.sampleRate),
         completion: p.reason,
         approxBytes: 0,
+        ...(p.kept ? { trace: p.kept } : {}),
       });
     }
     // What the decode built, not what arrived: a view cut to the limits is small whatever its

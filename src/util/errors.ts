@@ -68,6 +68,7 @@ export const ERRORS = {
   CROSS_SITE_REFUSED: e('request', 403, GRPC.PERMISSION_DENIED, false, 'A cross-site browser request (Origin / Sec-Fetch-Site not in admin.cors.allowedOrigins), or a mutating admin call without content-type: application/json or an x-scorecar-request header (CSRF guard).'),
   INVALID_FILTER: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A filter string does not parse; details.position says where.'),
   INVALID_DEFINITION: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A scorer definition is invalid; details.errors lists every problem with its path.'),
+  INVALID_JOB: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A Kafka message is not a scoring job (or assessment) this build can read: counted and skipped, never retried.'),
   // The pipeline is full or stopping: retry after the hint.
   MEMORY_BUDGET_FULL: e('capacity', 429, GRPC.UNAVAILABLE, true, 'The memory budget (limits.memoryBytes) is used up by data in flight; retry after Retry-After.'),
   OVERLOADED: e('capacity', 503, GRPC.UNAVAILABLE, true, 'A store is busy (another writer holds its lock); retry after Retry-After.'),
@@ -77,6 +78,7 @@ export const ERRORS = {
   CONFIG_INVALID: e('config', 400, GRPC.INVALID_ARGUMENT, false, 'The configuration is invalid; every problem is listed with its key path (exit code 78).'),
   // Downstream services.
   DOWNSTREAM_UNAVAILABLE: e('downstream', 503, GRPC.UNAVAILABLE, true, 'The downstream OTLP endpoint cannot be reached.'),
+  KAFKA_UNAVAILABLE: e('downstream', 503, GRPC.UNAVAILABLE, true, 'The Kafka brokers cannot be reached or refused a write; jobs and assessments wait in a bounded buffer, then are dropped and counted.'),
   DOWNSTREAM_REJECTED: e('downstream', 502, GRPC.FAILED_PRECONDITION, false, 'The downstream OTLP endpoint refused data permanently.'),
   TIMEOUT: e('downstream', 504, GRPC.DEADLINE_EXCEEDED, true, 'A call, a judge or a code scorer ran out of time (code scorers: CPU time).'),
   INTERNAL: e('downstream', 500, GRPC.INTERNAL, false, 'A bug in scorecar. Receivers answer 503 / UNAVAILABLE instead, so senders retry.'),

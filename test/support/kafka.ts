@@ -109,3 +109,57 @@ let seq = 0;
 export function uniqueTopic(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${++seq}`;
 }
+
+export interface WorkerChild {
+  proc: import('node:child_process').ChildProcess;
+  metricsUrl: string;
+  output(): string;
+  /** SIGTERM and wait for the exit code. */
+  terminate(): Promise<number | null>;
+  /** SIGKILL (no goodbye to the group, nothing committed beyond what was). */
+  kill(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+/** Runs `scorecar worker` as its own process on a config file (the real CLI, real signals). */
+export async function startWorker(yaml: string, env: Record<string, string> = {}): Promise<WorkerChild> {
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'scorecar-worker-'));
+  const file = join(dir, 'scorecar.yaml');
+  writeFileSync(file, `storage: {dir: "${dir}"}\n${yaml}\n`);
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const proc = spawn(join(root, 'node_modules/.bin/node'), [join(root, 'bin/scorecar.js'), 'worker', '--config', file], {
+    cwd: dir,
+    env: { ...process.env, SCORECAR_LOGGING__LEVEL: 'info', SCORECAR_KAFKA__WORKER__METRICS_ENDPOINT: '127.0.0.1:0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  let port = '';
+  await waitFor(
+    () => {
+      if (proc.exitCode !== null) throw new Error(`scorecar worker exited early (${proc.exitCode}):\n${out}`);
+      const m = /scorecar worker started .*metrics=:(\d+)/.exec(out);
+      if (m) port = m[1]!;
+      return m !== null;
+    },
+    60_000,
+    'the scorecar worker to start',
+  );
+  return {
+    proc,
+    metricsUrl: `http://127.0.0.1:${port}`,
+    output: () => out,
+    terminate: () => {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+    exited,
+  };
+}

@@ -1,0 +1,89 @@
+// `scorecar worker`: a member of the Kafka jobs topic's consumer group (scoring.mode kafka). It
+// reads the same config file as `scorecar start` (kafka.*, scoring.*, genai.viewLimits,
+// experiments.*), scores the jobs sidecars publish and writes their assessments to the
+// assessments topic. SIGTERM/SIGINT: finish (or give back) the batch in hand, leave the group,
+// exit 0; a second signal exits at once.
+import { parseArgs } from 'node:util';
+import { type Config, ConfigError, loadConfig } from '../config/index.ts';
+import { createKafkaClient, ScoringWorker } from '../kafka/index.ts';
+import { createLogger, errorFields, MetricsRegistry } from '../util/index.ts';
+
+const HELP = `Usage: scorecar worker [--config FILE] [--shutdown-timeout MS]
+
+  --config FILE            YAML config (default: $SCORECAR_CONFIG); needs kafka.brokers
+  --shutdown-timeout MS    how long SIGTERM may take to finish the batch in hand (default 10000)
+
+Serves /metrics, /healthz and /readyz on kafka.worker.metricsEndpoint (default 127.0.0.1:4321).
+`;
+
+export async function runWorker(argv: string[]): Promise<number> {
+  let values: { config?: string; 'shutdown-timeout'?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'shutdown-timeout': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`scorecar worker: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig({ file: values.config ?? process.env.SCORECAR_CONFIG });
+    if (config.kafka.brokers.length === 0) throw new ConfigError([{ path: 'kafka.brokers', message: 'scorecar worker needs kafka.brokers' }], 'worker');
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`scorecar: ${e.message}\n`);
+      return 78; // EX_CONFIG
+    }
+    throw e;
+  }
+  const shutdownMs = Number(values['shutdown-timeout'] ?? 10_000);
+  const log = createLogger(config.logging).child({ process: 'worker' });
+  const metrics = new MetricsRegistry();
+  metrics.gauge('process_resident_memory_bytes', 'Resident set size', [], () => process.memoryUsage.rss());
+  const client = await createKafkaClient({
+    client: config.kafka.client,
+    brokers: config.kafka.brokers,
+    clientId: `${config.kafka.clientId}-worker`,
+    requestTimeoutMs: config.kafka.requestTimeoutMs,
+    log: log.child({ component: 'kafka' }),
+  });
+  const worker = new ScoringWorker({ config, client, metrics, log });
+  try {
+    if (config.kafka.worker.metricsEndpoint) await worker.listen(config.kafka.worker.metricsEndpoint);
+    await worker.start();
+  } catch (e) {
+    log.error('cannot start the worker', { err: errorFields(e) });
+    await worker.shutdown(Date.now() + 1000).catch(() => {});
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    let signalled = false;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (signalled) {
+        log.warn('second signal: exiting now', { signal: sig });
+        process.exit(1);
+      }
+      signalled = true;
+      log.info('shutting down', { signal: sig });
+      worker.shutdown(Date.now() + shutdownMs).then(resolve, (e: unknown) => {
+        log.error('error during shutdown', { err: errorFields(e) });
+        resolve();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  log.info('scorecar worker stopped');
+  return 0;
+}

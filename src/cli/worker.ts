@@ -39,7 +39,11 @@ export async function runWorker(argv: string[]): Promise<number> {
   let config: Config;
   try {
     config = loadConfig({ file: values.config ?? process.env.SCORECAR_CONFIG });
-    if (config.kafka.brokers.length === 0) throw new ConfigError([{ path: 'kafka.brokers', message: 'scorecar worker needs kafka.brokers' }], 'worker');
+    if (config.kafka.brokers.length === 0)
+      throw new ConfigError(
+        [{ path: 'kafka.brokers', message: 'scorecar worker needs kafka.brokers' }],
+        'worker',
+      );
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`scorecar: ${e.message}\n`);

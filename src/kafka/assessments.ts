@@ -25,24 +25,33 @@ export const STARTED_HEADER = 'scorecar.started-ms';
 export const AGGREGATIONS_HEADER = 'scorecar.aggregations';
 
 /** The message of one assessment (what a Kafka consumer of the topic reads). */
-export function assessmentMessage(it: { assessment: Assessment; usage?: Usage | undefined; startedMs?: number; aggregations?: readonly Aggregation[] | undefined }): OutMessage {
+export function assessmentMessage(it: {
+  assessment: Assessment;
+  usage?: Usage | undefined;
+  startedMs?: number;
+  aggregations?: readonly Aggregation[] | undefined;
+}): OutMessage {
   const headers: Record<string, string> = {
     [SCHEMA_VERSION_HEADER]: String(ASSESSMENT_SCHEMA_VERSION),
     'content-type': 'application/json',
   };
   if (it.usage) headers[USAGE_HEADER] = JSON.stringify(it.usage);
   if (it.startedMs !== undefined) headers[STARTED_HEADER] = String(it.startedMs);
-  if (it.aggregations && it.aggregations.length > 0) headers[AGGREGATIONS_HEADER] = JSON.stringify(it.aggregations);
+  if (it.aggregations && it.aggregations.length > 0)
+    headers[AGGREGATIONS_HEADER] = JSON.stringify(it.aggregations);
   return { key: it.assessment.traceId, value: Buffer.from(JSON.stringify(it.assessment)), headers };
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const bad = (why: string): ScorecarError => new ScorecarError('INVALID_JOB', `not an assessment message: ${why}`);
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const bad = (why: string): ScorecarError =>
+  new ScorecarError('INVALID_JOB', `not an assessment message: ${why}`);
 
 /** The assessment (and its emitter extras) of a message; throws INVALID_JOB for anything else. */
 export function emitItemOf(m: InMessage): EmitItem {
   const version = m.headers[SCHEMA_VERSION_HEADER];
-  if (version !== undefined && version !== String(ASSESSMENT_SCHEMA_VERSION)) throw bad(`schema version ${version}`);
+  if (version !== undefined && version !== String(ASSESSMENT_SCHEMA_VERSION))
+    throw bad(`schema version ${version}`);
   if (!m.value) throw bad('no value');
   let a: unknown;
   try {
@@ -56,8 +65,14 @@ export function emitItemOf(m: InMessage): EmitItem {
   }
   const scorer = a.scorer;
   const source = a.source;
-  if (!isObj(scorer) || typeof scorer.name !== 'string' || typeof scorer.version !== 'number') throw bad('scorer is not {name, version}');
-  if (!isObj(source) || (source.type !== 'LLM_JUDGE' && source.type !== 'CODE') || typeof source.id !== 'string') throw bad('source is not {type, id}');
+  if (!isObj(scorer) || typeof scorer.name !== 'string' || typeof scorer.version !== 'number')
+    throw bad('scorer is not {name, version}');
+  if (
+    !isObj(source) ||
+    (source.type !== 'LLM_JUDGE' && source.type !== 'CODE') ||
+    typeof source.id !== 'string'
+  )
+    throw bad('source is not {type, id}');
   if (!isObj(a.metadata) || typeof a.sampleRate !== 'number') throw bad('metadata or sampleRate is missing');
   const assessment = a as unknown as Assessment;
   const started = Number(m.headers[STARTED_HEADER]);
@@ -73,7 +88,9 @@ export function emitItemOf(m: InMessage): EmitItem {
     }
     const g = m.headers[AGGREGATIONS_HEADER];
     if (g) {
-      const aggs = (JSON.parse(g) as unknown[]).filter((x): x is Aggregation => (AGGREGATIONS as readonly unknown[]).includes(x));
+      const aggs = (JSON.parse(g) as unknown[]).filter((x): x is Aggregation =>
+        (AGGREGATIONS as readonly unknown[]).includes(x),
+      );
       if (aggs.length > 0) item.aggregations = aggs;
     }
   } catch {
@@ -104,8 +121,15 @@ export class AssessmentFeed implements Component {
   constructor(o: AssessmentFeedOptions) {
     this.o = o;
     this.m = {
-      read: o.metrics.counter('scorecar_kafka_assessments_read_total', 'Assessment messages read from the assessments topic and handed to the emitter'),
-      invalid: o.metrics.counter('scorecar_kafka_invalid_messages_total', 'Kafka messages skipped because they could not be read (INVALID_JOB), by topic', ['topic']),
+      read: o.metrics.counter(
+        'scorecar_kafka_assessments_read_total',
+        'Assessment messages read from the assessments topic and handed to the emitter',
+      ),
+      invalid: o.metrics.counter(
+        'scorecar_kafka_invalid_messages_total',
+        'Kafka messages skipped because they could not be read (INVALID_JOB), by topic',
+        ['topic'],
+      ),
     };
   }
 
@@ -127,7 +151,12 @@ export class AssessmentFeed implements Component {
         items.push(emitItemOf(m));
       } catch (e) {
         this.m.invalid.inc({ topic: m.topic });
-        this.o.log.warn('skipping an unreadable assessment message', { topic: m.topic, partition: m.partition, offset: String(m.offset), err: errorFields(e) });
+        this.o.log.warn('skipping an unreadable assessment message', {
+          topic: m.topic,
+          partition: m.partition,
+          offset: String(m.offset),
+          err: errorFields(e),
+        });
       }
     }
     if (items.length > 0) {

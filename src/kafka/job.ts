@@ -39,7 +39,9 @@ let jobType: protobuf.Type | undefined;
 function type(): protobuf.Type {
   if (!jobType) {
     const root = new protobuf.Root();
-    root.loadSync(fileURLToPath(new URL('../../proto/scorecar/v1/scoring_job.proto', import.meta.url)), { keepCase: false });
+    root.loadSync(fileURLToPath(new URL('../../proto/scorecar/v1/scoring_job.proto', import.meta.url)), {
+      keepCase: false,
+    });
     jobType = root.lookupType('scorecar.v1.ScoringJob');
   }
   return jobType;
@@ -56,9 +58,11 @@ export function jobId(traceId: string, experimentId: string, scorer: string, ver
 /** The message of a selected job; it must carry its trace (the selector's keepTrace). */
 export function jobMessage(job: SelectedJob, nowMs: number): JobMessage {
   const t = job.trace;
-  if (!t) throw new ScorecarError('INTERNAL', 'a job for Kafka must carry its trace (TraceSelector keepTrace)');
+  if (!t)
+    throw new ScorecarError('INTERNAL', 'a job for Kafka must carry its trace (TraceSelector keepTrace)');
   const logs = t.logs ?? [];
-  const withLogs = logs.length > 0 && t.logResources?.length === logs.length && t.logScopes?.length === logs.length;
+  const withLogs =
+    logs.length > 0 && t.logResources?.length === logs.length && t.logScopes?.length === logs.length;
   const { scorer } = job;
   return {
     jobId: jobId(t.traceId, scorer.experimentId, scorer.name, scorer.version),
@@ -100,7 +104,11 @@ export function encodeJob(j: JobMessage): Buffer {
 }
 
 const invalid = (why: string, cause?: unknown): ScorecarError =>
-  new ScorecarError('INVALID_JOB', `not a scoring job this worker can run: ${why}`, cause === undefined ? {} : { cause });
+  new ScorecarError(
+    'INVALID_JOB',
+    `not a scoring job this worker can run: ${why}`,
+    cause === undefined ? {} : { cause },
+  );
 
 /** Decodes and checks a job message; throws INVALID_JOB for anything a worker cannot run. */
 export function decodeJob(bytes: Uint8Array): JobMessage {
@@ -110,7 +118,8 @@ export function decodeJob(bytes: Uint8Array): JobMessage {
   } catch (e) {
     throw invalid('the value is not a scorecar.v1.ScoringJob', e);
   }
-  if (o.schemaVersion !== JOB_SCHEMA_VERSION) throw invalid(`schema version ${String(o.schemaVersion)} (this worker reads ${JOB_SCHEMA_VERSION})`);
+  if (o.schemaVersion !== JOB_SCHEMA_VERSION)
+    throw invalid(`schema version ${String(o.schemaVersion)} (this worker reads ${JOB_SCHEMA_VERSION})`);
   const s = (o.scorer ?? {}) as Record<string, unknown>;
   let def: unknown;
   try {
@@ -119,7 +128,10 @@ export function decodeJob(bytes: Uint8Array): JobMessage {
     throw invalid('the scorer definition is not JSON', e);
   }
   const v = validateDefinition(def);
-  if (!v.ok) throw invalid(`the scorer definition is invalid (${v.errors.map((e) => `${e.path}: ${e.message}`).join('; ')})`);
+  if (!v.ok)
+    throw invalid(
+      `the scorer definition is invalid (${v.errors.map((e) => `${e.path}: ${e.message}`).join('; ')})`,
+    );
   const traceId = String(o.traceId ?? '');
   if (!/^[0-9a-f]{32}$/.test(traceId)) throw invalid('the trace id is not 32 lowercase hex characters');
   const completion = String(o.completion) as CompleteTrace['reason'];
@@ -127,7 +139,8 @@ export function decodeJob(bytes: Uint8Array): JobMessage {
   const sampleRate = Number(o.sampleRate);
   if (!(sampleRate > 0 && sampleRate <= 1)) throw invalid(`sample rate ${sampleRate} is not in (0, 1]`);
   const version = Number(s.version);
-  if (!(Number.isInteger(version) && version >= 1) || !s.name || !s.experimentId) throw invalid('the scorer version is incomplete');
+  if (!(Number.isInteger(version) && version >= 1) || !s.name || !s.experimentId)
+    throw invalid('the scorer version is incomplete');
   return {
     jobId: String(o.jobId ?? ''),
     traceId,
@@ -162,7 +175,11 @@ export function selectedJob(j: JobMessage, view: ViewSettings): SelectedJob {
   const trace = traces.find((t) => t.traceId === j.traceId);
   if (!trace) throw invalid(`the spans do not contain trace ${j.traceId}`);
   const dec = new ViewDecoder(view.limits);
-  const built = buildTraceView(trace, { resolution: view.resolution, defaultExperiment: view.defaultExperiment }, dec);
+  const built = buildTraceView(
+    trace,
+    { resolution: view.resolution, defaultExperiment: view.defaultExperiment },
+    dec,
+  );
   built.experimentId = j.experimentId;
   return {
     view: built,

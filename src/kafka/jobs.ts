@@ -15,7 +15,12 @@ export interface JobPublisherOptions {
   topic: string;
   bufferBytes: number;
   batchBytes: number;
-  retry: { initialIntervalMs: number; maxIntervalMs: number; multiplier: number; randomizationFactor: number };
+  retry: {
+    initialIntervalMs: number;
+    maxIntervalMs: number;
+    multiplier: number;
+    randomizationFactor: number;
+  };
   metrics: MetricsRegistry;
   log: Logger;
   now?: () => number;
@@ -34,8 +39,16 @@ export class JobPublisher implements Consumer<SelectedJob>, JobAdmission, Compon
   constructor(o: JobPublisherOptions) {
     this.now = o.now ?? Date.now;
     this.m = {
-      published: o.metrics.counter('scorecar_kafka_jobs_total', 'Scoring jobs accepted for the jobs topic (buffered, then written)', ['experiment', 'scorer']),
-      dropped: o.metrics.counter('scorecar_kafka_jobs_dropped_total', 'Scoring jobs not published, by reason (buffer_full: the brokers are slow or away; shutdown)', ['experiment', 'scorer', 'reason']),
+      published: o.metrics.counter(
+        'scorecar_kafka_jobs_total',
+        'Scoring jobs accepted for the jobs topic (buffered, then written)',
+        ['experiment', 'scorer'],
+      ),
+      dropped: o.metrics.counter(
+        'scorecar_kafka_jobs_dropped_total',
+        'Scoring jobs not published, by reason (buffer_full: the brokers are slow or away; shutdown)',
+        ['experiment', 'scorer', 'reason'],
+      ),
     };
     this.publisher = new BufferedPublisher<JobMeta>({
       producer: o.producer,
@@ -73,7 +86,10 @@ export class JobPublisher implements Consumer<SelectedJob>, JobAdmission, Compon
       this.m.dropped.inc({ ...meta, reason: closed ? 'shutdown' : 'buffer_full' });
       throw closed
         ? new ScorecarError('SHUTTING_DOWN', 'the Kafka jobs publisher is shut down')
-        : new ScorecarError('QUEUE_FULL', 'the Kafka jobs buffer is full (the brokers are slow or unreachable)');
+        : new ScorecarError(
+            'QUEUE_FULL',
+            'the Kafka jobs buffer is full (the brokers are slow or unreachable)',
+          );
     }
     this.m.published.inc(meta);
   }
@@ -84,7 +100,11 @@ export class JobPublisher implements Consumer<SelectedJob>, JobAdmission, Compon
   }
 
   refuse(experimentId: string, scorer: string, reason: 'queue_full'): void {
-    this.m.dropped.inc({ experiment: experimentId, scorer, reason: reason === 'queue_full' ? 'buffer_full' : reason });
+    this.m.dropped.inc({
+      experiment: experimentId,
+      scorer,
+      reason: reason === 'queue_full' ? 'buffer_full' : reason,
+    });
   }
 
   whenDrained(): Promise<void> {

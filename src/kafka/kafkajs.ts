@@ -10,7 +10,13 @@
 // resolved. kafkajs only heartbeats when asked inside eachBatch, so a heartbeat runs on a timer
 // while the handler works (a slow judge must not cost the member its partitions).
 import { compressionsAlgorithms } from '@platformatic/kafka';
-import kafkajs, { type Admin, type Consumer, type EachBatchPayload, type LogEntry, type Producer } from 'kafkajs';
+import kafkajs, {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type LogEntry,
+  type Producer,
+} from 'kafkajs';
 import { errorFields, type Logger } from '../util/index.ts';
 import {
   type BatchHandler,
@@ -42,7 +48,10 @@ function registerCodecs(): void {
     decompress: async (buffer: Buffer) => alg.decompressSync(buffer),
   });
   const table = CompressionCodecs as unknown as Record<number, unknown>;
-  const algs = compressionsAlgorithms as unknown as Record<string, { compressSync(b: Buffer): Buffer; decompressSync(b: Buffer): Buffer }>;
+  const algs = compressionsAlgorithms as unknown as Record<
+    string,
+    { compressSync(b: Buffer): Buffer; decompressSync(b: Buffer): Buffer }
+  >;
   table[CompressionTypes.Snappy] = codec(algs.snappy!);
   table[CompressionTypes.LZ4] = codec(algs.lz4!);
   table[CompressionTypes.ZSTD] = codec(algs.zstd!);
@@ -60,7 +69,12 @@ const COMPRESSION_TYPE: Record<Compression, number> = {
 function logCreator(log: Logger) {
   return () =>
     ({ namespace, level, log: entry }: LogEntry) => {
-      const { message, timestamp: _t, logger: _l, ...rest } = entry as { message: string; timestamp: string; logger?: unknown };
+      const {
+        message,
+        timestamp: _t,
+        logger: _l,
+        ...rest
+      } = entry as { message: string; timestamp: string; logger?: unknown };
       if (level === logLevel.ERROR) log.warn(`kafkajs ${namespace}: ${message}`, rest);
       else if (level === logLevel.WARN) log.debug(`kafkajs ${namespace}: ${message}`, rest);
     };
@@ -154,7 +168,8 @@ export class KafkajsClient implements KafkaClient {
         const ends = await a.fetchTopicOffsets(topic);
         const committed = await a.fetchOffsets({ groupId, topics: [topic] });
         const done = new Map<number, bigint>();
-        for (const t of committed) for (const p of t.partitions) done.set(p.partition, BigInt(p.offset) < 0n ? 0n : BigInt(p.offset));
+        for (const t of committed)
+          for (const p of t.partitions) done.set(p.partition, BigInt(p.offset) < 0n ? 0n : BigInt(p.offset));
         let lag = 0n;
         for (const e of ends) lag += BigInt(e.high) - (done.get(e.partition) ?? 0n);
         return Number(lag);
@@ -210,7 +225,10 @@ class KafkajsGroupConsumer implements GroupConsumer {
           eachBatchAutoResolve: false,
           eachBatch: (p) => this.batch(c, p, handle),
         });
-        await Promise.race([crashed, new Promise<void>((r) => this.stop.signal.addEventListener('abort', () => r(), { once: true }))]);
+        await Promise.race([
+          crashed,
+          new Promise<void>((r) => this.stop.signal.addEventListener('abort', () => r(), { once: true })),
+        ]);
         if (!this.stop.signal.aborted) {
           this.restarts++;
           this.log.warn('kafka consumer stopped; reconnecting', { group: this.o.groupId });
@@ -218,7 +236,10 @@ class KafkajsGroupConsumer implements GroupConsumer {
       } catch (e) {
         if (!this.stop.signal.aborted) {
           this.restarts++;
-          this.log.warn('kafka consumer failed; reconnecting', { group: this.o.groupId, err: errorFields(e) });
+          this.log.warn('kafka consumer failed; reconnecting', {
+            group: this.o.groupId,
+            err: errorFields(e),
+          });
         }
       } finally {
         // Lets the batch in hand finish (and commit), then leaves the group.
@@ -242,12 +263,17 @@ class KafkajsGroupConsumer implements GroupConsumer {
         offset: BigInt(m.offset),
         key: m.key ?? null,
         value: m.value ?? null,
-        headers: headerRecord(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v[v.length - 1] : v])),
+        headers: headerRecord(
+          Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v[v.length - 1] : v]),
+        ),
         timestampMs: Number(m.timestamp),
       }));
-      const beat = setInterval(() => {
-        p.heartbeat().catch(() => {});
-      }, Math.max(100, Math.min(3000, Math.floor(this.o.sessionTimeoutMs / 3))));
+      const beat = setInterval(
+        () => {
+          p.heartbeat().catch(() => {});
+        },
+        Math.max(100, Math.min(3000, Math.floor(this.o.sessionTimeoutMs / 3))),
+      );
       try {
         await handle(msgs);
       } finally {

@@ -44,7 +44,11 @@ export class PlatformaticClient implements KafkaClient {
   }
 
   private base(suffix: string): { clientId: string; bootstrapBrokers: string[]; timeout: number } {
-    return { clientId: `${this.o.clientId}-${suffix}`, bootstrapBrokers: [...this.o.brokers], timeout: this.o.requestTimeoutMs ?? 10_000 };
+    return {
+      clientId: `${this.o.clientId}-${suffix}`,
+      bootstrapBrokers: [...this.o.brokers],
+      timeout: this.o.requestTimeoutMs ?? 10_000,
+    };
   }
 
   producer(opts: ProducerOptions = {}): KafkaProducer {
@@ -133,13 +137,20 @@ export class PlatformaticClient implements KafkaClient {
         if (n === 0) return 0;
         const idx = Array.from({ length: n }, (_, i) => i);
         const ends = await a.listOffsets({
-          topics: [{ name: topic, partitions: idx.map((partitionIndex) => ({ partitionIndex, timestamp: -1n })) }],
+          topics: [
+            { name: topic, partitions: idx.map((partitionIndex) => ({ partitionIndex, timestamp: -1n })) },
+          ],
         });
-        const committed = await a.listConsumerGroupOffsets({ groups: [{ groupId, topics: [{ name: topic, partitionIndexes: idx }] }] });
+        const committed = await a.listConsumerGroupOffsets({
+          groups: [{ groupId, topics: [{ name: topic, partitionIndexes: idx }] }],
+        });
         const done = new Map<number, bigint>();
-        for (const t of committed[0]?.topics ?? []) for (const p of t.partitions) done.set(p.partitionIndex, p.committedOffset < 0n ? 0n : p.committedOffset);
+        for (const t of committed[0]?.topics ?? [])
+          for (const p of t.partitions)
+            done.set(p.partitionIndex, p.committedOffset < 0n ? 0n : p.committedOffset);
         let lag = 0n;
-        for (const t of ends) for (const p of t.partitions) lag += p.offset - (done.get(p.partitionIndex) ?? 0n);
+        for (const t of ends)
+          for (const p of t.partitions) lag += p.offset - (done.get(p.partitionIndex) ?? 0n);
         return Number(lag);
       },
       close: () => a.close(),
@@ -189,7 +200,10 @@ class PlatformaticGroupConsumer implements GroupConsumer {
             // A commit refused because the group moved on destroys the stream (the library's
             // doing); the member rejoins and a new stream reads from the committed offsets.
             this.restarts++;
-            log.debug('kafka message stream ended; opening a new one', { group: this.o.groupId, err: errorFields(e) });
+            log.debug('kafka message stream ended; opening a new one', {
+              group: this.o.groupId,
+              err: errorFields(e),
+            });
           } finally {
             if (!stream.destroyed) await stream.close().catch(() => {});
           }
@@ -207,7 +221,11 @@ class PlatformaticGroupConsumer implements GroupConsumer {
   }
 
   /** Hands the stream's batches to `handle` until it fails or the consumer is closed. */
-  private async drain(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, stream: Readableish & { on(ev: 'error', fn: (e: Error) => void): unknown }, handle: BatchHandler): Promise<void> {
+  private async drain(
+    consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
+    stream: Readableish & { on(ev: 'error', fn: (e: Error) => void): unknown },
+    handle: BatchHandler,
+  ): Promise<void> {
     let failure: Error | undefined;
     stream.on('error', (e: Error) => {
       failure ??= e;
@@ -223,7 +241,9 @@ class PlatformaticGroupConsumer implements GroupConsumer {
           idleSince = Date.now();
           if ((await ownedLag(consumer, this.o.topics)) > 0) {
             this.restarts++;
-            this.client.log.debug('kafka member idle with lag; opening a new message stream', { group: this.o.groupId });
+            this.client.log.debug('kafka member idle with lag; opening a new message stream', {
+              group: this.o.groupId,
+            });
             return;
           }
         }
@@ -247,7 +267,10 @@ class PlatformaticGroupConsumer implements GroupConsumer {
 const STALL_CHECK_MS = 2000;
 
 /** Messages committed-behind on the partitions this member owns (0 when that cannot be told). */
-async function ownedLag(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, topics: readonly string[]): Promise<number> {
+async function ownedLag(
+  consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
+  topics: readonly string[],
+): Promise<number> {
   try {
     const lag = await consumer.getLag({ topics: [...topics] });
     let n = 0n;
@@ -276,24 +299,39 @@ const COMMIT_WAIT_MS = 15_000;
  * and one refused destroys the stream). A failed or slow commit only means the batch may be read
  * again (by this member or the partition's next owner); the handler's outputs are idempotent.
  */
-async function commitLast(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, batch: Msg[], log: KafkaClientOptions['log']): Promise<void> {
+async function commitLast(
+  consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
+  batch: Msg[],
+  log: KafkaClientOptions['log'],
+): Promise<void> {
   const last = new Map<string, Msg>();
   for (const m of batch) {
     const k = `${m.topic}\u0000${m.partition}`;
     const prev = last.get(k);
     if (!prev || prev.offset < m.offset) last.set(k, m);
   }
-  const offsets = [...last.values()].map((m) => ({ topic: m.topic, partition: m.partition, offset: m.offset + 1n, leaderEpoch: m.leaderEpoch }));
+  const offsets = [...last.values()].map((m) => ({
+    topic: m.topic,
+    partition: m.partition,
+    offset: m.offset + 1n,
+    leaderEpoch: m.leaderEpoch,
+  }));
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.race([
       consumer.commit({ offsets }),
       new Promise<void>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer to the offset commit within ${COMMIT_WAIT_MS} ms`)), COMMIT_WAIT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`no answer to the offset commit within ${COMMIT_WAIT_MS} ms`)),
+          COMMIT_WAIT_MS,
+        );
       }),
     ]);
   } catch (e) {
-    log.warn('kafka offset commit failed; the batch may be read again', { partitions: offsets.map((o) => `${o.topic}/${o.partition}`), err: errorFields(e) });
+    log.warn('kafka offset commit failed; the batch may be read again', {
+      partitions: offsets.map((o) => `${o.topic}/${o.partition}`),
+      err: errorFields(e),
+    });
   } finally {
     clearTimeout(timer);
   }
@@ -322,7 +360,12 @@ interface Readableish {
  * Up to `max` messages as soon as at least one is there; [] after about a second without any
  * (or when aborted). Throws when the stream failed or closed under us (the caller reconnects).
  */
-async function nextBatch(stream: Readableish, max: number, signal: AbortSignal, failed: () => Error | undefined): Promise<Msg[]> {
+async function nextBatch(
+  stream: Readableish,
+  max: number,
+  signal: AbortSignal,
+  failed: () => Error | undefined,
+): Promise<Msg[]> {
   const out: Msg[] = [];
   let waited = false;
   for (;;) {

@@ -6,7 +6,13 @@
 // selection stage is never made to wait for Kafka. At shutdown, what is still buffered at the
 // deadline is dropped and counted.
 import type { Component } from '../component/index.ts';
-import { type BackoffPolicy, errorFields, jitteredInterval, type Logger, type MetricsRegistry } from '../util/index.ts';
+import {
+  type BackoffPolicy,
+  errorFields,
+  jitteredInterval,
+  type Logger,
+  type MetricsRegistry,
+} from '../util/index.ts';
 import { type KafkaProducer, type OutMessage, pause } from './client.ts';
 
 export interface PublisherOptions<M> {
@@ -48,11 +54,31 @@ export class BufferedPublisher<M = undefined> implements Component {
     this.labels = { stream: o.stream };
     const mr = o.metrics;
     this.m = {
-      written: mr.counter('scorecar_kafka_written_total', 'Messages written to Kafka (acknowledged by the brokers), by stream', ['stream']),
-      dropped: mr.counter('scorecar_kafka_dropped_total', 'Messages not written to Kafka, by stream and reason (buffer_full, shutdown)', ['stream', 'reason']),
-      retries: mr.counter('scorecar_kafka_write_retries_total', 'Kafka writes retried after a failure, by stream', ['stream']),
-      bufferBytes: mr.gauge('scorecar_kafka_buffer_bytes', 'Bytes of messages waiting to be written to Kafka, by stream', ['stream']),
-      bufferMessages: mr.gauge('scorecar_kafka_buffer_messages', 'Messages waiting to be written to Kafka, by stream', ['stream']),
+      written: mr.counter(
+        'scorecar_kafka_written_total',
+        'Messages written to Kafka (acknowledged by the brokers), by stream',
+        ['stream'],
+      ),
+      dropped: mr.counter(
+        'scorecar_kafka_dropped_total',
+        'Messages not written to Kafka, by stream and reason (buffer_full, shutdown)',
+        ['stream', 'reason'],
+      ),
+      retries: mr.counter(
+        'scorecar_kafka_write_retries_total',
+        'Kafka writes retried after a failure, by stream',
+        ['stream'],
+      ),
+      bufferBytes: mr.gauge(
+        'scorecar_kafka_buffer_bytes',
+        'Bytes of messages waiting to be written to Kafka, by stream',
+        ['stream'],
+      ),
+      bufferMessages: mr.gauge(
+        'scorecar_kafka_buffer_messages',
+        'Messages waiting to be written to Kafka, by stream',
+        ['stream'],
+      ),
     };
     this.gauges();
   }
@@ -83,7 +109,8 @@ export class BufferedPublisher<M = undefined> implements Component {
    * (counted here as buffer_full or shutdown; the caller counts its own item).
    */
   offer(msg: OutMessage, meta: M): boolean {
-    const bytes = msg.value.length + (typeof msg.key === 'string' ? msg.key.length : (msg.key?.length ?? 0)) + 64;
+    const bytes =
+      msg.value.length + (typeof msg.key === 'string' ? msg.key.length : (msg.key?.length ?? 0)) + 64;
     if (this.isClosed) {
       this.m.dropped.inc({ ...this.labels, reason: 'shutdown' });
       return false;
@@ -145,7 +172,8 @@ export class BufferedPublisher<M = undefined> implements Component {
       }
       // Shutdown gave up on the buffer meanwhile (and counted it): nothing to take off.
       if (this.stop.signal.aborted) return;
-      if (this.failures > 0) this.o.log.info('writing to Kafka again', { topic: this.o.topic, after: this.failures });
+      if (this.failures > 0)
+        this.o.log.info('writing to Kafka again', { topic: this.o.topic, after: this.failures });
       this.failures = 0;
       for (const e of batch) {
         this.queue[this.head++] = undefined as unknown as Entry<M>;
@@ -192,7 +220,10 @@ export class BufferedPublisher<M = undefined> implements Component {
     // A write still in flight either lands (counted written) or not; its messages are dropped here.
     const left = this.queue.slice(this.head);
     if (left.length > 0) {
-      this.o.log.warn('Kafka messages not written before the shutdown deadline', { topic: this.o.topic, count: left.length });
+      this.o.log.warn('Kafka messages not written before the shutdown deadline', {
+        topic: this.o.topic,
+        count: left.length,
+      });
       this.m.dropped.inc({ ...this.labels, reason: 'shutdown' }, left.length);
       for (const e of left) this.o.onDrop?.(e.meta, 'shutdown');
     }

@@ -19,9 +19,23 @@ import type { Config } from '../config/index.ts';
 import { parseModelUri } from '../definitions/index.ts';
 import { createScorerRunner, JudgeBudgets, type ScorerRunner, ScoringEngine } from '../scoring/index.ts';
 import type { SelectedJob } from '../select/index.ts';
-import { errorFields, jitteredInterval, type Logger, type MetricsRegistry, PROMETHEUS_CONTENT_TYPE, ScorecarError } from '../util/index.ts';
+import {
+  errorFields,
+  jitteredInterval,
+  type Logger,
+  type MetricsRegistry,
+  PROMETHEUS_CONTENT_TYPE,
+  ScorecarError,
+} from '../util/index.ts';
 import { assessmentMessage } from './assessments.ts';
-import { type GroupConsumer, type InMessage, type KafkaClient, type KafkaProducer, type OutMessage, pause } from './client.ts';
+import {
+  type GroupConsumer,
+  type InMessage,
+  type KafkaClient,
+  type KafkaProducer,
+  type OutMessage,
+  pause,
+} from './client.ts';
 import { decodeJob, selectedJob } from './job.ts';
 
 export interface WorkerOptions {
@@ -81,12 +95,30 @@ export class ScoringWorker implements Component {
       },
     });
     this.m = {
-      jobs: metrics.counter('scorecar_worker_jobs_total', 'Scoring jobs read from the jobs topic and run', ['experiment', 'scorer']),
-      duplicates: metrics.counter('scorecar_worker_duplicate_jobs_total', 'Jobs read twice within one batch (run once)'),
-      invalid: metrics.counter('scorecar_kafka_invalid_messages_total', 'Kafka messages skipped because they could not be read (INVALID_JOB), by topic', ['topic']),
+      jobs: metrics.counter('scorecar_worker_jobs_total', 'Scoring jobs read from the jobs topic and run', [
+        'experiment',
+        'scorer',
+      ]),
+      duplicates: metrics.counter(
+        'scorecar_worker_duplicate_jobs_total',
+        'Jobs read twice within one batch (run once)',
+      ),
+      invalid: metrics.counter(
+        'scorecar_kafka_invalid_messages_total',
+        'Kafka messages skipped because they could not be read (INVALID_JOB), by topic',
+        ['topic'],
+      ),
       batches: metrics.counter('scorecar_worker_batches_total', 'Batches of jobs scored and committed'),
-      written: metrics.counter('scorecar_kafka_written_total', 'Messages written to Kafka (acknowledged by the brokers), by stream', ['stream']),
-      retries: metrics.counter('scorecar_kafka_write_retries_total', 'Kafka writes retried after a failure, by stream', ['stream']),
+      written: metrics.counter(
+        'scorecar_kafka_written_total',
+        'Messages written to Kafka (acknowledged by the brokers), by stream',
+        ['stream'],
+      ),
+      retries: metrics.counter(
+        'scorecar_kafka_write_retries_total',
+        'Kafka writes retried after a failure, by stream',
+        ['stream'],
+      ),
       latency: metrics.histogram(
         'scorecar_kafka_job_latency_seconds',
         'From the sidecar selecting a trace to its assessments acknowledged on the assessments topic',
@@ -141,7 +173,9 @@ export class ScoringWorker implements Component {
       } else if (path === '/healthz' || path === '/readyz') {
         const ok = path === '/healthz' ? !this.abort.signal.aborted : this.ready;
         res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ ok, scoringJobs: this.engine.depth, restarts: this.consumer?.restarts ?? 0 }));
+        res.end(
+          JSON.stringify({ ok, scoringJobs: this.engine.depth, restarts: this.consumer?.restarts ?? 0 }),
+        );
       } else {
         res.writeHead(404, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: `no ${path} here` } }));
@@ -183,7 +217,12 @@ export class ScoringWorker implements Component {
         selectedAt.push(j.selectedUnixMs);
       } catch (e) {
         this.m.invalid.inc({ topic: m.topic });
-        log.warn('skipping a job that cannot be run', { topic: m.topic, partition: m.partition, offset: String(m.offset), err: errorFields(e) });
+        log.warn('skipping a job that cannot be run', {
+          topic: m.topic,
+          partition: m.partition,
+          offset: String(m.offset),
+          err: errorFields(e),
+        });
       }
     }
     this.out = [];
@@ -194,7 +233,8 @@ export class ScoringWorker implements Component {
     await this.engine.whenIdle();
     // Stopped while scoring: the engine aborted jobs that then have no assessments. Nothing of
     // this batch is committed; it is scored again after the restart or by another member.
-    if (this.abort.signal.aborted) throw new ScorecarError('SHUTTING_DOWN', 'the worker stopped during the batch');
+    if (this.abort.signal.aborted)
+      throw new ScorecarError('SHUTTING_DOWN', 'the worker stopped during the batch');
     const out: OutMessage[] = this.out.map((it) => assessmentMessage(it));
     this.out = [];
     await this.write(out);
@@ -210,13 +250,18 @@ export class ScoringWorker implements Component {
     for (let attempt = 0; ; attempt++) {
       try {
         // Written in slices, so one request stays well under the brokers' message size limit.
-        for (let i = 0; i < out.length; i += 500) await this.producer!.send(k.topics.assessments.name, out.slice(i, i + 500));
+        for (let i = 0; i < out.length; i += 500)
+          await this.producer!.send(k.topics.assessments.name, out.slice(i, i + 500));
         this.m.written.inc(labels, out.length);
         return;
       } catch (e) {
         if (this.abort.signal.aborted) throw e;
         this.m.retries.inc(labels);
-        if (attempt === 0) this.o.log.warn('cannot write assessments to Kafka; retrying before committing the jobs', { code: 'KAFKA_UNAVAILABLE', err: errorFields(e) });
+        if (attempt === 0)
+          this.o.log.warn('cannot write assessments to Kafka; retrying before committing the jobs', {
+            code: 'KAFKA_UNAVAILABLE',
+            err: errorFields(e),
+          });
         await pause(jitteredInterval(k.jobs.retry, Math.min(attempt, 30)), this.abort.signal);
         if (this.abort.signal.aborted) throw e;
       }

@@ -3,7 +3,13 @@
 // by one library is read by the other (kafkajs has no snappy/lz4/zstd of its own: ours are
 // registered without native addons).
 import { beforeAll, describe, expect, it } from 'vitest';
-import { COMPRESSIONS, createKafkaClient, type InMessage, type KafkaClient, type KafkaClientKind } from '../../src/kafka/index.ts';
+import {
+  COMPRESSIONS,
+  createKafkaClient,
+  type InMessage,
+  type KafkaClient,
+  type KafkaClientKind,
+} from '../../src/kafka/index.ts';
 import { createLogger } from '../../src/util/index.ts';
 import { sharedBroker, uniqueTopic } from '../support/kafka.ts';
 import { waitFor } from '../support/scorecar.ts';
@@ -17,7 +23,11 @@ describe('kafka client module', () => {
 
   beforeAll(async () => {
     bootstrap = await sharedBroker();
-    for (const k of KINDS) clients.set(k, await createKafkaClient({ client: k, brokers: [bootstrap], clientId: `test-${k}`, log }));
+    for (const k of KINDS)
+      clients.set(
+        k,
+        await createKafkaClient({ client: k, brokers: [bootstrap], clientId: `test-${k}`, log }),
+      );
   }, 180_000);
 
   for (const kind of KINDS) {
@@ -41,7 +51,9 @@ describe('kafka client module', () => {
         );
       }
       const seen = new Map<number, number>();
-      const members = [0, 1].map(() => c.consumer({ groupId: `${topic}-g`, topics: [topic], maxBatch: 100, sessionTimeoutMs: 10_000 }));
+      const members = [0, 1].map(() =>
+        c.consumer({ groupId: `${topic}-g`, topics: [topic], maxBatch: 100, sessionTimeoutMs: 10_000 }),
+      );
       const handle = async (batch: readonly InMessage[]): Promise<void> => {
         for (const m of batch) {
           const n = Number(m.value!.toString());
@@ -76,16 +88,28 @@ describe('kafka client module', () => {
       for (const codec of COMPRESSIONS) {
         const p = w.producer({ compression: codec });
         // Compressible values, so every codec really compresses.
-        await p.send(topic, Array.from({ length: 20 }, (_, i) => ({ key: codec, value: Buffer.from(`${codec}:${i}:${'x'.repeat(500)}`) })));
+        await p.send(
+          topic,
+          Array.from({ length: 20 }, (_, i) => ({
+            key: codec,
+            value: Buffer.from(`${codec}:${i}:${'x'.repeat(500)}`),
+          })),
+        );
         await p.close();
       }
       const got: string[] = [];
-      const consumer = clients.get(reader)!.consumer({ groupId: `${topic}-g`, topics: [topic], maxBatch: 500, sessionTimeoutMs: 10_000 });
+      const consumer = clients
+        .get(reader)!
+        .consumer({ groupId: `${topic}-g`, topics: [topic], maxBatch: 500, sessionTimeoutMs: 10_000 });
       const running = consumer.run(async (batch) => {
         for (const m of batch) got.push(m.value!.toString().split(':').slice(0, 2).join(':'));
       });
       try {
-        await waitFor(() => got.length >= COMPRESSIONS.length * 20, 60_000, `${reader} reading ${writer}'s codecs`);
+        await waitFor(
+          () => got.length >= COMPRESSIONS.length * 20,
+          60_000,
+          `${reader} reading ${writer}'s codecs`,
+        );
       } finally {
         await consumer.close();
         await running;

@@ -3,83 +3,18 @@
 // assessments back and emits them as inline mode does. Exactly the deterministic set of
 // assessments reaches downstream, the store and the topic; every job and every assessment
 // message is committed (zero lag).
-import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ModelServer, startModelServer } from '../../scripts/model-server.ts';
 import { createKafkaClient, type KafkaClient } from '../../src/kafka/index.ts';
 import { createLogger } from '../../src/util/index.ts';
-import { protobufToJson } from '../../src/wire/index.ts';
 import { type CaptureServer, startHttpCapture } from '../support/capture.ts';
 import { sharedBroker, startWorker, uniqueTopic, type WorkerChild } from '../support/kafka.ts';
+import { downstreamIds, kafkaYaml, SCORERS, storeRows, topicIds } from '../support/kafka-assert.ts';
 import { expectedPairs, makeTraces, sendTraces } from '../support/kafka-traces.ts';
 import { startScorecar, type TestScorecar, waitFor } from '../support/scorecar.ts';
 
 const N = 400;
 const log = createLogger({ level: 'error' });
-
-/** Assessment ids and (trace, scorer) pairs of the store's rows. */
-export function storeRows(dir: string): { ids: string[]; pairs: string[] } {
-  const db = new DatabaseSync(`${dir}/assessments.db`, { readOnly: true });
-  try {
-    const rows = db.prepare('SELECT assessment_id AS id, trace_id AS t, scorer_name AS s FROM assessments').all() as { id: string; t: string; s: string }[];
-    return { ids: rows.map((r) => r.id), pairs: rows.map((r) => `${r.t}/${r.s}`) };
-  } finally {
-    db.close();
-  }
-}
-
-/** Assessment ids of the gen_ai.evaluation.result log records received downstream (with repeats). */
-export function downstreamIds(capture: CaptureServer): string[] {
-  const ids: string[] = [];
-  for (const r of capture.requests.filter((x) => x.signal === 'logs')) {
-    for (const rl of protobufToJson('logs', r.body).resourceLogs as Array<{ scopeLogs: Array<{ logRecords: Array<{ attributes: Array<{ key: string; value: { stringValue?: string } }> }> }> }>) {
-      for (const sl of rl.scopeLogs) {
-        for (const lr of sl.logRecords) ids.push(String(lr.attributes.find((a) => a.key === 'scorecar.assessment_id')?.value.stringValue));
-      }
-    }
-  }
-  return ids;
-}
-
-/** Every assessment id on a topic (with repeats), read by a fresh group from the beginning. */
-export async function topicIds(client: KafkaClient, topic: string, atLeast: number): Promise<string[]> {
-  const ids: string[] = [];
-  const c = client.consumer({ groupId: uniqueTopic('reader'), topics: [topic], maxBatch: 1000, sessionTimeoutMs: 10_000 });
-  const running = c.run(async (batch) => {
-    for (const m of batch) ids.push((JSON.parse(m.value!.toString()) as { assessmentId: string }).assessmentId);
-  });
-  try {
-    await waitFor(() => new Set(ids).size >= atLeast, 60_000, `${atLeast} assessments on ${topic}`);
-  } finally {
-    await c.close();
-    await running;
-  }
-  return ids;
-}
-
-export function kafkaYaml(o: { bootstrap: string; jobs: string; assessments: string; workers: string; emitter: string; model: string; client?: string }): string {
-  return `kafka:
-  brokers: ["${o.bootstrap}"]
-  client: ${o.client ?? 'platformatic'}
-  topics: {jobs: {name: "${o.jobs}", partitions: 6}, assessments: {name: "${o.assessments}", partitions: 6}}
-  worker: {groupId: "${o.workers}", batchSize: 100, sessionTimeoutMs: 6000}
-  emitter: {groupId: "${o.emitter}", sessionTimeoutMs: 6000}
-scoring:
-  providers: {openai: {baseUrl: "${o.model}/v1", apiKey: "test-key"}}
-  defaultModel: "openai:/scorecar-judge"
-`;
-}
-
-export const SCORERS = `scorers:
-  - experiment: kafka-e2e
-    name: answer_length
-    definition: {type: code, source: "(ctx) => String(ctx.outputs ?? '').length"}
-    sampleRate: 1.0
-  - experiment: kafka-e2e
-    name: is_english
-    definition: {type: guidelines, guidelines: ["The response must be in English"]}
-    sampleRate: 0.3
-`;
 
 for (const clientKind of ['platformatic', 'kafkajs'] as const) {
   describe(`scoring.mode kafka (${clientKind})`, () => {
@@ -100,12 +35,20 @@ for (const clientKind of ['platformatic', 'kafkajs'] as const) {
       model = await startModelServer();
       capture = await startHttpCapture();
       const yaml = kafkaYaml({ bootstrap, ...names, model: model.url, client: clientKind });
-      client = await createKafkaClient({ client: 'platformatic', brokers: [bootstrap], clientId: 'test', log });
-      sc = await startScorecar(`${yaml}exporters: {otlp: {endpoint: "${capture.url}"}}\nassembler: {settleMs: 100}\n${SCORERS}`, {
-        overrides: (doc) => {
-          (doc.scoring as Record<string, unknown>).mode = 'kafka';
-        },
+      client = await createKafkaClient({
+        client: 'platformatic',
+        brokers: [bootstrap],
+        clientId: 'test',
+        log,
       });
+      sc = await startScorecar(
+        `${yaml}exporters: {otlp: {endpoint: "${capture.url}"}}\nassembler: {settleMs: 100}\n${SCORERS}`,
+        {
+          overrides: (doc) => {
+            (doc.scoring as Record<string, unknown>).mode = 'kafka';
+          },
+        },
+      );
       for (let i = 0; i < 2; i++) workers.push(await startWorker(yaml));
     }, 240_000);
 
@@ -122,23 +65,46 @@ for (const clientKind of ['platformatic', 'kafkajs'] as const) {
       await sendTraces(sc.httpUrl, 'kafka-e2e', traces);
       const dir = sc.app.config.storage.dir;
       try {
-        await waitFor(() => storeRows(dir).ids.length >= expected.size, 120_000, `${expected.size} stored assessments`);
+        await waitFor(
+          () => storeRows(dir).ids.length >= expected.size,
+          120_000,
+          `${expected.size} stored assessments`,
+        );
       } catch (e) {
         // Where it stopped: the sidecar's and the workers' Kafka counters, and both groups' lag.
         const a = client.admin();
-        console.log('lag jobs', await a.lag(names.workers, names.jobs), 'lag assessments', await a.lag(names.emitter, names.assessments));
+        console.log(
+          'lag jobs',
+          await a.lag(names.workers, names.jobs),
+          'lag assessments',
+          await a.lag(names.emitter, names.assessments),
+        );
         await a.close();
         for (const url of [sc.adminUrl, ...workers.map((w) => w.metricsUrl)]) {
           const text = await (await fetch(`${url}/metrics`)).text();
-          console.log(url, text.split('\n').filter((l) => /kafka|worker_|duplicate/.test(l) && !l.startsWith('#')).join('\n'));
+          console.log(
+            url,
+            text
+              .split('\n')
+              .filter((l) => /kafka|worker_|duplicate/.test(l) && !l.startsWith('#'))
+              .join('\n'),
+          );
         }
         throw e;
       }
       await sc.app.whenIdle();
       const admin = client.admin();
       try {
-        await waitFor(async () => (await admin.lag(names.workers, names.jobs)) === 0, 60_000, 'every job committed');
-        await waitFor(async () => (await admin.lag(names.emitter, names.assessments)) === 0, 60_000, 'every assessment message committed');
+        await waitFor(
+          async () => (await admin.lag(names.workers, names.jobs)) === 0,
+          60_000,
+          'every job committed',
+        );
+        await waitFor(
+          async () => (await admin.lag(names.emitter, names.assessments)) === 0,
+          60_000,
+          'every assessment message committed',
+        );
       } finally {
         await admin.close();
       }
@@ -152,7 +118,9 @@ for (const clientKind of ['platformatic', 'kafkajs'] as const) {
       expect(new Set(down)).toEqual(new Set(rows.ids));
       const onTopic = await topicIds(client, names.assessments, expected.size);
       expect(new Set(onTopic)).toEqual(new Set(rows.ids));
-      expect(await sc.metric('scorecar_kafka_jobs_total', { experiment: 'kafka-e2e', scorer: 'answer_length' })).toBe(N);
+      expect(
+        await sc.metric('scorecar_kafka_jobs_total', { experiment: 'kafka-e2e', scorer: 'answer_length' }),
+      ).toBe(N);
       expect(await sc.metric('scorecar_kafka_jobs_dropped_total')).toBe(0);
       expect(model.stats().requests).toBeGreaterThanOrEqual(expected.size - N);
     }, 240_000);

@@ -13,7 +13,8 @@ export interface TestTrace {
   rootSpanId: string;
 }
 
-const id = (seed: string, bytes: number): Buffer => createHash('sha256').update(seed).digest().subarray(0, bytes);
+const id = (seed: string, bytes: number): Buffer =>
+  createHash('sha256').update(seed).digest().subarray(0, bytes);
 
 export function makeTraces(n: number, seed = 'kafka'): TestTrace[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -36,19 +37,37 @@ export function requestOf(experiment: string, traces: readonly TestTrace[]): Buf
       traceId,
       spanId: root,
       name: 'chat',
-      attributes: [kv('mlflow.spanInputs', sv(JSON.stringify({ question: `question ${t.i}` }))), kv('mlflow.spanOutputs', sv(JSON.stringify(answerOf(t.i))))],
+      attributes: [
+        kv('mlflow.spanInputs', sv(JSON.stringify({ question: `question ${t.i}` }))),
+        kv('mlflow.spanOutputs', sv(JSON.stringify(answerOf(t.i)))),
+      ],
     });
-    spans.push({ traceId, spanId: id(`child/${t.traceId}`, 8), parentSpanId: root, name: 'llm', attributes: [kv('gen_ai.system', sv('openai'))] });
+    spans.push({
+      traceId,
+      spanId: id(`child/${t.traceId}`, 8),
+      parentSpanId: root,
+      name: 'llm',
+      attributes: [kv('gen_ai.system', sv('openai'))],
+    });
   }
   return traceRequest(experiment, spans);
 }
 
 /** Sends the traces to an OTLP/HTTP endpoint, retrying what scorecar asks to be retried. */
-export async function sendTraces(httpUrl: string, experiment: string, traces: readonly TestTrace[], perRequest = 100): Promise<void> {
+export async function sendTraces(
+  httpUrl: string,
+  experiment: string,
+  traces: readonly TestTrace[],
+  perRequest = 100,
+): Promise<void> {
   for (let i = 0; i < traces.length; i += perRequest) {
     const body = requestOf(experiment, traces.slice(i, i + perRequest));
     for (;;) {
-      const r = await fetch(`${httpUrl}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
+      const r = await fetch(`${httpUrl}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf' },
+        body,
+      });
       await r.arrayBuffer();
       if (r.status === 200) break;
       if (r.status !== 429 && r.status !== 503) throw new Error(`OTLP/HTTP answered ${r.status}`);
@@ -58,7 +77,12 @@ export async function sendTraces(httpUrl: string, experiment: string, traces: re
 }
 
 /** The (trace, scorer) pairs a code scorer at 1.0 and a judge at `judgeRate` must yield. */
-export function expectedPairs(traces: readonly TestTrace[], code: string, judge: string, judgeRate: number): Set<string> {
+export function expectedPairs(
+  traces: readonly TestTrace[],
+  code: string,
+  judge: string,
+  judgeRate: number,
+): Set<string> {
   const out = new Set<string>();
   for (const t of traces) {
     out.add(`${t.traceId}/${code}`);

@@ -32,7 +32,9 @@ async function startIn(dir: string, env: Record<string, string> = {}): Promise<B
     return { bootstrap: m[1]!, dir };
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`cannot start a Kafka broker (scripts/kafka-broker.sh): ${err.message}\n${err.stderr ?? ''}`);
+    throw new Error(
+      `cannot start a Kafka broker (scripts/kafka-broker.sh): ${err.message}\n${err.stderr ?? ''}`,
+    );
   }
 }
 
@@ -52,19 +54,23 @@ export function sharedBroker(): Promise<string> {
       mkdirSync(join(runDir, 'lock'));
     } catch {
       // Another file is starting it: wait for its address (or its failure).
-      await waitFor(() => {
-        try {
-          readFileSync(join(runDir, 'failed'), 'utf8');
-          throw new Error('the shared Kafka broker failed to start (see the first Kafka test file)');
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        }
-        try {
-          return readFileSync(addr, 'utf8').length > 0;
-        } catch {
-          return false;
-        }
-      }, BROKER_START_MS, 'the shared Kafka broker');
+      await waitFor(
+        () => {
+          try {
+            readFileSync(join(runDir, 'failed'), 'utf8');
+            throw new Error('the shared Kafka broker failed to start (see the first Kafka test file)');
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          }
+          try {
+            return readFileSync(addr, 'utf8').length > 0;
+          } catch {
+            return false;
+          }
+        },
+        BROKER_START_MS,
+        'the shared Kafka broker',
+      );
       return readFileSync(addr, 'utf8');
     }
     try {
@@ -128,11 +134,20 @@ export async function startWorker(yaml: string, env: Record<string, string> = {}
   const file = join(dir, 'scorecar.yaml');
   writeFileSync(file, `storage: {dir: "${dir}"}\n${yaml}\n`);
   const root = fileURLToPath(new URL('../../', import.meta.url));
-  const proc = spawn(join(root, 'node_modules/.bin/node'), [join(root, 'bin/scorecar.js'), 'worker', '--config', file], {
-    cwd: dir,
-    env: { ...process.env, SCORECAR_LOGGING__LEVEL: 'info', SCORECAR_KAFKA__WORKER__METRICS_ENDPOINT: '127.0.0.1:0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    join(root, 'node_modules/.bin/node'),
+    [join(root, 'bin/scorecar.js'), 'worker', '--config', file],
+    {
+      cwd: dir,
+      env: {
+        ...process.env,
+        SCORECAR_LOGGING__LEVEL: 'info',
+        SCORECAR_KAFKA__WORKER__METRICS_ENDPOINT: '127.0.0.1:0',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));

@@ -54,6 +54,8 @@ import {
   AssessmentFeed,
   assessmentMessage,
   BufferedPublisher,
+  CollectorSpanExporter,
+  CollectorSpanReceiver,
   createKafkaClient,
   JobPublisher,
   type KafkaClient,
@@ -86,11 +88,11 @@ export interface PipelineOptions {
 
 /** Whether a config needs a Kafka client at all. */
 function usesKafka(config: Config): boolean {
-  return config.scoring.mode === 'kafka' || config.exporters.kafka.assessments;
+  return config.scoring.mode === 'kafka' || config.exporters.kafka.assessments || config.exporters.kafka.spans.enabled || config.receivers.kafka.enabled;
 }
 
 /** Creates the topics scorecar uses when asked to; a broker away at start only delays that. */
-async function kafkaClientFor(config: Config, log: Logger): Promise<KafkaClient> {
+async function kafkaClientFor(config: Config, log: Logger): Promise<{ client: KafkaClient; spanPartitions: number }> {
   const k = config.kafka;
   const client = await createKafkaClient({
     client: k.client,
@@ -99,21 +101,28 @@ async function kafkaClientFor(config: Config, log: Logger): Promise<KafkaClient>
     requestTimeoutMs: k.requestTimeoutMs,
     log: log.child({ component: 'kafka' }),
   });
-  if (k.createTopics) {
-    const admin = client.admin();
-    try {
-      await admin.ensureTopics([
-        { topic: k.topics.jobs.name, partitions: k.topics.jobs.partitions },
-        { topic: k.topics.assessments.name, partitions: k.topics.assessments.partitions },
-      ]);
-    } catch (e) {
-      // Kafka never keeps the data plane from starting: writes wait in their bounded buffers.
-      log.warn('cannot create the Kafka topics now; writes are retried until the brokers answer', { code: 'KAFKA_UNAVAILABLE', err: errorFields(e) });
-    } finally {
-      await admin.close().catch(() => {});
+  const spans = config.exporters.kafka.spans;
+  let spanPartitions = 0;
+  const admin = client.admin();
+  try {
+    if (k.createTopics) {
+      const wanted = [];
+      if (config.scoring.mode === 'kafka' || config.exporters.kafka.assessments) {
+        wanted.push({ topic: k.topics.jobs.name, partitions: k.topics.jobs.partitions });
+        wanted.push({ topic: k.topics.assessments.name, partitions: k.topics.assessments.partitions });
+      }
+      if (spans.enabled) wanted.push({ topic: spans.topic, partitions: k.topics.jobs.partitions });
+      await admin.ensureTopics(wanted);
     }
+    // The Collector's partitioner hashes over the partition count.
+    if (spans.enabled) spanPartitions = await admin.partitions(spans.topic);
+  } catch (e) {
+    // Kafka never keeps the data plane from starting: writes wait in their bounded buffers.
+    log.warn('cannot set up the Kafka topics now; writes are retried until the brokers answer', { code: 'KAFKA_UNAVAILABLE', err: errorFields(e) });
+  } finally {
+    await admin.close().catch(() => {});
   }
-  return client;
+  return { client, spanPartitions };
 }
 
 /** Something that is a Component with a close() only: wraps stores and the runner. */
@@ -163,6 +172,10 @@ export class Pipeline implements Component {
   readonly feed: AssessmentFeed | undefined;
   /** exporters.kafka.assessments (inline mode): assessments written to the assessments topic. */
   readonly assessmentsOut: BufferedPublisher | undefined;
+  /** exporters.kafka.spans: received spans written in the Collector's Kafka format. */
+  readonly spansOut: CollectorSpanExporter | undefined;
+  /** receivers.kafka: spans read from a Collector's Kafka topic. */
+  readonly kafkaReceiver: CollectorSpanReceiver | undefined;
   private readonly lifecycle: Lifecycle;
 
   /** Opens the registry (reconciling the config's scorers into it), then builds every stage. */
@@ -186,8 +199,8 @@ export class Pipeline implements Component {
           sampling: r.sampling,
         });
       }
-      const kafka = usesKafka(config) ? await kafkaClientFor(config, log) : undefined;
-      return new Pipeline(config, registry, { ...opts, logger: log, metrics, kafka });
+      const k = usesKafka(config) ? await kafkaClientFor(config, log) : undefined;
+      return new Pipeline(config, registry, { ...opts, logger: log, metrics, kafka: k?.client, spanPartitions: k?.spanPartitions ?? 0 });
     } catch (e) {
       await registry.close();
       throw e;
@@ -197,7 +210,7 @@ export class Pipeline implements Component {
   private constructor(
     config: Config,
     registry: Registry,
-    opts: PipelineOptions & { logger: Logger; metrics: MetricsRegistry; kafka: KafkaClient | undefined },
+    opts: PipelineOptions & { logger: Logger; metrics: MetricsRegistry; kafka: KafkaClient | undefined; spanPartitions: number },
   ) {
     this.config = config;
     this.registry = registry;
@@ -319,9 +332,29 @@ export class Pipeline implements Component {
       metrics,
       log: log.child({ component: 'assembler' }),
     });
+    const spansCfg = config.exporters.kafka.spans;
+    if (kafka && spansCfg.enabled) {
+      const partitions = opts.spanPartitions;
+      this.spansOut = new CollectorSpanExporter({
+        publisher: new BufferedPublisher({
+          producer: kafka.producer({ compression: spansCfg.compression }),
+          topic: spansCfg.topic,
+          stream: 'spans',
+          maxBytes: spansCfg.bufferBytes,
+          batchBytes: k.jobs.batchBytes,
+          retry: k.jobs.retry,
+          metrics,
+          log: log.child({ component: 'kafka-spans' }),
+        }),
+        partitions: () => partitions,
+        metrics,
+      });
+    }
     // Received requests are forwarded first (a full export queue refuses the request before
-    // anything is buffered), then assembled.
-    const received: Consumer<OtlpBatch> = fanout<OtlpBatch>(this.forwarder, this.assembler);
+    // anything is buffered), then assembled (and written to Kafka, exporters.kafka.spans).
+    const received: Consumer<OtlpBatch> = this.spansOut
+      ? fanout<OtlpBatch>(this.forwarder, this.assembler, this.spansOut)
+      : fanout<OtlpBatch>(this.forwarder, this.assembler);
     this.ingest = new OtlpIngest({ next: received, precheck: [this.forwarder], metrics, log });
 
     this.budget = new MemoryBudget(config.limits.memoryBytes);
@@ -357,6 +390,20 @@ export class Pipeline implements Component {
       );
     }
     const receivers = [this.grpcReceiver, this.httpReceiver].filter((r) => r !== undefined);
+    if (kafka && config.receivers.kafka.enabled) {
+      const rk = config.receivers.kafka;
+      this.kafkaReceiver = new CollectorSpanReceiver({
+        client: kafka,
+        topic: rk.topic,
+        groupId: rk.groupId,
+        batchSize: rk.batchSize,
+        sessionTimeoutMs: rk.sessionTimeoutMs,
+        ingest: { traces: (body, ctx) => this.ingest.traces(body, ctx) },
+        fits: (bytes) => this.budget.fits(bytes),
+        metrics,
+        log: log.child({ component: 'kafka-receiver' }),
+      });
+    }
 
     // Start order, sinks first; shutdown runs it backwards (receivers first, stores last).
     this.lifecycle = new Lifecycle([
@@ -372,7 +419,9 @@ export class Pipeline implements Component {
       ...(this.jobs ? [this.jobs] : []),
       this.selector,
       this.assembler,
+      ...(this.spansOut ? [this.spansOut] : []),
       receiverGroup(receivers),
+      ...(this.kafkaReceiver ? [this.kafkaReceiver] : []),
     ]);
   }
 

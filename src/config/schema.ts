@@ -204,6 +204,20 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /**
+         * Reads what an OpenTelemetry Collector's kafka exporter writes (otlp_proto traces, any
+         * codec) from kafka.brokers, and feeds it to the same pipeline as the OTLP receivers.
+         */
+        kafka: z
+          .object({
+            enabled: z.boolean().default(false),
+            topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name').default('otlp_spans'),
+            groupId: z.string().min(1).default('scorecar-receiver'),
+            batchSize: z.number().int().min(1).max(10_000).default(500),
+            sessionTimeoutMs: z.number().int().min(1_000).default(10_000),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -220,6 +234,20 @@ export const configSchema = z
             /** Assessments waiting to be written, counted in the memory budget; beyond, dropped and counted. */
             bufferBytes: z.number().int().positive().default(16 * MiB),
             compression: compression.default('none'),
+            /**
+             * Every received span written to a topic in the OpenTelemetry Collector kafka
+             * exporter's format (otlp_proto, partition_traces_by_id), e.g. to feed a central
+             * scoring tier. Kafka never blocks receivers: beyond bufferBytes, dropped and counted.
+             */
+            spans: z
+              .object({
+                enabled: z.boolean().default(false),
+                topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name').default('otlp_spans'),
+                bufferBytes: z.number().int().positive().default(64 * MiB),
+                compression: compression.default('none'),
+              })
+              .strict()
+              .prefault({}),
           })
           .strict()
           .prefault({}),
@@ -401,6 +429,11 @@ export const configSchema = z
     };
     if (c.scoring.mode === 'kafka') needs('scoring.mode kafka', ['scoring', 'mode']);
     if (c.exporters.kafka.assessments) needs('exporters.kafka.assessments', ['exporters', 'kafka', 'assessments']);
+    if (c.exporters.kafka.spans.enabled) needs('exporters.kafka.spans', ['exporters', 'kafka', 'spans', 'enabled']);
+    if (c.receivers.kafka.enabled) needs('receivers.kafka', ['receivers', 'kafka', 'enabled']);
+    if (c.receivers.kafka.enabled && c.exporters.kafka.spans.enabled && c.receivers.kafka.topic === c.exporters.kafka.spans.topic) {
+      ctx.addIssue({ code: 'custom', path: ['exporters', 'kafka', 'spans', 'topic'], message: 'is the topic receivers.kafka reads: every span would come back forever' });
+    }
   });
 
 export type Config = z.infer<typeof configSchema>;

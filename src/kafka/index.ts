@@ -42,3 +42,14 @@ export {
 export { JobPublisher, type JobPublisherOptions } from './jobs.ts';
 export { BufferedPublisher, type PublisherOptions } from './publisher.ts';
 export { ScoringWorker, type WorkerOptions } from './worker.ts';
+export {
+  CollectorSpanExporter,
+  type CollectorSpanExporterOptions,
+  CollectorSpanReceiver,
+  type CollectorSpanReceiverOptions,
+  fnv1a32,
+  type SpanIngest,
+  type SpanMessage,
+  saramaPartition,
+  splitTraces,
+} from './spans.ts';

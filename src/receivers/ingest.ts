@@ -25,7 +25,7 @@ import {
 } from '../wire/index.ts';
 
 export interface IngestContext {
-  transport: 'grpc' | 'http';
+  transport: 'grpc' | 'http' | 'kafka';
   /** Value of the x-mlflow-experiment-id request header / metadata. */
   experimentHeader: string | undefined;
 }

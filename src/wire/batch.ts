@@ -9,7 +9,8 @@ export type Body = Buffer | readonly Buffer[];
 
 export interface OtlpBatch {
   readonly signal: Signal;
-  readonly transport: 'grpc' | 'http';
+  /** kafka: read from a topic in the Collector's otlp_proto format (src/kafka). */
+  readonly transport: 'grpc' | 'http' | 'kafka';
   /** What to forward: the body as received (never modified), or its valid spans re-framed. */
   readonly body: Body;
   /** Items accepted: spans, log records or metrics. */

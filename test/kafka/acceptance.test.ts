@@ -69,7 +69,11 @@ describe('kafka mode acceptance: worker killed, broker restarted, worker joining
 
     // (a) A worker killed while both are scoring: its uncommitted batch goes to the other.
     await waitFor(() => stored() >= expected.size * 0.15, 240_000, '15% of the assessments');
-    await waitFor(async () => (await scrape(workers[0]!.metricsUrl, 'scorecar_scoring_jobs_running')) > 0, 60_000, 'worker 0 in the middle of a batch');
+    await waitFor(
+      async () => (await scrape(workers[0]!.metricsUrl, 'scorecar_scoring_jobs_running')) > 0,
+      60_000,
+      'worker 0 in the middle of a batch',
+    );
     await workers[0]!.kill();
 
     // (b) The broker stopped and started again (same ports, same data) while traces keep coming:

@@ -48,7 +48,11 @@ scorers:
   it('accepts and forwards everything, buffers jobs up to the bound, then drops and counts them', async () => {
     const traces = makeTraces(300, 'away');
     await sendTraces(sc.httpUrl, 'away', traces, 50); // throws on anything but 200 (429/503 retried)
-    await waitFor(async () => (await sc.metric('scorecar_sampler_selected_total')) === 300, 60_000, 'every trace selected');
+    await waitFor(
+      async () => (await sc.metric('scorecar_sampler_selected_total')) === 300,
+      60_000,
+      'every trace selected',
+    );
     const published = await sc.metric('scorecar_kafka_jobs_total');
     const dropped = await sc.metric('scorecar_kafka_jobs_dropped_total', { reason: 'buffer_full' });
     expect(published + dropped).toBe(300);
@@ -60,7 +64,11 @@ scorers:
     expect(buffered).toBeLessThanOrEqual(60_000);
     expect(sc.app.pipeline.budget.used()).toBeGreaterThanOrEqual(buffered);
     // The writer keeps trying (with backoff) rather than giving up on what it holds.
-    await waitFor(async () => (await sc.metric('scorecar_kafka_write_retries_total', { stream: 'jobs' })) > 0, 30_000, 'a retried write');
+    await waitFor(
+      async () => (await sc.metric('scorecar_kafka_write_retries_total', { stream: 'jobs' })) > 0,
+      30_000,
+      'a retried write',
+    );
     expect(await sc.metric('scorecar_kafka_written_total', { stream: 'jobs' })).toBe(0);
     // Every span went downstream regardless.
     await waitFor(() => capture.spanIds().length >= 600, 30_000, 'spans forwarded');

@@ -16,13 +16,25 @@ describe('assessments topic from inline mode', () => {
   let model: ModelServer;
   let sc: TestScorecar;
   let client: KafkaClient;
-  const names = { jobs: uniqueTopic('jobs'), assessments: uniqueTopic('assessments'), workers: uniqueTopic('w'), emitter: uniqueTopic('e') };
+  const names = {
+    jobs: uniqueTopic('jobs'),
+    assessments: uniqueTopic('assessments'),
+    workers: uniqueTopic('w'),
+    emitter: uniqueTopic('e'),
+  };
 
   beforeAll(async () => {
     const bootstrap = await sharedBroker();
     model = await startModelServer();
-    client = await createKafkaClient({ client: 'platformatic', brokers: [bootstrap], clientId: 'test', log: createLogger({ level: 'error' }) });
-    sc = await startScorecar(`${kafkaYaml({ bootstrap, ...names, model: model.url })}exporters: {kafka: {assessments: true}}\nassembler: {settleMs: 100}\n${SCORERS}`);
+    client = await createKafkaClient({
+      client: 'platformatic',
+      brokers: [bootstrap],
+      clientId: 'test',
+      log: createLogger({ level: 'error' }),
+    });
+    sc = await startScorecar(
+      `${kafkaYaml({ bootstrap, ...names, model: model.url })}exporters: {kafka: {assessments: true}}\nassembler: {settleMs: 100}\n${SCORERS}`,
+    );
   }, 240_000);
 
   afterAll(async () => {
@@ -34,10 +46,19 @@ describe('assessments topic from inline mode', () => {
     const traces = makeTraces(N, 'contract');
     const expected = expectedPairs(traces, 'answer_length', 'is_english', 0.3);
     await sendTraces(sc.httpUrl, 'kafka-e2e', traces);
-    await waitFor(() => storeRows(sc.app.config.storage.dir).ids.length >= expected.size, 120_000, 'stored assessments');
+    await waitFor(
+      () => storeRows(sc.app.config.storage.dir).ids.length >= expected.size,
+      120_000,
+      'stored assessments',
+    );
     await sc.app.whenIdle();
     const got: InMessage[] = [];
-    const c = client.consumer({ groupId: uniqueTopic('reader'), topics: [names.assessments], maxBatch: 1000, sessionTimeoutMs: 10_000 });
+    const c = client.consumer({
+      groupId: uniqueTopic('reader'),
+      topics: [names.assessments],
+      maxBatch: 1000,
+      sessionTimeoutMs: 10_000,
+    });
     const running = c.run(async (batch) => void got.push(...batch));
     try {
       await waitFor(() => got.length >= expected.size, 60_000, 'assessments on the topic');
@@ -52,7 +73,21 @@ describe('assessments topic from inline mode', () => {
       expect(m.headers['scorecar.schema.version']).toBe('1');
       expect(m.headers['content-type']).toBe('application/json');
       const a = JSON.parse(m.value!.toString()) as Record<string, unknown>;
-      expect(Object.keys(a)).toEqual(expect.arrayContaining(['assessmentId', 'name', 'traceId', 'spanId', 'experimentId', 'scorer', 'source', 'value', 'metadata', 'sampleRate', 'createdAt']));
+      expect(Object.keys(a)).toEqual(
+        expect.arrayContaining([
+          'assessmentId',
+          'name',
+          'traceId',
+          'spanId',
+          'experimentId',
+          'scorer',
+          'source',
+          'value',
+          'metadata',
+          'sampleRate',
+          'createdAt',
+        ]),
+      );
       expect(m.key!.toString()).toBe(a.traceId);
       expect(a.experimentId).toBe('kafka-e2e');
       ids.add(String(a.assessmentId));

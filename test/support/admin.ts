@@ -21,8 +21,17 @@ export async function startAdmin(
 ): Promise<TestAdmin> {
   const dir = mkdtempSync(join(tmpdir(), 'scorecar-admin-'));
   // The registration check scorecar start uses: the schema plus compiling code scorers.
-  const registry = await openSqliteRegistry({ dir, pollIntervalMs: 0, validateDefinition: validateScorerDefinition });
-  const server = createAdminServer({ endpoint: '127.0.0.1:0', registry, metrics: new MetricsRegistry(), ...opts });
+  const registry = await openSqliteRegistry({
+    dir,
+    pollIntervalMs: 0,
+    validateDefinition: validateScorerDefinition,
+  });
+  const server = createAdminServer({
+    endpoint: '127.0.0.1:0',
+    registry,
+    metrics: new MetricsRegistry(),
+    ...opts,
+  });
   const url = `http://127.0.0.1:${(await server.listen()).port}`;
   return {
     dir,

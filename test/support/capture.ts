@@ -54,7 +54,10 @@ export async function startHttpCapture(port = 0): Promise<CaptureServer> {
       req.on('end', async () => {
         if (delay > 0) await new Promise((r) => setTimeout(r, delay));
         if (fail) {
-          res.writeHead(fail.status, fail.retryAfter === undefined ? {} : { 'retry-after': String(fail.retryAfter) });
+          res.writeHead(
+            fail.status,
+            fail.retryAfter === undefined ? {} : { 'retry-after': String(fail.retryAfter) },
+          );
           res.end();
           return;
         }
@@ -131,7 +134,9 @@ export async function startGrpcCapture(): Promise<CaptureServer> {
   svc('logs.v1.LogsService', 'logs');
   svc('metrics.v1.MetricsService', 'metrics');
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
   );
   const close = (): Promise<void> => new Promise((r) => server.tryShutdown(() => r()));
   return {

@@ -57,7 +57,8 @@ export async function startChild(yaml: string, env: Record<string, string> = {})
   );
   const [, grpcPort, httpPort, adminPort] = ports as unknown as RegExpExecArray;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
-  if ((await fetch(`${adminUrl}/readyz`)).status !== 200) throw new Error(`scorecar child not ready:\n${out}`);
+  if ((await fetch(`${adminUrl}/readyz`)).status !== 200)
+    throw new Error(`scorecar child not ready:\n${out}`);
   const status = (key: string): number => {
     try {
       const m = new RegExp(`${key}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));

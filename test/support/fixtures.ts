@@ -86,7 +86,11 @@ export function fixtureTraces(
 ): CompleteTrace[] {
   const { logs: withLogs = true, ...rest } = opts;
   const logs = withLogs ? fixtureLogsProtobuf(convention, name) : null;
-  return tracesFromRequest(fixtureProtobuf(convention, name), { ...rest, nowMs: 0, ...(logs ? { logs } : {}) });
+  return tracesFromRequest(fixtureProtobuf(convention, name), {
+    ...rest,
+    nowMs: 0,
+    ...(logs ? { logs } : {}),
+  });
 }
 
 /** TraceViews of the fixture's traces, in order of first appearance. */

@@ -1,7 +1,11 @@
 // Reading scorecar's /metrics in tests.
 
 /** Sums a metric family from a Prometheus text page, filtered by labels. */
-export async function scrape(adminUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function scrape(
+  adminUrl: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
   let sum = 0;
   for (const line of text.split('\n')) {

@@ -67,7 +67,11 @@ function span(s: RawSpan, startNs: bigint): Buffer {
 }
 
 /** An ExportTraceServiceRequest: one resource (service.name), one scope, spans 1 µs apart. */
-export function traceRequest(service: string, spans: RawSpan[], startNs = BigInt(Date.now()) * 1_000_000n): Buffer {
+export function traceRequest(
+  service: string,
+  spans: RawSpan[],
+  startNs = BigInt(Date.now()) * 1_000_000n,
+): Buffer {
   const resource = ld(1, ld(1, kv('service.name', sv(service))));
   const scope = ld(1, str(1, 'scorecar-test'));
   return ld(1, resource, ld(2, scope, ...spans.map((s, i) => ld(2, span(s, startNs + BigInt(i) * 1000n)))));

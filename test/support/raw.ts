@@ -77,7 +77,12 @@ export class RawConnection {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         if (cond(this)) resolve();
-        else if (this.closed) reject(new Error(`connection closed before ${what}; read ${JSON.stringify(this.received.toString('latin1').slice(0, 200))}`));
+        else if (this.closed)
+          reject(
+            new Error(
+              `connection closed before ${what}; read ${JSON.stringify(this.received.toString('latin1').slice(0, 200))}`,
+            ),
+          );
         else this.waiters.push(check);
       };
       check();
@@ -101,7 +106,9 @@ export class RawConnection {
     while (sent < total && !this.closed && !this.error) {
       const n = Math.min(piece, total - sent);
       sent += n;
-      const data = chunked ? Buffer.concat([Buffer.from(`${n.toString(16)}\r\n`), chunk.subarray(0, n), Buffer.from('\r\n')]) : chunk.subarray(0, n);
+      const data = chunked
+        ? Buffer.concat([Buffer.from(`${n.toString(16)}\r\n`), chunk.subarray(0, n), Buffer.from('\r\n')])
+        : chunk.subarray(0, n);
       if (!this.socket.write(data)) {
         await new Promise<void>((resolve) => {
           const done = (): void => {

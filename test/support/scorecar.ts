@@ -22,7 +22,10 @@ export interface TestScorecar {
 /** `yaml` is merged over loopback ports; `overrides` edits the parsed document last. */
 export async function startScorecar(
   yaml = '',
-  opts: ScorecarOptions & { overrides?: (doc: Record<string, unknown>) => void; captureTraces?: boolean } = {},
+  opts: ScorecarOptions & {
+    overrides?: (doc: Record<string, unknown>) => void;
+    captureTraces?: boolean;
+  } = {},
 ): Promise<TestScorecar> {
   const config = loadConfig({
     text: yaml,
@@ -67,7 +70,11 @@ export async function startScorecar(
   };
 }
 
-export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<void> {
   const t0 = Date.now();
   while (!(await cond())) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

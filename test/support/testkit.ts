@@ -178,7 +178,12 @@ export function makeTraceView(input: TestViewInput = {}): TraceView {
 
 /** The assessments of one runner job, without their typed usage (most tests look at these only). */
 export async function runAssessments(
-  runner: { run(job: never, signal?: AbortSignal): Promise<ReadonlyArray<{ assessment: import('../../src/assessments/index.ts').Assessment }>> },
+  runner: {
+    run(
+      job: never,
+      signal?: AbortSignal,
+    ): Promise<ReadonlyArray<{ assessment: import('../../src/assessments/index.ts').Assessment }>>;
+  },
   job: unknown,
   signal?: AbortSignal,
 ): Promise<import('../../src/assessments/index.ts').Assessment[]> {

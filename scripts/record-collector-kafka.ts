@@ -1,5 +1,5 @@
 // Records what the real OpenTelemetry Collector `kafka` exporter writes, into
-// test/fixtures/collector-kafka/collector-kafka.json, for the Kafka receiver and exporter tests.
+// test/fixtures/collector-kafka.json, for the Kafka receiver and exporter tests.
 //
 //   npm run fixtures:collector-kafka
 //
@@ -22,7 +22,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const GO_DIR = join(ROOT, 'scripts/collector-kafka');
 const CACHE = join(ROOT, '.cache/go');
 const BIN = join(CACHE, 'collector-kafka');
-const OUT = join(ROOT, 'test/fixtures/collector-kafka/collector-kafka.json');
+const OUT = join(ROOT, 'test/fixtures/collector-kafka.json');
 export const PARTITIONS = 3;
 
 function goEnv(): NodeJS.ProcessEnv {
@@ -126,7 +126,6 @@ async function main(): Promise<void> {
     await admin.close();
     execFileSync('bash', [join(ROOT, 'scripts/kafka-broker.sh'), 'clean', brokerDir], { stdio: 'inherit' });
   }
-  mkdirSync(join(ROOT, 'test/fixtures/collector-kafka'), { recursive: true });
   writeFileSync(
     OUT,
     `${JSON.stringify({ collector: `contrib kafkaexporter ${version} (franz-go)`, encoding: 'otlp_proto', partitionTracesById: true, partitions: PARTITIONS, codecs }, null, 1)}\n`,

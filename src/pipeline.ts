@@ -44,7 +44,12 @@
 // close the stores. The memory budget counts every stage that holds data: requests in flight,
 // the export queue, buffered traces, traces waiting for their view and queued scoring jobs.
 import { readFileSync } from 'node:fs';
-import { AssessmentEmitter, type AssessmentListener, type EmitItem, SqliteAssessmentStore } from './assessments/index.ts';
+import {
+  AssessmentEmitter,
+  type AssessmentListener,
+  type EmitItem,
+  SqliteAssessmentStore,
+} from './assessments/index.ts';
 import { Assembler, type CompleteTrace, type TraceInterest } from './assembly/index.ts';
 import { type Component, type Consumer, fanout, Lifecycle } from './component/index.ts';
 import type { Config } from './config/index.ts';
@@ -59,16 +64,25 @@ import {
   createKafkaClient,
   JobPublisher,
   type KafkaClient,
+  TopicSetup,
+  type TopicSpec,
 } from './kafka/index.ts';
 import { MemoryBudget, OtlpGrpcReceiver, OtlpHttpReceiver, OtlpIngest } from './receivers/index.ts';
 import { openSqliteRegistry, type Registry } from './registry/index.ts';
-import { createScorerRunner, JudgeBudgets, type ScorerRunner, ScoringEngine, validateScorerDefinition } from './scoring/index.ts';
+import {
+  createScorerRunner,
+  JudgeBudgets,
+  type ScorerRunner,
+  ScoringEngine,
+  validateScorerDefinition,
+} from './scoring/index.ts';
 import { type JobAdmission, type SelectedJob, TraceSelector } from './select/index.ts';
-import { createLogger, errorFields, type Logger, MetricsRegistry } from './util/index.ts';
+import { createLogger, type Logger, MetricsRegistry } from './util/index.ts';
 import type { OtlpBatch } from './wire/index.ts';
 
-export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
-  .version;
+export const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 export interface PipelineOptions {
   logger?: Logger;
@@ -88,41 +102,38 @@ export interface PipelineOptions {
 
 /** Whether a config needs a Kafka client at all. */
 function usesKafka(config: Config): boolean {
-  return config.scoring.mode === 'kafka' || config.exporters.kafka.assessments || config.exporters.kafka.spans.enabled || config.receivers.kafka.enabled;
+  return (
+    config.scoring.mode === 'kafka' ||
+    config.exporters.kafka.assessments ||
+    config.exporters.kafka.spans.enabled ||
+    config.receivers.kafka.enabled
+  );
 }
 
-/** Creates the topics scorecar uses when asked to; a broker away at start only delays that. */
-async function kafkaClientFor(config: Config, log: Logger): Promise<{ client: KafkaClient; spanPartitions: number }> {
+/** The Kafka client of a config that uses Kafka (connections are made as they are needed). */
+function kafkaClientFor(config: Config, log: Logger): Promise<KafkaClient> {
   const k = config.kafka;
-  const client = await createKafkaClient({
+  return createKafkaClient({
     client: k.client,
     brokers: k.brokers,
     clientId: k.clientId,
     requestTimeoutMs: k.requestTimeoutMs,
     log: log.child({ component: 'kafka' }),
   });
-  const spans = config.exporters.kafka.spans;
-  let spanPartitions = 0;
-  const admin = client.admin();
-  try {
-    if (k.createTopics) {
-      const wanted = [];
-      if (config.scoring.mode === 'kafka' || config.exporters.kafka.assessments) {
-        wanted.push({ topic: k.topics.jobs.name, partitions: k.topics.jobs.partitions });
-        wanted.push({ topic: k.topics.assessments.name, partitions: k.topics.assessments.partitions });
-      }
-      if (spans.enabled) wanted.push({ topic: spans.topic, partitions: k.topics.jobs.partitions });
-      await admin.ensureTopics(wanted);
-    }
-    // The Collector's partitioner hashes over the partition count.
-    if (spans.enabled) spanPartitions = await admin.partitions(spans.topic);
-  } catch (e) {
-    // Kafka never keeps the data plane from starting: writes wait in their bounded buffers.
-    log.warn('cannot set up the Kafka topics now; writes are retried until the brokers answer', { code: 'KAFKA_UNAVAILABLE', err: errorFields(e) });
-  } finally {
-    await admin.close().catch(() => {});
+}
+
+/** The topics this process writes, for kafka.createTopics. */
+function topicsToCreate(config: Config): TopicSpec[] {
+  const k = config.kafka;
+  if (!k.createTopics) return [];
+  const out: TopicSpec[] = [];
+  if (config.scoring.mode === 'kafka' || config.exporters.kafka.assessments) {
+    out.push({ topic: k.topics.jobs.name, partitions: k.topics.jobs.partitions });
+    out.push({ topic: k.topics.assessments.name, partitions: k.topics.assessments.partitions });
   }
-  return { client, spanPartitions };
+  if (config.exporters.kafka.spans.enabled)
+    out.push({ topic: config.exporters.kafka.spans.topic, partitions: k.topics.jobs.partitions });
+  return out;
 }
 
 /** Something that is a Component with a close() only: wraps stores and the runner. */
@@ -176,6 +187,8 @@ export class Pipeline implements Component {
   readonly spansOut: CollectorSpanExporter | undefined;
   /** receivers.kafka: spans read from a Collector's Kafka topic. */
   readonly kafkaReceiver: CollectorSpanReceiver | undefined;
+  /** Creates the topics this process writes, in the background (kafka.createTopics). */
+  readonly topicSetup: TopicSetup | undefined;
   private readonly lifecycle: Lifecycle;
 
   /** Opens the registry (reconciling the config's scorers into it), then builds every stage. */
@@ -199,8 +212,8 @@ export class Pipeline implements Component {
           sampling: r.sampling,
         });
       }
-      const k = usesKafka(config) ? await kafkaClientFor(config, log) : undefined;
-      return new Pipeline(config, registry, { ...opts, logger: log, metrics, kafka: k?.client, spanPartitions: k?.spanPartitions ?? 0 });
+      const kafka = usesKafka(config) ? await kafkaClientFor(config, log) : undefined;
+      return new Pipeline(config, registry, { ...opts, logger: log, metrics, kafka });
     } catch (e) {
       await registry.close();
       throw e;
@@ -210,7 +223,7 @@ export class Pipeline implements Component {
   private constructor(
     config: Config,
     registry: Registry,
-    opts: PipelineOptions & { logger: Logger; metrics: MetricsRegistry; kafka: KafkaClient | undefined; spanPartitions: number },
+    opts: PipelineOptions & { logger: Logger; metrics: MetricsRegistry; kafka: KafkaClient | undefined },
   ) {
     this.config = config;
     this.registry = registry;
@@ -324,7 +337,9 @@ export class Pipeline implements Component {
       log: log.child({ component: 'sampler' }),
     });
     const onTrace = opts.onTrace;
-    const select: Consumer<CompleteTrace> = onTrace ? fanout(this.selector, { consume: onTrace }) : this.selector;
+    const select: Consumer<CompleteTrace> = onTrace
+      ? fanout(this.selector, { consume: onTrace })
+      : this.selector;
     // An extra consumer may read any trace: then every trace is buffered.
     const interest: TraceInterest = onTrace ? { wants: () => true } : this.selector;
     this.assembler = new Assembler(config.assembler, select, {
@@ -333,8 +348,9 @@ export class Pipeline implements Component {
       log: log.child({ component: 'assembler' }),
     });
     const spansCfg = config.exporters.kafka.spans;
+    // Learned in the background (TopicSetup); until then the client picks partitions.
+    let spanPartitions = 0;
     if (kafka && spansCfg.enabled) {
-      const partitions = opts.spanPartitions;
       this.spansOut = new CollectorSpanExporter({
         publisher: new BufferedPublisher({
           producer: kafka.producer({ compression: spansCfg.compression }),
@@ -345,8 +361,8 @@ export class Pipeline implements Component {
           retry: k.jobs.retry,
           metrics,
           log: log.child({ component: 'kafka-spans' }),
+          atWrite: CollectorSpanExporter.placement(() => spanPartitions),
         }),
-        partitions: () => partitions,
         metrics,
       });
     }
@@ -366,7 +382,9 @@ export class Pipeline implements Component {
     // Encoded jobs and assessments waiting for the Kafka brokers.
     if (this.jobs) this.budget.addHolder(() => this.jobs!.bufferedBytes);
     if (this.assessmentsOut) this.budget.addHolder(() => this.assessmentsOut!.bufferedBytes);
-    metrics.gauge('scorecar_memory_budget_used_bytes', 'Bytes counted against limits.memoryBytes', [], () => this.budget.used());
+    metrics.gauge('scorecar_memory_budget_used_bytes', 'Bytes counted against limits.memoryBytes', [], () =>
+      this.budget.used(),
+    );
     metrics.gauge('scorecar_memory_budget_limit_bytes', 'limits.memoryBytes', [], () => this.budget.limit);
 
     const rx = config.receivers.otlp;
@@ -405,11 +423,23 @@ export class Pipeline implements Component {
       });
     }
 
+    if (kafka) {
+      this.topicSetup = new TopicSetup({
+        client: kafka,
+        create: topicsToCreate(config),
+        countPartitionsOf: spansCfg.enabled
+          ? { topic: spansCfg.topic, onCount: (n) => (spanPartitions = n) }
+          : undefined,
+        log: log.child({ component: 'kafka' }),
+      });
+    }
+
     // Start order, sinks first; shutdown runs it backwards (receivers first, stores last).
     this.lifecycle = new Lifecycle([
       closing(() => this.registry.close()),
       closing(() => this.store.close()),
       closing(() => this.runner.close()),
+      ...(this.topicSetup ? [this.topicSetup] : []),
       this.forwarder,
       ...(this.assessmentsOut ? [this.assessmentsOut] : []),
       this.emitter,

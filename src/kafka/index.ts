@@ -53,3 +53,4 @@ export {
   saramaPartition,
   splitTraces,
 } from './spans.ts';
+export { TopicSetup, type TopicSetupOptions } from './topics.ts';

@@ -28,7 +28,16 @@ export interface PublisherOptions<M> {
   log: Logger;
   /** Told about each message dropped after it was accepted (shutdown), with what it was offered with. */
   onDrop?: (meta: M, reason: 'shutdown') => void;
+  /**
+   * Messages as they are written, for what is only known later than the offer: the Collector
+   * format's partition needs the topic's partition count. Returns undefined while it cannot tell
+   * yet; the writer then waits and asks again.
+   */
+  atWrite?: (msg: OutMessage) => OutMessage | undefined;
 }
+
+/** How long the writer waits when atWrite cannot place a message yet. */
+const NOT_READY_MS = 100;
 
 interface Entry<M> {
   msg: OutMessage;
@@ -152,11 +161,18 @@ export class BufferedPublisher<M = undefined> implements Component {
         batch.push(e);
         size += e.bytes;
       }
+      let msgs = batch.map((e) => e.msg);
+      const atWrite = this.o.atWrite;
+      if (atWrite) {
+        const placed = msgs.map((m) => atWrite(m));
+        if (placed.some((m) => m === undefined)) {
+          await pause(NOT_READY_MS, this.stop.signal);
+          continue;
+        }
+        msgs = placed as OutMessage[];
+      }
       try {
-        await this.o.producer.send(
-          this.o.topic,
-          batch.map((e) => e.msg),
-        );
+        await this.o.producer.send(this.o.topic, msgs);
       } catch (e) {
         if (this.failures === 0) {
           this.o.log.warn('cannot write to Kafka; retrying (messages wait in the bounded buffer)', {

@@ -1,6 +1,6 @@
 // Spans on Kafka in the OpenTelemetry Collector's format: what its `kafka` exporter writes with
 // `encoding: otlp_proto` and `partition_traces_by_id: true` (facts in the Kafka notes; checked
-// against messages recorded from the real exporter in test/fixtures/collector-kafka):
+// against messages recorded from the real exporter in test/fixtures/collector-kafka.json):
 //   value     = an OTLP TracesData (the bytes of an ExportTraceServiceRequest), no framing;
 //   one message per (trace, resource, scope): exactly one ResourceSpans holding one ScopeSpans
 //             with that trace's spans of that scope (so a trace spans several messages, and
@@ -202,9 +202,8 @@ export class CollectorSpanReceiver implements Component {
 }
 
 export interface CollectorSpanExporterOptions {
+  /** Built with `CollectorSpanExporter.placement(partitions)` as its atWrite. */
   publisher: BufferedPublisher;
-  /** Partitions of the topic now (the hash needs the count); refreshed by the owner. */
-  partitions: () => number;
   metrics: MetricsRegistry;
 }
 
@@ -225,17 +224,23 @@ export class CollectorSpanExporter implements Consumer<OtlpBatch>, Component {
 
   start(): void {}
 
+  /**
+   * The publisher's atWrite: each message's partition by the Collector's hash, once the topic's
+   * partition count is known (`partitions()` is 0 until then, and messages wait).
+   */
+  static placement(partitions: () => number): (msg: OutMessage) => OutMessage | undefined {
+    return (msg) => {
+      const n = partitions();
+      if (n <= 0) return undefined;
+      return { ...msg, partition: saramaPartition(msg.key as Buffer, n) };
+    };
+  }
+
   /** Never refuses: a full buffer drops (and counts) rather than holding the receivers up. */
   consume(batch: OtlpBatch): void {
     if (batch.signal !== 'traces') return;
-    const n = this.o.partitions();
     for (const msg of splitTraces(batch)) {
-      const key = Buffer.from(msg.key);
-      const out: OutMessage = {
-        key,
-        value: msg.value,
-        ...(n > 0 ? { partition: saramaPartition(key, n) } : {}),
-      };
+      const out: OutMessage = { key: Buffer.from(msg.key), value: msg.value };
       if (!this.o.publisher.offer(out, undefined)) this.m.dropped.inc();
     }
   }

@@ -37,6 +37,7 @@ import {
   pause,
 } from './client.ts';
 import { decodeJob, selectedJob } from './job.ts';
+import { TopicSetup } from './topics.ts';
 
 export interface WorkerOptions {
   config: Config;
@@ -55,6 +56,7 @@ export class ScoringWorker implements Component {
   private consumer: GroupConsumer | undefined;
   private running: Promise<void> | undefined;
   private server: Server | undefined;
+  private topics: TopicSetup | undefined;
   /** Assessments of the batch in hand, as the engine hands them on. */
   private out: EmitItem[] = [];
   private readonly abort = new AbortController();
@@ -130,17 +132,18 @@ export class ScoringWorker implements Component {
   async start(): Promise<void> {
     const { config, client, log } = this.o;
     const k = config.kafka;
-    if (k.createTopics) {
-      const admin = client.admin();
-      try {
-        await admin.ensureTopics([
-          { topic: k.topics.jobs.name, partitions: k.topics.jobs.partitions },
-          { topic: k.topics.assessments.name, partitions: k.topics.assessments.partitions },
-        ]);
-      } finally {
-        await admin.close().catch(() => {});
-      }
-    }
+    // In the background: a broker away at start only delays the first batch.
+    this.topics = new TopicSetup({
+      client,
+      create: k.createTopics
+        ? [
+            { topic: k.topics.jobs.name, partitions: k.topics.jobs.partitions },
+            { topic: k.topics.assessments.name, partitions: k.topics.assessments.partitions },
+          ]
+        : [],
+      log,
+    });
+    this.topics.start();
     this.producer = client.producer({ compression: config.exporters.kafka.compression });
     this.consumer = client.consumer({
       groupId: k.worker.groupId,
@@ -296,6 +299,7 @@ export class ScoringWorker implements Component {
     await this.running;
     this.abort.abort();
     await this.engine.shutdown(Date.now());
+    await this.topics?.shutdown();
     await this.producer?.close().catch(() => {});
     await this.runner.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));

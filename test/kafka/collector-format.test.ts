@@ -1,5 +1,5 @@
 // The OpenTelemetry Collector's Kafka format, checked against what the real Collector `kafka`
-// exporter wrote (test/fixtures/collector-kafka, recorded by `npm run fixtures:collector-kafka`):
+// exporter wrote (test/fixtures/collector-kafka.json, recorded by `npm run fixtures:collector-kafka`):
 // its record batches are replayed byte for byte (still compressed with none, gzip, snappy, lz4
 // and zstd by the exporter's own client) into one topic, which both client libraries read back
 // as the recorded messages, and which a sidecar with receivers.kafka consumes, reassembles (each
@@ -36,7 +36,7 @@ interface Recorded {
   >;
 }
 const FIXTURE = JSON.parse(
-  readFileSync(new URL('../fixtures/collector-kafka/collector-kafka.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../fixtures/collector-kafka.json', import.meta.url), 'utf8'),
 ) as Recorded;
 const log = createLogger({ level: 'error' });
 const msgId = (m: { partition: number; key: string | null; value: string }): string =>

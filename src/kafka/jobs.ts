@@ -76,9 +76,13 @@ export class JobPublisher implements Consumer<SelectedJob>, JobAdmission, Compon
 
   consume(job: SelectedJob): void {
     const meta = { experiment: job.scorer.experimentId, scorer: job.scorer.name };
-    const value = encodeJob(jobMessage(job, this.now()));
+    const m = jobMessage(job, this.now());
     const taken = this.publisher.offer(
-      { key: job.view.traceId, value, headers: { [SCHEMA_VERSION_HEADER]: String(JOB_SCHEMA_VERSION) } },
+      {
+        key: m.traceId,
+        value: encodeJob(m),
+        headers: { [SCHEMA_VERSION_HEADER]: String(JOB_SCHEMA_VERSION) },
+      },
       meta,
     );
     if (!taken) {

@@ -8,7 +8,8 @@
 //   drain        both workers stopped for 60 s while traffic goes on (the jobs wait on the
 //                topic), then started again: time until the backlog is scored.
 // Figures move with the machine's load; each line prints the 1-minute load average.
-//   npm run bench:kafka [-- --only throughput,latency,drain] [-- --traces 4000] [-- --outage 60]
+//   npm run bench:kafka [-- --only throughput,latency,drain] [--traces 4000] [--outage 60] [--rate 100]
+//                       [--client platformatic|kafkajs]   (the client of the latency and drain runs)
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { loadavg } from 'node:os';
@@ -29,12 +30,15 @@ const { values: args } = parseArgs({
     traces: { type: 'string', default: '4000' },
     outage: { type: 'string', default: '60' },
     rate: { type: 'string', default: '100' },
+    /** The client of the latency and drain runs (throughput runs both). */
+    client: { type: 'string', default: 'platformatic' },
   },
 });
 const PARTS = new Set(args.only!.split(','));
 const N = Number(args.traces);
 const OUTAGE_S = Number(args.outage);
 const RATE = Number(args.rate);
+const CLIENT = args.client!;
 
 const load = (): string => loadavg()[0]!.toFixed(1);
 let seq = 0;
@@ -249,7 +253,7 @@ async function latency(s: Setup): Promise<void> {
       workers: unique('w'),
       emitter: unique('e'),
     };
-    const yaml = kafkaYaml(s, 'platformatic', names);
+    const yaml = kafkaYaml(s, CLIENT, names);
     const sc = await startChild(
       `${yaml.replace('scoring:\n', `scoring:\n  mode: ${mode}\n`)}exporters: {otlp: {endpoint: "${sink.url}"}}\n${SCORERS}`,
     );
@@ -262,7 +266,7 @@ async function latency(s: Setup): Promise<void> {
       const ms = traces.map((t) => sink.arrived.get(t.traceId)! - sent.get(t.traceId)!);
       result[mode] = { p50: pct(ms, 0.5), p99: pct(ms, 0.99) };
       console.log(
-        `latency     ${mode.padEnd(12)} p50 ${String(result[mode]!.p50).padStart(5)} ms  p99 ${String(result[mode]!.p99).padStart(5)} ms  (${traces.length} traces at ${RATE}/s, settle 200 ms included; load ${load()})`,
+        `latency     ${(mode === 'kafka' ? `kafka/${CLIENT}` : mode).padEnd(20)} p50 ${String(result[mode]!.p50).padStart(5)} ms  p99 ${String(result[mode]!.p99).padStart(5)} ms  (${traces.length} traces at ${RATE}/s, settle 200 ms included; load ${load()})`,
       );
     } finally {
       await Promise.all(ws.map((w) => w.stop()));
@@ -283,7 +287,7 @@ async function drain(s: Setup): Promise<void> {
     workers: unique('w'),
     emitter: unique('e'),
   };
-  const yaml = kafkaYaml(s, 'platformatic', names);
+  const yaml = kafkaYaml(s, CLIENT, names);
   const sc = await startChild(
     `${yaml.replace('scoring:\n', 'scoring:\n  mode: kafka\n')}exporters: {otlp: {endpoint: "${sink.url}"}}\n${SCORERS}`,
   );
@@ -301,7 +305,7 @@ async function drain(s: Setup): Promise<void> {
     await until(() => sink.count() >= want, 600_000, `${want} assessments`);
     const s2 = (Date.now() - t0) / 1000;
     console.log(
-      `drain       ${OUTAGE_S} s outage at ${RATE} traces/s: ${traces.length} traces (${want} jobs) scored ${s2.toFixed(1)} s after 2 workers came back (worker start included; load ${load()})`,
+      `drain       ${CLIENT}: ${OUTAGE_S} s outage at ${RATE} traces/s: ${traces.length} traces (${want} jobs) scored ${s2.toFixed(1)} s after 2 workers came back (worker start included; load ${load()})`,
     );
   } finally {
     await Promise.all(ws.map((w) => w.stop()));

@@ -223,16 +223,13 @@ class PlatformaticGroupConsumer implements GroupConsumer {
   /** Hands the stream's batches to `handle` until it fails or the consumer is closed. */
   private async drain(
     consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
-    stream: Readableish & { on(ev: 'error', fn: (e: Error) => void): unknown },
+    stream: FlowingStream,
     handle: BatchHandler,
   ): Promise<void> {
-    let failure: Error | undefined;
-    stream.on('error', (e: Error) => {
-      failure ??= e;
-    });
+    const queue = new StreamQueue(stream, this.o.maxBatch * 2);
     let idleSince = Date.now();
     while (!this.stop.signal.aborted) {
-      const batch = await nextBatch(stream, this.o.maxBatch, this.stop.signal, () => failure);
+      const batch = await queue.take(this.o.maxBatch, this.stop.signal);
       if (batch.length === 0) {
         // Measured here: after a rebalance the library's stream sometimes stops fetching
         // partitions this member owns while they have messages. A member idle for a while that
@@ -349,52 +346,94 @@ function toIn(m: Msg): InMessage {
   };
 }
 
-interface Readableish {
-  read(): unknown;
-  once(ev: string, fn: () => void): unknown;
-  removeListener(ev: string, fn: () => void): unknown;
+/** The library's message stream as the queue below uses it. */
+interface FlowingStream {
+  on(ev: 'data', fn: (m: Msg) => void): unknown;
+  on(ev: 'error', fn: (e: Error) => void): unknown;
+  on(ev: 'close', fn: () => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
   readonly destroyed: boolean;
+  close(): Promise<void>;
 }
 
 /**
- * Up to `max` messages as soon as at least one is there; [] after about a second without any
- * (or when aborted). Throws when the stream failed or closed under us (the caller reconnects).
+ * The stream in flowing mode, feeding a queue that pauses it at `highWater` messages and resumes
+ * it once half of that is taken. (Measured: reading it in paused mode — read() until null, then
+ * wait for 'readable' — leaves it idle for seconds at a time while messages keep arriving, as
+ * soon as the handler takes a few milliseconds per batch.)
  */
-async function nextBatch(
-  stream: Readableish,
-  max: number,
-  signal: AbortSignal,
-  failed: () => Error | undefined,
-): Promise<Msg[]> {
-  const out: Msg[] = [];
-  let waited = false;
-  for (;;) {
-    const f = failed();
-    if (f) throw f;
-    if (stream.destroyed) throw new Error('the kafka message stream closed');
-    while (out.length < max) {
-      const m = stream.read();
-      if (m === null) break;
-      out.push(m as Msg);
-    }
-    if (out.length > 0 || signal.aborted || waited) return out;
-    waited = true;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(tick);
-        stream.removeListener('readable', done);
-        stream.removeListener('close', done);
-        stream.removeListener('error', done);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      // Looks again at least every second whatever the stream says: a missed 'readable' must
-      // not park a member that still owns partitions.
-      const tick = setTimeout(done, 1000);
-      stream.once('readable', done);
-      stream.once('close', done);
-      stream.once('error', done);
-      signal.addEventListener('abort', done, { once: true });
+class StreamQueue {
+  private items: Msg[] = [];
+  private head = 0;
+  private failure: Error | undefined;
+  private closed = false;
+  private paused = false;
+  private wake: (() => void) | undefined;
+  private readonly stream: FlowingStream;
+  private readonly highWater: number;
+
+  constructor(stream: FlowingStream, highWater: number) {
+    this.stream = stream;
+    this.highWater = Math.max(1, highWater);
+    stream.on('data', (m: Msg) => {
+      this.items.push(m);
+      if (!this.paused && this.items.length - this.head >= this.highWater) {
+        this.paused = true;
+        stream.pause();
+      }
+      this.notify();
     });
+    stream.on('error', (e: Error) => {
+      this.failure ??= e;
+      this.notify();
+    });
+    stream.on('close', () => {
+      this.closed = true;
+      this.notify();
+    });
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /**
+   * Up to `max` messages as soon as at least one is there; [] after about a second without any
+   * (or when aborted). Throws when the stream failed or closed under us (the caller reopens).
+   */
+  async take(max: number, signal: AbortSignal): Promise<Msg[]> {
+    for (let waited = false; ; waited = true) {
+      if (this.failure) throw this.failure;
+      if (this.items.length > this.head) {
+        const out = this.items.slice(this.head, this.head + max);
+        this.head += out.length;
+        if (this.head >= this.items.length) {
+          this.items = [];
+          this.head = 0;
+        }
+        if (this.paused && this.items.length - this.head <= this.highWater / 2) {
+          this.paused = false;
+          this.stream.resume();
+        }
+        return out;
+      }
+      if (this.closed || this.stream.destroyed) throw new Error('the kafka message stream closed');
+      if (signal.aborted || waited) return [];
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(tick);
+          signal.removeEventListener('abort', done);
+          this.wake = undefined;
+          resolve();
+        };
+        // Looks again at least every second (the caller checks for a stalled member then).
+        const tick = setTimeout(done, 1000);
+        this.wake = done;
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
   }
 }

@@ -89,5 +89,7 @@ export async function runWorker(argv: string[]): Promise<number> {
     process.on('SIGINT', onSignal);
   });
   log.info('scorecar worker stopped');
+  // A client library may keep a socket or timer alive past the shutdown deadline: exit anyway.
+  setTimeout(() => process.exit(0), 1000).unref();
   return 0;
 }

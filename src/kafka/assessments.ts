@@ -115,7 +115,6 @@ export interface AssessmentFeedOptions {
 export class AssessmentFeed implements Component {
   private readonly o: AssessmentFeedOptions;
   private consumer: GroupConsumer | undefined;
-  private running: Promise<void> | undefined;
   private readonly m;
 
   constructor(o: AssessmentFeedOptions) {
@@ -141,7 +140,7 @@ export class AssessmentFeed implements Component {
       maxBatch: this.o.batchSize,
       sessionTimeoutMs: this.o.sessionTimeoutMs,
     });
-    this.running = this.consumer.run(async (batch) => this.handle(batch));
+    void this.consumer.run(async (batch) => this.handle(batch));
   }
 
   private async handle(batch: readonly InMessage[]): Promise<void> {
@@ -167,8 +166,7 @@ export class AssessmentFeed implements Component {
     }
   }
 
-  async shutdown(): Promise<void> {
-    await this.consumer?.close();
-    await this.running;
+  async shutdown(deadlineMs: number): Promise<void> {
+    await this.consumer?.close(deadlineMs);
   }
 }

@@ -77,8 +77,13 @@ export interface GroupConsumer {
    * rebalances by reconnecting; resolves once closed.
    */
   run(handle: BatchHandler): Promise<void>;
-  /** Stops after the batch in hand (its offsets are committed if it completes), leaves the group. */
-  close(): Promise<void>;
+  /**
+   * Stops after the batch in hand (its offsets are committed if it completes), leaves the group.
+   * Waits at most until `deadlineMs` (default: 10 s from now): a library that hangs while leaving
+   * (seen: kafkajs in the middle of a join) must not hold a shutdown; the group then moves this
+   * member's partitions after its session timeout.
+   */
+  close(deadlineMs?: number): Promise<void>;
   /** Batches read again after a failure or a rebalance cannot be told apart; this counts reconnects. */
   readonly restarts: number;
 }
@@ -137,4 +142,22 @@ export function pause(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Resolves when `p` settles or at `deadlineMs`, whichever is first; true when `p` settled. */
+export async function settledBy(p: Promise<unknown>, deadlineMs: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), Math.max(0, deadlineMs - Date.now()));
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

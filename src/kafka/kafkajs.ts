@@ -31,6 +31,7 @@ import {
   type KafkaProducer,
   type OutMessage,
   pause,
+  settledBy,
   type ProducerOptions,
   type TopicSpec,
 } from './client.ts';
@@ -294,8 +295,15 @@ class KafkajsGroupConsumer implements GroupConsumer {
     }
   }
 
-  async close(): Promise<void> {
+  async close(deadlineMs = Date.now() + 10_000): Promise<void> {
     this.stop.abort();
-    await this.running;
+    if (this.running && !(await settledBy(this.running, deadlineMs))) {
+      this.log.warn(
+        'the kafka consumer did not leave its group in time; its partitions move after the session timeout',
+        {
+          group: this.o.groupId,
+        },
+      );
+    }
   }
 }

@@ -21,6 +21,7 @@ import {
   type KafkaProducer,
   type OutMessage,
   pause,
+  settledBy,
   type ProducerOptions,
   type TopicSpec,
 } from './client.ts';
@@ -101,6 +102,9 @@ export class PlatformaticClient implements KafkaClient {
       // What the stream may hold beyond the batch in hand: every one of them is a message that
       // a rebalance can make this member drop and another read again.
       highWaterMark: Math.max(opts.maxBatch * 2, 64),
+      // One fetch response is pushed into the stream whole, paused or not: this bounds it
+      // (the library's default is 50 MB).
+      maxBytes: 8 * 1024 * 1024,
       retries: 3,
       retryDelay: 250,
     });
@@ -254,9 +258,16 @@ class PlatformaticGroupConsumer implements GroupConsumer {
     }
   }
 
-  async close(): Promise<void> {
+  async close(deadlineMs = Date.now() + 10_000): Promise<void> {
     this.stop.abort();
-    await this.running;
+    if (this.running && !(await settledBy(this.running, deadlineMs))) {
+      this.client.log.warn(
+        'the kafka consumer did not leave its group in time; its partitions move after the session timeout',
+        {
+          group: this.o.groupId,
+        },
+      );
+    }
   }
 }
 

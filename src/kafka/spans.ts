@@ -126,7 +126,6 @@ const REFUSED_WAIT_MS = 200;
 export class CollectorSpanReceiver implements Component {
   private readonly o: CollectorSpanReceiverOptions;
   private consumer: GroupConsumer | undefined;
-  private running: Promise<void> | undefined;
   private readonly stop = new AbortController();
   private readonly m;
 
@@ -154,7 +153,7 @@ export class CollectorSpanReceiver implements Component {
       maxBatch: this.o.batchSize,
       sessionTimeoutMs: this.o.sessionTimeoutMs,
     });
-    this.running = this.consumer.run((batch) => this.handle(batch));
+    void this.consumer.run((batch) => this.handle(batch));
   }
 
   private async handle(batch: readonly InMessage[]): Promise<void> {
@@ -194,10 +193,9 @@ export class CollectorSpanReceiver implements Component {
     }
   }
 
-  async shutdown(): Promise<void> {
+  async shutdown(deadlineMs: number): Promise<void> {
     this.stop.abort();
-    await this.consumer?.close();
-    await this.running;
+    await this.consumer?.close(deadlineMs);
   }
 }
 

@@ -35,6 +35,7 @@ import {
   type KafkaProducer,
   type OutMessage,
   pause,
+  settledBy,
 } from './client.ts';
 import { decodeJob, selectedJob } from './job.ts';
 import { TopicSetup } from './topics.ts';
@@ -54,7 +55,6 @@ export class ScoringWorker implements Component {
   private readonly engine: ScoringEngine;
   private producer: KafkaProducer | undefined;
   private consumer: GroupConsumer | undefined;
-  private running: Promise<void> | undefined;
   private server: Server | undefined;
   private topics: TopicSetup | undefined;
   /** Assessments of the batch in hand, as the engine hands them on. */
@@ -151,7 +151,7 @@ export class ScoringWorker implements Component {
       maxBatch: k.worker.batchSize,
       sessionTimeoutMs: k.worker.sessionTimeoutMs,
     });
-    this.running = this.consumer.run((batch) => this.handle(batch));
+    void this.consumer.run((batch) => this.handle(batch));
     this.ready = true;
     log.info('scorecar worker started', {
       client: client.kind,
@@ -282,25 +282,19 @@ export class ScoringWorker implements Component {
    */
   async shutdown(deadlineMs: number): Promise<void> {
     this.ready = false;
-    const closing = this.consumer?.close() ?? Promise.resolve();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const finished = await Promise.race([
-      closing.then(() => true),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), Math.max(0, (deadlineMs - Date.now()) * 0.8));
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!finished) {
+    // Most of the time left goes to the batch in hand (scored, written, committed).
+    const soft = Date.now() + Math.max(0, (deadlineMs - Date.now()) * 0.8);
+    const closing = this.consumer?.close(deadlineMs) ?? Promise.resolve();
+    if (!(await settledBy(closing, soft))) {
+      // Past it: abort the batch (its jobs have no assessments, so it is not committed).
       this.abort.abort();
       await this.engine.shutdown(Date.now());
     }
-    await closing;
-    await this.running;
+    await settledBy(closing, deadlineMs);
     this.abort.abort();
     await this.engine.shutdown(Date.now());
     await this.topics?.shutdown();
-    await this.producer?.close().catch(() => {});
+    await settledBy(this.producer?.close() ?? Promise.resolve(), Math.max(deadlineMs, Date.now() + 1000));
     await this.runner.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }

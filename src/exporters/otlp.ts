@@ -5,7 +5,9 @@
 // request: concatenating encoded Export*ServiceRequest messages is a valid protobuf merge of
 // their repeated resource_* fields, so batching keeps every byte of every span. Over HTTP the
 // parts are written one after the other (one writev), never copied into a joined buffer: at
-// hundreds of MB/s that copy, and the fresh memory it needs, cost more than the scan.
+// hundreds of MB/s that copy, and the fresh memory it needs, cost more than the scan. A merged
+// request the downstream refuses for its content is split until the refused request is alone
+// (deliver), so one sender's bad request never costs another sender's data.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -34,7 +36,20 @@ const MAX_BATCH_BYTES = 2 * 1024 * 1024;
 
 export type SendOutcome =
   | { ok: true; rejected: number; message: string }
-  | { ok: false; retryable: boolean; retryAfterMs: number | undefined; message: string };
+  | {
+      ok: false;
+      retryable: boolean;
+      retryAfterMs: number | undefined;
+      message: string;
+      /**
+       * The downstream refused the request for its content or size (HTTP 400/413, gRPC
+       * INVALID_ARGUMENT / RESOURCE_EXHAUSTED without RetryInfo): a part of it may still pass.
+       */
+      split?: boolean;
+    };
+
+/** HTTP statuses that refuse a request for what it holds, not for who sent it or where. */
+const SPLIT_HTTP = new Set([400, 413]);
 
 export interface Transport {
   readonly kind: 'http' | 'grpc';
@@ -142,6 +157,7 @@ export class HttpTransport implements Transport {
               retryable: httpRetryable(status),
               retryAfterMs: parseRetryAfter(res.headers['retry-after']),
               message: `HTTP ${status} from ${this.base.host}`,
+              split: SPLIT_HTTP.has(status),
             });
           });
         },
@@ -214,11 +230,13 @@ export class GrpcTransport implements Transport {
           }
           const details = err.metadata?.get('grpc-status-details-bin')[0];
           const hint = details instanceof Buffer ? retryDelayFromStatus(details) : undefined;
+          const retryable = grpcRetryable(err.code, hint !== undefined);
           resolve({
             ok: false,
-            retryable: grpcRetryable(err.code, hint !== undefined),
+            retryable,
             retryAfterMs: hint,
             message: `gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`,
+            split: !retryable && (err.code === grpc.status.INVALID_ARGUMENT || err.code === grpc.status.RESOURCE_EXHAUSTED),
           });
         },
       );
@@ -288,6 +306,7 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       rejected: metrics.counter('scorecar_exporter_downstream_rejected_items_total', 'Items the downstream refused through partial_success', ['signal']),
       retries: metrics.counter('scorecar_exporter_retries_total', 'Downstream send attempts that were retried', ['signal']),
       requests: metrics.counter('scorecar_exporter_requests_total', 'Downstream requests by outcome', ['signal', 'outcome']),
+      splits: metrics.counter('scorecar_exporter_batch_splits_total', 'Merged downstream requests refused permanently and re-sent in two halves', ['signal']),
     };
     metrics.gauge('scorecar_exporter_queue_bytes', 'Bytes waiting in or being sent from the export queue', [], () => this.queuedBytes());
     metrics.gauge('scorecar_exporter_queue_items', 'Items waiting in the export queue', [], () => this.itemsQueued);
@@ -404,6 +423,14 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     }
   }
 
+  /**
+   * Sends a batch (requests of one signal) as one downstream request, retrying while the failure
+   * is retryable. A batch of several requests that the downstream refuses permanently for what it
+   * holds (a strict backend answering 400 for one bad span) is split in two and each half
+   * delivered on its own, down to single requests: only what the downstream refuses on its own is
+   * dropped. Splitting costs nothing while nothing is refused; with k bad requests in a batch of
+   * n it costs at most about 2k·log2(n) extra requests.
+   */
   private async deliver(batch: Item[]): Promise<void> {
     const signal = batch[0]!.signal;
     const items = batch.reduce((n, it) => n + it.items, 0);
@@ -431,6 +458,15 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       }
       if (!outcome.retryable) {
         this.m.requests.inc({ signal, outcome: 'permanent_error' });
+        if (batch.length > 1 && outcome.split) {
+          // Requests from different senders were merged: find the ones refused on their own.
+          this.m.splits.inc({ signal });
+          this.log.debug('downstream refused a merged request; sending its parts separately', { signal, requests: batch.length, reason: outcome.message });
+          const half = batch.length >>> 1;
+          await this.deliver(batch.slice(0, half));
+          await this.deliver(batch.slice(half));
+          return;
+        }
         this.m.dropped.inc({ signal, reason: 'rejected' }, items);
         this.log.warn('downstream refused a request permanently; dropped', { signal, items, reason: outcome.message });
         return;

@@ -24,6 +24,9 @@ class FakeTransport implements Transport {
   readonly kind = 'http' as const;
   readonly calls: Call[] = [];
   auto: SendOutcome | undefined;
+  /** Answers every send at once from its size; each send is recorded in `answered`. */
+  respond: ((c: { bytes: number; parts: number }) => SendOutcome) | undefined;
+  readonly answered: Array<{ bytes: number; parts: number }> = [];
   private waiters: Array<() => void> = [];
   send(signal: Signal, parts: readonly Buffer[]): Promise<SendOutcome> {
     let bytes = 0;
@@ -31,6 +34,10 @@ class FakeTransport implements Transport {
     // Only sizes are kept: the test must not hold the bodies itself.
     return new Promise((resolve) => {
       if (this.auto) return resolve(this.auto);
+      if (this.respond) {
+        this.answered.push({ bytes, parts: parts.length });
+        return resolve(this.respond({ bytes, parts: parts.length }));
+      }
       this.calls.push({ signal, bytes, parts: parts.length, answer: resolve });
       for (const w of this.waiters.splice(0)) w();
     });
@@ -135,6 +142,36 @@ describe('forward stage', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(count('scorecar_exporter_dropped_items_total', { signal: 'traces', reason: 'rejected' })).toBe(2);
     await fwd.shutdown(Date.now());
+  });
+
+  it('splits a merged batch the downstream refuses for its content, and drops only the request refused on its own', async () => {
+    const t = new FakeTransport();
+    const { fwd, count } = forwarder('queue: {concurrency: 1}', t);
+    // Good requests are 100 bytes, the bad one 7: a send holds the bad one when bytes % 100 != 0.
+    const sizes = [100, 100, 100, 7, 100, 100, 100];
+    for (const b of sizes) fwd.consume(batch('traces', b, b === 7 ? 3 : 10));
+    t.respond = (c) =>
+      c.bytes % 100 === 0 ? OK : { ok: false, retryable: false, retryAfterMs: undefined, message: 'HTTP 400', split: true };
+    fwd.start();
+    await fwd.shutdown(Date.now() + 10_000);
+    // 7 refused -> 3 sent, 4 refused -> 2 refused -> 1 (the bad one) dropped, 1 sent; then 2 sent.
+    expect(t.answered.map((c) => c.parts)).toEqual([7, 3, 4, 2, 1, 1, 2]);
+    expect(count('scorecar_exporter_sent_items_total', { signal: 'traces' })).toBe(60);
+    expect(count('scorecar_exporter_dropped_items_total', { signal: 'traces', reason: 'rejected' })).toBe(3);
+    expect(count('scorecar_exporter_batch_splits_total', { signal: 'traces' })).toBe(3);
+  });
+
+  it('drops a merged batch whole when the refusal is not about its content (e.g. 401)', async () => {
+    const t = new FakeTransport();
+    const { fwd, count } = forwarder('queue: {concurrency: 1}', t);
+    for (let i = 0; i < 4; i++) fwd.consume(batch('logs', 10, 2));
+    fwd.start();
+    const [call] = await t.waiting(1);
+    expect(call!.parts).toBe(4);
+    call!.answer({ ok: false, retryable: false, retryAfterMs: undefined, message: 'HTTP 401', split: false });
+    await fwd.shutdown(Date.now() + 1000);
+    expect(t.calls.length).toBe(0);
+    expect(count('scorecar_exporter_dropped_items_total', { signal: 'logs', reason: 'rejected' })).toBe(8);
   });
 
   it('at shutdown sends until the deadline, then counts what is left as dropped (shutdown); shutdown twice is one', async () => {

@@ -16,7 +16,7 @@ import { gzip } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import type { Component, Consumer } from '../component/index.ts';
 import type { ExporterConfig } from '../config/index.ts';
-import { type Logger, type MetricsRegistry, parseRetryAfter, ScorecarError } from '../util/index.ts';
+import { errorFields, type Logger, type MetricsRegistry, parseRetryAfter, ScorecarError } from '../util/index.ts';
 import {
   type Body,
   grpcRetryable,
@@ -263,20 +263,26 @@ interface Item {
   parts: readonly Buffer[];
   bytes: number;
   items: number;
+  /** Its items have left flight (sent, dropped or back in the queue): set once. */
+  done: boolean;
 }
 
 export type EnqueueResult = 'queued' | 'full' | 'disabled';
 
-export interface ExporterCounters {
-  sent: Record<Signal, number>;
-  dropped: Record<Signal, number>;
-  retries: number;
-}
+const perSignal = (): Record<Signal, number> => ({ traces: 0, logs: 0, metrics: 0 });
+const SIGNALS: readonly Signal[] = ['traces', 'logs', 'metrics'];
 
 /**
  * The forwarder: owns the queue, its workers and their accounting. As a stage it consumes every
  * received request (consume refuses with QUEUE_FULL when the queue is full and whenFull is
  * refuse); the emitter queues assessments through enqueue().
+ *
+ * Accounting: every item taken on is, at any moment, in exactly one of queued (waiting),
+ * in flight (in a downstream request being sent or waiting to be retried), sent or dropped
+ * (with a reason), and moves between them in one synchronous step. So per signal, at every
+ * scrape, `scorecar_receiver_accepted_items_total` (the receivers', plus transport="internal"
+ * for the emitter's assessment items, counted here) = sent + dropped + queue_items +
+ * inflight_items.
  */
 export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
   private readonly cfg: ExporterConfig;
@@ -286,8 +292,9 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
   private queue: Array<Item | undefined> = [];
   private head = 0;
   private bytesQueued = 0;
-  private itemsQueued = 0;
+  private readonly queuedItems = perSignal();
   private inFlightBytes = 0;
+  private readonly inFlightItems = perSignal();
   private wake: (() => void) | undefined;
   private running = false;
   private accepting = true;
@@ -301,25 +308,40 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     this.transport = transport ?? createTransport(cfg);
     this.log = log;
     this.m = {
+      // The receivers' family: the emitter's items are counted here with transport="internal".
+      accepted: metrics.counter('scorecar_receiver_accepted_items_total', 'Items (spans, log records, metrics) accepted', ['signal', 'transport']),
       sent: metrics.counter('scorecar_exporter_sent_items_total', 'Items (spans, log records, metrics) delivered downstream', ['signal']),
       dropped: metrics.counter('scorecar_exporter_dropped_items_total', 'Items that will never reach downstream, by reason', ['signal', 'reason']),
-      rejected: metrics.counter('scorecar_exporter_downstream_rejected_items_total', 'Items the downstream refused through partial_success', ['signal']),
+      rejected: metrics.counter('scorecar_exporter_downstream_rejected_items_total', 'Items the downstream refused through partial_success (also in dropped, reason partial_success)', ['signal']),
       retries: metrics.counter('scorecar_exporter_retries_total', 'Downstream send attempts that were retried', ['signal']),
       requests: metrics.counter('scorecar_exporter_requests_total', 'Downstream requests by outcome', ['signal', 'outcome']),
       splits: metrics.counter('scorecar_exporter_batch_splits_total', 'Merged downstream requests refused permanently and re-sent in two halves', ['signal']),
     };
+    const bySignal = (counts: Record<Signal, number>) => (): Array<[Record<string, string>, number]> =>
+      SIGNALS.map((signal) => [{ signal }, counts[signal]]);
     metrics.gauge('scorecar_exporter_queue_bytes', 'Bytes waiting in or being sent from the export queue', [], () => this.queuedBytes());
-    metrics.gauge('scorecar_exporter_queue_items', 'Items waiting in the export queue', [], () => this.itemsQueued);
+    metrics.gauge(
+      'scorecar_exporter_queue_items',
+      'Items waiting in the export queue, not yet taken by a sender (those being sent or retried: scorecar_exporter_inflight_items)',
+      ['signal'],
+      bySignal(this.queuedItems),
+    );
+    metrics.gauge(
+      'scorecar_exporter_inflight_items',
+      'Items taken from the export queue whose downstream request is being sent or waits to be retried',
+      ['signal'],
+      bySignal(this.inFlightItems),
+    );
   }
 
   get enabled(): boolean {
     return this.transport !== undefined;
   }
 
-  /** Queues a received request to be sent on as it came. */
+  /** Queues a received request to be sent on as it came (the receivers count it accepted). */
   consume(batch: OtlpBatch): void {
     if (this.transport === undefined) return;
-    if (this.enqueue(batch.signal, batch.body, batch.items) === 'full' && this.refuses) {
+    if (this.add(batch.signal, batch.body, batch.items) === 'full' && this.refuses) {
       throw new ScorecarError('QUEUE_FULL', 'the downstream export queue is full; retry later');
     }
   }
@@ -345,9 +367,21 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     return this.transport === undefined || this.bytesQueued + this.inFlightBytes + bytes <= this.cfg.queue.maxBytes;
   }
 
-  /** Queues a request body (one buffer or its pieces in order); the buffers must not change. */
+  /**
+   * Queues a request body from inside scorecar (the emitter's assessments; one buffer or its
+   * pieces in order; the buffers must not change). What is queued, or dropped and counted, is
+   * counted accepted with transport="internal", as a receiver counts what it takes; what is
+   * refused ('full' while whenFull is refuse) is not, and stays the caller's to count.
+   */
   enqueue(signal: Signal, body: Body, items: number): EnqueueResult {
     if (!this.transport) return 'disabled';
+    const result = this.add(signal, body, items);
+    if (result === 'queued' || !this.refuses) this.m.accepted.inc({ signal, transport: 'internal' }, items);
+    return result;
+  }
+
+  /** Queues a request, or counts it dropped (whenFull drop, or stopped) or leaves it refused. */
+  private add(signal: Signal, body: Body, items: number): 'queued' | 'full' {
     const parts = Buffer.isBuffer(body) ? [body] : body;
     let bytes = 0;
     for (const p of parts) bytes += p.length;
@@ -357,9 +391,9 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       }
       return 'full';
     }
-    this.queue.push({ signal, parts, bytes, items });
+    this.queue.push({ signal, parts, bytes, items, done: false });
     this.bytesQueued += bytes;
-    this.itemsQueued += items;
+    this.queuedItems[signal] += items;
     const w = this.wake;
     if (w) {
       this.wake = undefined;
@@ -379,6 +413,7 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     const first = this.queue[this.head]!;
     const batch: Item[] = [first];
     let size = first.bytes;
+    let items = first.items;
     // Each taken slot is cleared: the queue array must not keep sent bodies reachable.
     this.queue[this.head++] = undefined;
     while (this.head < this.queue.length) {
@@ -386,18 +421,40 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       if (next.signal !== first.signal || size + next.bytes > MAX_BATCH_BYTES) break;
       batch.push(next);
       size += next.bytes;
+      items += next.items;
       this.queue[this.head++] = undefined;
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    for (const it of batch) {
-      this.bytesQueued -= it.bytes;
-      this.itemsQueued -= it.items;
-      this.inFlightBytes += it.bytes;
-    }
+    this.bytesQueued -= size;
+    this.inFlightBytes += size;
+    this.queuedItems[first.signal] -= items;
+    this.inFlightItems[first.signal] += items;
     return batch;
+  }
+
+  /** Takes a batch's items out of flight; returns how many there were (not counted before). */
+  private land(batch: readonly Item[]): number {
+    let items = 0;
+    let bytes = 0;
+    for (const it of batch) {
+      if (it.done) continue;
+      it.done = true;
+      items += it.items;
+      bytes += it.bytes;
+    }
+    this.inFlightBytes -= bytes;
+    this.inFlightItems[batch[0]!.signal] -= items;
+    return items;
+  }
+
+  /** The batch's items leave flight as dropped, for this reason. */
+  private drop(batch: readonly Item[], reason: string): number {
+    const items = this.land(batch);
+    this.m.dropped.inc({ signal: batch[0]!.signal, reason }, items);
+    return items;
   }
 
   private async work(): Promise<void> {
@@ -414,11 +471,12 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
         });
         continue;
       }
-      const bytes = batch.reduce((n, it) => n + it.bytes, 0);
       try {
         await this.deliver(batch);
-      } finally {
-        this.inFlightBytes -= bytes;
+      } catch (e) {
+        // A bug of ours: its items must still be accounted for.
+        this.log.error('export worker failed; batch dropped', { err: errorFields(e) });
+        this.drop(batch, 'internal');
       }
     }
   }
@@ -433,12 +491,11 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
    */
   private async deliver(batch: Item[]): Promise<void> {
     const signal = batch[0]!.signal;
-    const items = batch.reduce((n, it) => n + it.items, 0);
     const body = batch.length === 1 ? batch[0]!.parts : batch.flatMap((it) => it.parts);
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       if (this.abort.signal.aborted) {
-        this.m.dropped.inc({ signal, reason: 'shutdown' }, items);
+        this.drop(batch, 'shutdown');
         return;
       }
       let outcome: SendOutcome;
@@ -449,10 +506,14 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       }
       if (outcome.ok) {
         this.m.requests.inc({ signal, outcome: 'ok' });
-        this.m.sent.inc({ signal }, items - outcome.rejected);
-        if (outcome.rejected > 0) {
-          this.m.rejected.inc({ signal }, outcome.rejected);
-          this.log.warn('downstream refused part of a request', { signal, rejected: outcome.rejected, reason: outcome.message });
+        const items = this.land(batch);
+        // partial_success: the downstream took the request but refused some of its items.
+        const rejected = Math.min(items, Math.max(0, outcome.rejected || 0));
+        this.m.sent.inc({ signal }, items - rejected);
+        if (rejected > 0) {
+          this.m.dropped.inc({ signal, reason: 'partial_success' }, rejected);
+          this.m.rejected.inc({ signal }, rejected);
+          this.log.warn('downstream refused part of a request', { signal, rejected, reason: outcome.message });
         }
         return;
       }
@@ -467,7 +528,7 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
           await this.deliver(batch.slice(half));
           return;
         }
-        this.m.dropped.inc({ signal, reason: 'rejected' }, items);
+        const items = this.drop(batch, 'rejected');
         this.log.warn('downstream refused a request permanently; dropped', { signal, items, reason: outcome.message });
         return;
       }
@@ -475,7 +536,7 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       const wait = outcome.retryAfterMs ?? backoffMs(this.cfg.retry, attempt);
       const elapsed = Date.now() - started;
       if (elapsed + wait > this.cfg.retry.maxElapsedMs) {
-        this.m.dropped.inc({ signal, reason: 'retries_exhausted' }, items);
+        const items = this.drop(batch, 'retries_exhausted');
         this.log.warn('downstream unavailable past the retry budget; dropped', { signal, items, reason: outcome.message });
         return;
       }
@@ -515,10 +576,10 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     while (this.head < this.queue.length) {
       const it = this.queue[this.head]!;
       this.queue[this.head++] = undefined;
+      this.queuedItems[it.signal] -= it.items;
       this.m.dropped.inc({ signal: it.signal, reason: 'shutdown' }, it.items);
     }
     this.bytesQueued = 0;
-    this.itemsQueued = 0;
     this.transport?.close();
   }
 }

@@ -174,6 +174,57 @@ describe('forward stage', () => {
     expect(count('scorecar_exporter_dropped_items_total', { signal: 'logs', reason: 'rejected' })).toBe(8);
   });
 
+  it('keeps the books: internal items accepted, queued and in flight apart, partial_success rejections dropped', async () => {
+    const t = new FakeTransport();
+    const { fwd, metrics, count } = forwarder('queue: {maxBytes: 1000, concurrency: 1}', t);
+    const gauge = (name: string, signal: Signal) => (metrics.get(name) as unknown as { get(l: Record<string, string>): number }).get({ signal });
+    const books = (signal: Signal) => ({
+      accepted: count('scorecar_receiver_accepted_items_total', { signal, transport: 'internal' }),
+      out:
+        count('scorecar_exporter_sent_items_total', { signal }) +
+        ['queue_full', 'shutdown', 'rejected', 'retries_exhausted', 'partial_success'].reduce(
+          (n, reason) => n + count('scorecar_exporter_dropped_items_total', { signal, reason }),
+          0,
+        ) +
+        gauge('scorecar_exporter_queue_items', signal) +
+        gauge('scorecar_exporter_inflight_items', signal),
+    });
+    fwd.start();
+    expect(fwd.enqueue('logs', Buffer.alloc(300), 5)).toBe('queued');
+    const [call] = await t.waiting(1);
+    expect(fwd.enqueue('logs', Buffer.alloc(300), 4)).toBe('queued');
+    expect(gauge('scorecar_exporter_inflight_items', 'logs')).toBe(5);
+    expect(gauge('scorecar_exporter_queue_items', 'logs')).toBe(4);
+    // Refused (whenFull: refuse): the caller keeps it, so it is not accepted here.
+    expect(fwd.enqueue('logs', Buffer.alloc(500), 7)).toBe('full');
+    expect(books('logs')).toEqual({ accepted: 9, out: 9 });
+    call!.answer({ ok: true, rejected: 2, message: 'two bad records' });
+    const [next] = await t.waiting(1);
+    expect(count('scorecar_exporter_sent_items_total', { signal: 'logs' })).toBe(3);
+    expect(count('scorecar_exporter_dropped_items_total', { signal: 'logs', reason: 'partial_success' })).toBe(2);
+    expect(count('scorecar_exporter_downstream_rejected_items_total', { signal: 'logs' })).toBe(2);
+    expect(gauge('scorecar_exporter_inflight_items', 'logs')).toBe(4);
+    expect(gauge('scorecar_exporter_queue_items', 'logs')).toBe(0);
+    expect(books('logs')).toEqual({ accepted: 9, out: 9 });
+    next!.answer(OK);
+    await fwd.shutdown(Date.now() + 1000);
+    // After shutdown an internal item is taken and dropped (shutdown): accepted too.
+    expect(fwd.enqueue('logs', Buffer.alloc(10), 1)).toBe('full');
+    expect(books('logs')).toEqual({ accepted: 10, out: 10 });
+    expect(gauge('scorecar_exporter_inflight_items', 'logs')).toBe(0);
+  });
+
+  it('counts internal items dropped for a full queue as accepted (whenFull: drop)', async () => {
+    const { fwd, count } = forwarder('queue: {maxBytes: 100, whenFull: drop}', new FakeTransport());
+    expect(fwd.enqueue('traces', Buffer.alloc(80), 2)).toBe('queued');
+    expect(fwd.enqueue('traces', Buffer.alloc(80), 3)).toBe('full');
+    expect(count('scorecar_receiver_accepted_items_total', { signal: 'traces', transport: 'internal' })).toBe(5);
+    expect(count('scorecar_exporter_dropped_items_total', { signal: 'traces', reason: 'queue_full' })).toBe(3);
+    expect(fwd.enqueue('metrics', Buffer.alloc(1), 1)).toBe('queued');
+    await fwd.shutdown(Date.now());
+    expect(count('scorecar_exporter_dropped_items_total', { signal: 'traces', reason: 'shutdown' })).toBe(2);
+  });
+
   it('at shutdown sends until the deadline, then counts what is left as dropped (shutdown); shutdown twice is one', async () => {
     vi.useFakeTimers();
     const t = new FakeTransport();

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
@@ -28,6 +29,7 @@ import {
   TYPE,
 } from '../wire/index.ts';
 import { backoffMs, sleep } from './retry.ts';
+import { DiskSpool, type SpoolRecord, spoolBytesIn } from './spool.ts';
 
 const gzipAsync = promisify(gzip);
 
@@ -265,6 +267,13 @@ interface Item {
   items: number;
   /** Its items have left flight (sent, dropped or back in the queue): set once. */
   done: boolean;
+  /** Where it is in the disk spool (storage: disk). */
+  record: SpoolRecord | undefined;
+}
+
+export interface ForwarderOptions {
+  /** storage.dir: the disk spool (queue.storage: disk) lives in its export-queue folder. */
+  storageDir?: string;
 }
 
 export type EnqueueResult = 'queued' | 'full' | 'disabled';
@@ -282,7 +291,12 @@ const SIGNALS: readonly Signal[] = ['traces', 'logs', 'metrics'];
  * (with a reason), and moves between them in one synchronous step. So per signal, at every
  * scrape, `scorecar_receiver_accepted_items_total` (the receivers', plus transport="internal"
  * for the emitter's assessment items, counted here) = sent + dropped + queue_items +
- * inflight_items.
+ * inflight_items. Requests replayed from the disk spool at start count as accepted with
+ * transport="spool" (their first acceptance was counted by the process that took them).
+ *
+ * With queue.storage disk, every request is also written to the spool (spool.ts) before it is
+ * acknowledged, and settled records (sent, or dropped for good) are marked there; bodies stay in
+ * memory as well, so the spool costs writes, never reads, while running.
  */
 export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
   private readonly cfg: ExporterConfig;
@@ -301,9 +315,13 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
   private readonly workers: Promise<void>[] = [];
   private readonly abort = new AbortController();
   private stopping: Promise<void> | undefined;
+  private readonly spool: DiskSpool | undefined;
+  private spoolFailing = false;
+  /** Items left in the spool at shutdown. */
+  private kept = 0;
   private readonly m;
 
-  constructor(cfg: ExporterConfig, metrics: MetricsRegistry, log: Logger, transport?: Transport) {
+  constructor(cfg: ExporterConfig, metrics: MetricsRegistry, log: Logger, transport?: Transport, opts: ForwarderOptions = {}) {
     this.cfg = cfg;
     this.transport = transport ?? createTransport(cfg);
     this.log = log;
@@ -316,6 +334,7 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       retries: metrics.counter('scorecar_exporter_retries_total', 'Downstream send attempts that were retried', ['signal']),
       requests: metrics.counter('scorecar_exporter_requests_total', 'Downstream requests by outcome', ['signal', 'outcome']),
       splits: metrics.counter('scorecar_exporter_batch_splits_total', 'Merged downstream requests refused permanently and re-sent in two halves', ['signal']),
+      spoolErrors: metrics.counter('scorecar_exporter_spool_write_errors_total', 'Requests that could not be written to the disk spool (refused, or dropped with reason spool_error)'),
     };
     const bySignal = (counts: Record<Signal, number>) => (): Array<[Record<string, string>, number]> =>
       SIGNALS.map((signal) => [{ signal }, counts[signal]]);
@@ -332,6 +351,24 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       ['signal'],
       bySignal(this.inFlightItems),
     );
+    if (cfg.queue.storage === 'disk') {
+      if (opts.storageDir === undefined) throw new Error('exporters.otlp.queue.storage: disk needs storage.dir');
+      const dir = join(opts.storageDir, 'export-queue');
+      if (this.transport === undefined) {
+        const left = spoolBytesIn(dir);
+        if (left > 0) log.warn('export spool holds requests but no downstream is configured; they are kept for when one is', { dir, bytes: left });
+      } else {
+        const { spool, replay } = DiskSpool.open({ dir, maxBytes: cfg.queue.maxBytes, fsync: cfg.queue.fsync, fsyncIntervalMs: cfg.queue.fsyncIntervalMs, log });
+        this.spool = spool;
+        for (const r of replay) {
+          this.queue.push({ signal: r.signal, parts: [r.body], bytes: r.body.length, items: r.items, done: false, record: r.record });
+          this.bytesQueued += r.body.length;
+          this.queuedItems[r.signal] += r.items;
+          this.m.accepted.inc({ signal: r.signal, transport: 'spool' }, r.items);
+        }
+        metrics.gauge('scorecar_exporter_spool_bytes', 'Bytes of the disk spool segments (queue.storage: disk)', [], () => this.spool?.bytes ?? 0);
+      }
+    }
   }
 
   get enabled(): boolean {
@@ -341,8 +378,12 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
   /** Queues a received request to be sent on as it came (the receivers count it accepted). */
   consume(batch: OtlpBatch): void {
     if (this.transport === undefined) return;
-    if (this.add(batch.signal, batch.body, batch.items) === 'full' && this.refuses) {
-      throw new ScorecarError('QUEUE_FULL', 'the downstream export queue is full; retry later');
+    const result = this.add(batch.signal, batch.body, batch.items);
+    if (result !== 'queued' && this.refuses) {
+      throw new ScorecarError(
+        'QUEUE_FULL',
+        result === 'spool_error' ? 'the downstream export queue cannot be written to disk; retry later' : 'the downstream export queue is full; retry later',
+      );
     }
   }
 
@@ -362,9 +403,10 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     return this.bytesQueued + this.inFlightBytes;
   }
 
-  /** Whether a request of this size fits in the queue now. */
+  /** Whether a request of this size fits in the queue now (and in its disk spool). */
   hasRoom(bytes: number): boolean {
-    return this.transport === undefined || this.bytesQueued + this.inFlightBytes + bytes <= this.cfg.queue.maxBytes;
+    if (this.transport === undefined) return true;
+    return this.bytesQueued + this.inFlightBytes + bytes <= this.cfg.queue.maxBytes && (this.spool === undefined || this.spool.hasRoom(bytes));
   }
 
   /**
@@ -377,21 +419,39 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     if (!this.transport) return 'disabled';
     const result = this.add(signal, body, items);
     if (result === 'queued' || !this.refuses) this.m.accepted.inc({ signal, transport: 'internal' }, items);
-    return result;
+    return result === 'queued' ? 'queued' : 'full';
   }
 
-  /** Queues a request, or counts it dropped (whenFull drop, or stopped) or leaves it refused. */
-  private add(signal: Signal, body: Body, items: number): 'queued' | 'full' {
+  /**
+   * Queues a request (written to the disk spool first, with storage disk), or says why not:
+   * what is not queued is counted dropped with that reason when whenFull is drop or scorecar is
+   * stopping, else left to the caller (refused).
+   */
+  private add(signal: Signal, body: Body, items: number): 'queued' | 'shutdown' | 'queue_full' | 'spool_error' {
     const parts = Buffer.isBuffer(body) ? [body] : body;
     let bytes = 0;
     for (const p of parts) bytes += p.length;
-    if (!this.accepting || !this.hasRoom(bytes)) {
-      if (this.cfg.queue.whenFull === 'drop' || !this.accepting) {
-        this.m.dropped.inc({ signal, reason: this.accepting ? 'queue_full' : 'shutdown' }, items);
+    let reason: 'shutdown' | 'queue_full' | 'spool_error' | undefined = !this.accepting ? 'shutdown' : !this.hasRoom(bytes) ? 'queue_full' : undefined;
+    let record: SpoolRecord | undefined;
+    if (reason === undefined && this.spool !== undefined) {
+      try {
+        record = this.spool.append(signal, parts, bytes, items);
+        if (this.spoolFailing) {
+          this.spoolFailing = false;
+          this.log.info('export spool: writing again');
+        }
+      } catch (e) {
+        reason = 'spool_error';
+        this.m.spoolErrors.inc();
+        if (!this.spoolFailing) this.log.error('export spool: cannot write a request; refusing or dropping until it can', { err: errorFields(e) });
+        this.spoolFailing = true;
       }
-      return 'full';
     }
-    this.queue.push({ signal, parts, bytes, items, done: false });
+    if (reason !== undefined) {
+      if (this.cfg.queue.whenFull === 'drop' || !this.accepting) this.m.dropped.inc({ signal, reason }, items);
+      return reason;
+    }
+    this.queue.push({ signal, parts, bytes, items, done: false, record });
     this.bytesQueued += bytes;
     this.queuedItems[signal] += items;
     const w = this.wake;
@@ -435,8 +495,35 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     return batch;
   }
 
-  /** Takes a batch's items out of flight; returns how many there were (not counted before). */
+  /**
+   * Takes a batch's items out of flight and returns how many there were (not counted before);
+   * with the disk spool, marks their records settled there (they are never sent again).
+   */
   private land(batch: readonly Item[]): number {
+    let items = 0;
+    let bytes = 0;
+    let records: SpoolRecord[] | undefined;
+    for (const it of batch) {
+      if (it.done) continue;
+      it.done = true;
+      items += it.items;
+      bytes += it.bytes;
+      if (it.record !== undefined) {
+        records ??= [];
+        records.push(it.record);
+      }
+    }
+    this.inFlightBytes -= bytes;
+    this.inFlightItems[batch[0]!.signal] -= items;
+    if (records !== undefined) this.spool?.release(records);
+    return items;
+  }
+
+  /**
+   * Shutdown with the disk spool: the batch's sends are abandoned but its requests stay in the
+   * spool for the next start; its items go back to the queue figures (still queued, on disk).
+   */
+  private keep(batch: readonly Item[]): void {
     let items = 0;
     let bytes = 0;
     for (const it of batch) {
@@ -447,7 +534,8 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     }
     this.inFlightBytes -= bytes;
     this.inFlightItems[batch[0]!.signal] -= items;
-    return items;
+    this.queuedItems[batch[0]!.signal] += items;
+    this.kept += items;
   }
 
   /** The batch's items leave flight as dropped, for this reason. */
@@ -495,7 +583,8 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       if (this.abort.signal.aborted) {
-        this.drop(batch, 'shutdown');
+        if (this.spool) this.keep(batch);
+        else this.drop(batch, 'shutdown');
         return;
       }
       let outcome: SendOutcome;
@@ -547,8 +636,8 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
   }
 
   /**
-   * Stops accepting, sends what is queued until the deadline, then abandons the rest (counted
-   * as dropped with reason shutdown).
+   * Stops accepting, sends what is queued until the deadline, then abandons the rest: counted as
+   * dropped with reason shutdown, or, with the disk spool, left there for the next start.
    */
   shutdown(deadlineMs: number): Promise<void> {
     this.stopping ??= this.stop(deadlineMs);
@@ -572,14 +661,23 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       this.transport?.close();
       await all;
     }
-    // Workers exit when the queue is empty or aborted: count what was never taken.
+    // Workers exit when the queue is empty or aborted: count what was never taken (or, with the
+    // disk spool, leave it there: it stays in the queue figures).
     while (this.head < this.queue.length) {
       const it = this.queue[this.head]!;
       this.queue[this.head++] = undefined;
+      if (this.spool) {
+        this.kept += it.items;
+        continue;
+      }
       this.queuedItems[it.signal] -= it.items;
       this.m.dropped.inc({ signal: it.signal, reason: 'shutdown' }, it.items);
     }
     this.bytesQueued = 0;
     this.transport?.close();
+    if (this.spool) {
+      this.spool.close();
+      if (this.kept > 0) this.log.info('export spool: unsent items kept on disk for the next start', { items: this.kept, bytes: this.spool.bytes });
+    }
   }
 }

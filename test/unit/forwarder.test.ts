@@ -1,13 +1,19 @@
 // The forward stage (exporters/otlp.ts) with a fake transport: queueing and refusal, batching,
-// retries on fake timers, permanent errors, shutdown accounting, and what the queue keeps
-// reachable once a request is sent.
+// retries on fake timers, permanent errors and the split of a refused merged batch, the books
+// (accepted = sent + dropped + queued + in flight), shutdown accounting, what the queue keeps
+// reachable once a request is sent, and the disk spool (replay, damaged records, bound, write
+// errors, lock).
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { OtlpForwarder, type SendOutcome, type Transport } from '../../src/exporters/index.ts';
 import { MetricsRegistry, ScorecarError, silentLogger } from '../../src/util/index.ts';
-import type { OtlpBatch, Signal } from '../../src/wire/index.ts';
+import { jsonToProtobuf, type OtlpBatch, type Signal } from '../../src/wire/index.ts';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -53,10 +59,10 @@ class FakeTransport implements Transport {
   }
 }
 
-function forwarder(yaml: string, transport: Transport) {
+function forwarder(yaml: string, transport: Transport, storageDir?: string) {
   const cfg = loadConfig({ env: {}, text: `exporters: {otlp: {endpoint: "http://127.0.0.1:1", ${yaml}}}` });
   const metrics = new MetricsRegistry();
-  const fwd = new OtlpForwarder(cfg.exporters.otlp, metrics, silentLogger, transport);
+  const fwd = new OtlpForwarder(cfg.exporters.otlp, metrics, silentLogger, transport, storageDir === undefined ? {} : { storageDir });
   const count = (name: string, labels: Record<string, string>) =>
     (metrics.get(name) as unknown as { get(l: Record<string, string>): number }).get(labels);
   return { fwd, metrics, count };
@@ -273,5 +279,164 @@ describe('forward stage', () => {
     gc();
     expect(refs.filter((r) => r.deref() !== undefined).length).toBe(0);
     await fwd.shutdown(Date.now());
+  });
+});
+
+/** A valid OTLP request of n spans or log records (the spool checks bodies at replay). */
+function otlp(signal: 'traces' | 'logs', n: number, pad = 0): OtlpBatch {
+  const traceId = randomBytes(16).toString('hex');
+  const x = 'x'.repeat(pad);
+  const json =
+    signal === 'traces'
+      ? { resourceSpans: [{ scopeSpans: [{ spans: Array.from({ length: n }, (_, i) => ({ traceId, spanId: randomBytes(8).toString('hex'), name: `s${i}${x}` })) }] }] }
+      : { resourceLogs: [{ scopeLogs: [{ logRecords: Array.from({ length: n }, (_, i) => ({ body: { stringValue: `r${i}${x}` } })) }] }] };
+  return { signal, transport: 'http', body: jsonToProtobuf(signal, JSON.stringify(json)), items: n, experimentHeader: undefined };
+}
+
+const size = (b: OtlpBatch): number => (b.body as Buffer).length;
+
+describe('forward stage with the disk spool (queue.storage: disk)', () => {
+  const dirs: string[] = [];
+  const tempDir = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'scorecar-spool-unit-'));
+    dirs.push(d);
+    return d;
+  };
+  const segs = (dir: string): string[] => readdirSync(join(dir, 'export-queue')).filter((f) => f.endsWith('.seg')).sort();
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('replays what was not sent, once, in order, and deletes segments once all their requests are sent', async () => {
+    const dir = tempDir();
+    const a = new FakeTransport();
+    const A = forwarder('queue: {storage: disk, fsync: always, concurrency: 1}', a, dir);
+    A.fwd.start();
+    A.fwd.consume(otlp('traces', 10));
+    (await a.waiting(1))[0]!.answer(OK);
+    const r2 = otlp('traces', 20);
+    const r3 = otlp('logs', 30);
+    A.fwd.consume(r2);
+    A.fwd.consume(r3);
+    const [inFlight] = await a.waiting(1);
+    expect(inFlight!.bytes).toBe(size(r2));
+    // Stopped while the downstream is down: nothing is dropped, all of it stays on disk.
+    const stopping = A.fwd.shutdown(Date.now());
+    inFlight!.answer({ ok: false, retryable: true, retryAfterMs: undefined, message: 'down' });
+    await stopping;
+    expect(A.count('scorecar_exporter_dropped_items_total', { signal: 'traces', reason: 'shutdown' })).toBe(0);
+    expect(A.count('scorecar_exporter_sent_items_total', { signal: 'traces' })).toBe(10);
+    expect(segs(dir).length).toBeGreaterThan(0);
+
+    const b = new FakeTransport();
+    b.respond = () => OK;
+    const B = forwarder('queue: {storage: disk, concurrency: 1}', b, dir);
+    expect(B.fwd.queuedBytes()).toBe(size(r2) + size(r3));
+    expect(B.count('scorecar_receiver_accepted_items_total', { signal: 'traces', transport: 'spool' })).toBe(20);
+    expect(B.count('scorecar_receiver_accepted_items_total', { signal: 'logs', transport: 'spool' })).toBe(30);
+    B.fwd.start();
+    await B.fwd.shutdown(Date.now() + 5000);
+    expect(b.answered.map((c) => c.bytes)).toEqual([size(r2), size(r3)]);
+    expect(B.count('scorecar_exporter_sent_items_total', { signal: 'traces' })).toBe(20);
+    expect(B.count('scorecar_exporter_sent_items_total', { signal: 'logs' })).toBe(30);
+    expect(segs(dir)).toEqual([]);
+
+    const C = forwarder('queue: {storage: disk}', new FakeTransport(), dir);
+    expect(C.fwd.queuedBytes()).toBe(0);
+    await C.fwd.shutdown(Date.now());
+  });
+
+  it('skips a torn tail and stops at a damaged record', async () => {
+    const dir = tempDir();
+    const A = forwarder('queue: {storage: disk, fsync: never}', new FakeTransport(), dir);
+    const reqs = [otlp('traces', 1), otlp('traces', 2), otlp('traces', 3)];
+    for (const r of reqs) A.fwd.consume(r);
+    await A.fwd.shutdown(Date.now());
+    const [seg] = segs(dir);
+    const file = join(dir, 'export-queue', seg!);
+    // A write cut short by the crash: a header that promises more than the file holds.
+    const torn = Buffer.alloc(30);
+    torn.writeUInt32LE(0x31514353, 0);
+    torn.writeUInt32LE(1000, 8);
+    appendFileSync(file, torn);
+    const B = forwarder('queue: {storage: disk}', new FakeTransport(), dir);
+    expect(B.count('scorecar_receiver_accepted_items_total', { signal: 'traces', transport: 'spool' })).toBe(6);
+    await B.fwd.shutdown(Date.now());
+    // Pages a power loss never wrote read back as zeros: the third body no longer scans.
+    const bytes = readFileSync(file);
+    const third = 3 * 20 + size(reqs[0]!) + size(reqs[1]!);
+    bytes.fill(0, third, third + 8);
+    writeFileSync(file, bytes);
+    const C = forwarder('queue: {storage: disk}', new FakeTransport(), dir);
+    expect(C.count('scorecar_receiver_accepted_items_total', { signal: 'traces', transport: 'spool' })).toBe(3);
+    await C.fwd.shutdown(Date.now());
+    // A damaged header (its checksum fails) ends the segment too.
+    const again = readFileSync(file);
+    again[20 + size(reqs[0]!) + 12]! ^= 0xff; // the second record's item count
+    writeFileSync(file, again);
+    const D = forwarder('queue: {storage: disk}', new FakeTransport(), dir);
+    expect(D.count('scorecar_receiver_accepted_items_total', { signal: 'traces', transport: 'spool' })).toBe(1);
+    await D.fwd.shutdown(Date.now());
+  });
+
+  it('bounds the spool on disk by maxBytes, and frees the space of sent requests', async () => {
+    const dir = tempDir();
+    const t = new FakeTransport();
+    const big = otlp('logs', 1, 550);
+    const record = size(big) + 20;
+    const { fwd, metrics } = forwarder(
+      `queue: {storage: disk, fsync: interval, fsyncIntervalMs: 5, maxBytes: ${Math.floor(record * 1.6)}, concurrency: 1}`,
+      t,
+      dir,
+    );
+    const spoolBytes = () => (metrics.get('scorecar_exporter_spool_bytes') as unknown as { get(): number }).get();
+    fwd.start();
+    fwd.consume(big);
+    expect(spoolBytes()).toBe(record);
+    expect(() => fwd.consume(otlp('logs', 1, 550))).toThrow(/full/);
+    (await t.waiting(1))[0]!.answer(OK);
+    await new Promise((r) => setImmediate(r));
+    // Sent: its segment is sealed and deleted when the next request needs the room.
+    fwd.consume(otlp('logs', 1, 550));
+    expect(spoolBytes()).toBe(record);
+    (await t.waiting(1))[0]!.answer(OK);
+    await fwd.shutdown(Date.now() + 1000);
+    expect(segs(dir)).toEqual([]);
+  });
+
+  it('refuses (or drops, reason spool_error) what it cannot write, and writes again once it can', async () => {
+    const dir = tempDir();
+    const R = forwarder('queue: {storage: disk}', new FakeTransport(), dir);
+    // The next segment's name is taken by a directory: creating it fails.
+    mkdirSync(join(dir, 'export-queue', '000000000001.seg'));
+    expect(() => R.fwd.consume(otlp('traces', 4))).toThrow(/cannot be written to disk/);
+    expect(R.count('scorecar_exporter_spool_write_errors_total', {})).toBe(1);
+    const ok = otlp('traces', 4);
+    R.fwd.consume(ok); // the next segment number is free
+    expect(R.fwd.queuedBytes()).toBe(size(ok));
+    await R.fwd.shutdown(Date.now());
+    // At the next start the directory in the way is reported and left alone; the request is replayed.
+    const R2 = forwarder('queue: {storage: disk}', new FakeTransport(), dir);
+    expect(R2.count('scorecar_receiver_accepted_items_total', { signal: 'traces', transport: 'spool' })).toBe(4);
+    await R2.fwd.shutdown(Date.now());
+
+    const dir2 = tempDir();
+    const D = forwarder('queue: {storage: disk, whenFull: drop}', new FakeTransport(), dir2);
+    mkdirSync(join(dir2, 'export-queue', '000000000001.seg'));
+    D.fwd.consume(otlp('logs', 4));
+    expect(D.count('scorecar_exporter_dropped_items_total', { signal: 'logs', reason: 'spool_error' })).toBe(4);
+    await D.fwd.shutdown(Date.now());
+  });
+
+  it("will not share its directory with a running process, and takes over a dead one's", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'export-queue'));
+    writeFileSync(join(dir, 'export-queue', 'lock'), String(process.ppid));
+    expect(() => forwarder('queue: {storage: disk}', new FakeTransport(), dir)).toThrow(/in use by process/);
+    writeFileSync(join(dir, 'export-queue', 'lock'), '2147483646');
+    const { fwd } = forwarder('queue: {storage: disk}', new FakeTransport(), dir);
+    expect(readFileSync(join(dir, 'export-queue', 'lock'), 'utf8')).toBe(String(process.pid));
+    await fwd.shutdown(Date.now());
+    expect(() => forwarder('queue: {storage: disk}', new FakeTransport())).toThrow(/storage.dir/);
   });
 });

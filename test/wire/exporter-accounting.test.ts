@@ -154,7 +154,10 @@ scorers:
               expect(b.accepted, `${signal} at scrape ${scrapes}: ${JSON.stringify(b)}`).toBe(b.sent + b.dropped + b.queued + b.inFlight);
               if (signal === 'traces' && b.inFlight > 0 && b.queued > 0) withInFlight++;
             }
-            return withInFlight >= 5 && m('scorecar_receiver_accepted_items_total', undefined, { transport: 'internal' }) > 0;
+            // Assessments were handed to the queue: accepted (queued, or dropped under whenFull
+            // drop), or refused while it was full (whenFull refuse: not accepted, the emitter counts them).
+            const assessments = m('scorecar_receiver_accepted_items_total', undefined, { transport: 'internal' }) + m('scorecar_assessment_export_dropped_total');
+            return withInFlight >= 5 && assessments > 0;
           },
           60_000,
           'scrapes with items in flight and assessments queued',

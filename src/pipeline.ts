@@ -151,7 +151,9 @@ export class Pipeline implements Component {
 
     // emit <- score <- select <- assemble <- (forward, receive): built from the end back.
     this.store = new SqliteAssessmentStore({ dir: config.storage.dir });
-    this.forwarder = new OtlpForwarder(config.exporters.otlp, metrics, log.child({ component: 'exporter' }));
+    this.forwarder = new OtlpForwarder(config.exporters.otlp, metrics, log.child({ component: 'exporter' }), undefined, {
+      storageDir: config.storage.dir,
+    });
     this.emitter = new AssessmentEmitter({
       store: this.store,
       otlp: this.forwarder,

@@ -51,6 +51,19 @@ const exporter = z
         /** refuse: senders get 503/UNAVAILABLE and retry; drop: accept, count and drop. */
         whenFull: z.enum(['refuse', 'drop']).default('refuse'),
         concurrency: z.number().int().min(1).max(256).default(4),
+        /**
+         * memory: a crash loses what is queued. disk: every request is also written to a spool
+         * under <storage.dir>/export-queue before it is acknowledged, and what was not sent is
+         * replayed at the next start (maxBytes bounds the spool on disk too).
+         */
+        storage: z.enum(['memory', 'disk']).default('memory'),
+        /**
+         * disk only: when spooled requests reach the device. never: left to the OS (a process
+         * crash loses nothing, a power loss what the OS had not written); interval: flushed every
+         * fsyncIntervalMs off the event loop; always: flushed before each acknowledgement.
+         */
+        fsync: z.enum(['never', 'interval', 'always']).default('interval'),
+        fsyncIntervalMs: z.number().int().positive().default(1_000),
       })
       .strict()
       .prefault({}),

@@ -71,7 +71,7 @@ export const ERRORS = {
   // The pipeline is full or stopping: retry after the hint.
   MEMORY_BUDGET_FULL: e('capacity', 429, GRPC.UNAVAILABLE, true, 'The memory budget (limits.memoryBytes) is used up by data in flight; retry after Retry-After.'),
   OVERLOADED: e('capacity', 503, GRPC.UNAVAILABLE, true, 'A store is busy (another writer holds its lock); retry after Retry-After.'),
-  QUEUE_FULL: e('capacity', 503, GRPC.UNAVAILABLE, true, 'A bounded queue (export queue, scoring queue) is full; retry after Retry-After.'),
+  QUEUE_FULL: e('capacity', 503, GRPC.UNAVAILABLE, true, 'A bounded queue (export queue, scoring queue) is full, or the export spool cannot write; retry after Retry-After.'),
   SHUTTING_DOWN: e('capacity', 503, GRPC.UNAVAILABLE, true, 'scorecar is shutting down; retry on another replica or later.'),
   // Configuration, found at start.
   CONFIG_INVALID: e('config', 400, GRPC.INVALID_ARGUMENT, false, 'The configuration is invalid; every problem is listed with its key path (exit code 78).'),

@@ -28,16 +28,28 @@
 //                                            ┌───────────────┐ store, metrics,     │
 //                                            │ emit          │ listeners ──────────┘
 //                                            │ (assessments/)│
+//                                            └──────┬────────┘
+//   CompleteTrace (archived experiments) ──┐        │ Assessment (listener)
+//                                          ▼        ▼
+//                                            ┌───────────────┐ per-experiment Delta tables
+//                                            │ archive       │ traces + assessments, written
+//                                            │ (archive/)    │ on a worker thread
 //                                            └───────────────┘
 //
 // Stages are built from the last one back, so each is handed a next that exists. They start in
 // the same order, sinks first (a stage only starts taking items once the stage it feeds runs),
 // and shut down in the reverse order, receivers first: stop accepting -> complete (or drop,
 // assembler.onShutdown) buffered traces -> build the views still waiting -> finish scoring jobs
-// (60% of the time left) -> flush assessments -> drain the export queue until the deadline ->
-// close the stores. The memory budget counts every stage that holds data: requests in flight,
-// the export queue, buffered traces, traces waiting for their view and queued scoring jobs.
+// (60% of the time left) -> flush assessments -> commit the archive's buffered rows -> drain the
+// export queue until the deadline -> close the stores. The memory budget counts every stage that
+// holds data: requests in flight, the export queue, buffered traces, traces waiting for their
+// view, queued scoring jobs and archive rows waiting for their commit.
+//
+// The archive reads completed traces beside the selection stage (a fanout: both see every trace)
+// and the emitter's assessments through a listener; the assembler buffers a trace when the
+// selection stage OR the archive wants it.
 import { readFileSync } from 'node:fs';
+import { Archiver } from './archive/index.ts';
 import { AssessmentEmitter, type AssessmentListener, type EmitItem, SqliteAssessmentStore } from './assessments/index.ts';
 import { Assembler, type CompleteTrace, type TraceInterest } from './assembly/index.ts';
 import { type Component, type Consumer, fanout, Lifecycle } from './component/index.ts';
@@ -68,6 +80,8 @@ export interface PipelineOptions {
   onAssessment?: AssessmentListener | undefined;
   /** Environment for judge credentials and endpoints (default process.env). */
   env?: Record<string, string | undefined> | undefined;
+  /** Runs the archive's writer on the main thread instead of a worker thread (tests). */
+  archiveInline?: boolean | undefined;
 }
 
 /** Something that is a Component with a close() only: wraps stores and the runner. */
@@ -106,6 +120,7 @@ export class Pipeline implements Component {
   readonly emitter: AssessmentEmitter;
   readonly engine: ScoringEngine;
   readonly selector: TraceSelector;
+  readonly archiver: Archiver;
   readonly assembler: Assembler;
   readonly forwarder: OtlpForwarder;
   readonly ingest: OtlpIngest;
@@ -160,6 +175,19 @@ export class Pipeline implements Component {
       version: VERSION,
     });
     if (opts.onAssessment) this.emitter.onAssessment(opts.onAssessment);
+    this.archiver = new Archiver({
+      config: config.archive,
+      storageDir: config.storage.dir,
+      resolution: config.experiments.resolution,
+      defaultExperiment: config.experiments.default,
+      engineInfo: `scorecar ${VERSION}`,
+      metrics,
+      log: log.child({ component: 'archive' }),
+      logLevel: config.logging.level,
+      logFormat: config.logging.format,
+      inline: opts.archiveInline === true,
+    });
+    this.emitter.onAssessment(this.archiver.onAssessment);
     const scoringLog = log.child({ component: 'scoring' });
     this.runner = createScorerRunner({
       defaultModel: sc.defaultModel,
@@ -210,9 +238,16 @@ export class Pipeline implements Component {
       log: log.child({ component: 'sampler' }),
     });
     const onTrace = opts.onTrace;
-    const select: Consumer<CompleteTrace> = onTrace ? fanout(this.selector, { consume: onTrace }) : this.selector;
-    // An extra consumer may read any trace: then every trace is buffered.
-    const interest: TraceInterest = onTrace ? { wants: () => true } : this.selector;
+    const archiver = this.archiver;
+    const select: Consumer<CompleteTrace> = onTrace
+      ? fanout(this.selector, archiver, { consume: onTrace })
+      : fanout<CompleteTrace>(this.selector, archiver);
+    // An extra consumer may read any trace: then every trace is buffered. Otherwise a trace is
+    // buffered when a scorer could sample it or its experiment is archived.
+    const selector = this.selector;
+    const interest: TraceInterest = onTrace
+      ? { wants: () => true }
+      : { wants: (id, off, res) => selector.wants(id, off, res) || archiver.wants(id, off, res) };
     this.assembler = new Assembler(config.assembler, select, {
       interest,
       metrics,
@@ -229,6 +264,8 @@ export class Pipeline implements Component {
     this.budget.addHolder(() => this.selector.bytes);
     // Queued scoring jobs hold decoded trace views: they count against the same budget.
     this.budget.addHolder(() => this.engine.queuedBytes);
+    // Archive rows waiting for their commit (on the writer thread, estimated).
+    this.budget.addHolder(() => this.archiver.bytes);
     metrics.gauge('scorecar_memory_budget_used_bytes', 'Bytes counted against limits.memoryBytes', [], () => this.budget.used());
     metrics.gauge('scorecar_memory_budget_limit_bytes', 'limits.memoryBytes', [], () => this.budget.limit);
 
@@ -260,6 +297,8 @@ export class Pipeline implements Component {
       closing(() => this.store.close()),
       closing(() => this.runner.close()),
       this.forwarder,
+      // After the emitter in shutdown: its last assessments reach the archive before it commits.
+      this.archiver,
       this.emitter,
       this.engine,
       this.selector,
@@ -305,6 +344,7 @@ export class Pipeline implements Component {
       bufferedTraces: this.assembler.traceCount,
       tracesWaitingForView: this.selector.depth,
       scoringJobs: this.engine.depth,
+      archiveBufferBytes: this.archiver.bytes,
       memoryBudgetUsedBytes: this.budget.used(),
     };
   }

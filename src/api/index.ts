@@ -1,4 +1,5 @@
 // The admin HTTP server: REST API (scorer registry, kill switches, OpenAPI), metrics, health.
+export { ARCHIVAL_SCHEMA, type ArchivalService, archiveRoutes } from './archive.ts';
 export { errorBody } from './http.ts';
 export { API_PREFIX, buildOpenApi, type OpenApiDocument, type OpenApiOptions } from './openapi.ts';
 export {

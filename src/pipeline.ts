@@ -186,6 +186,8 @@ export class Pipeline implements Component {
       logLevel: config.logging.level,
       logFormat: config.logging.format,
       inline: opts.archiveInline === true,
+      // Traces being assembled may all come to the archive: its receive-side refusal counts them.
+      upstreamBytes: () => this.assembler?.bytes ?? 0,
     });
     this.emitter.onAssessment(this.archiver.onAssessment);
     const scoringLog = log.child({ component: 'scoring' });
@@ -256,7 +258,7 @@ export class Pipeline implements Component {
     // Received requests are forwarded first (a full export queue refuses the request before
     // anything is buffered), then assembled.
     const received: Consumer<OtlpBatch> = fanout<OtlpBatch>(this.forwarder, this.assembler);
-    this.ingest = new OtlpIngest({ next: received, precheck: [this.forwarder], metrics, log });
+    this.ingest = new OtlpIngest({ next: received, precheck: [this.forwarder, this.archiver], metrics, log });
 
     this.budget = new MemoryBudget(config.limits.memoryBytes);
     this.budget.addHolder(() => this.forwarder.queuedBytes());

@@ -48,6 +48,11 @@ export interface ArchiverOptions {
   logFormat?: 'text' | 'json';
   /** Run the writer on this thread (tests); the default is a worker thread. */
   inline?: boolean;
+  /**
+   * Wire bytes of traces still being assembled, which may come to the archive when they
+   * complete (the assembler's buffer): counted by the receive-side refusal (precheck).
+   */
+  upstreamBytes?: () => number;
 }
 
 /** One archived experiment, as the API shows it. */
@@ -235,6 +240,24 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
 
   // ------------------------------------------------------------------ the data path
 
+  /**
+   * Asked by the receivers before they read a request: when the archive's buffer, plus what the
+   * assembler still holds (it may come here once complete), plus this request would pass three
+   * quarters of archive.maxBufferBytes, trace requests are refused (429 MEMORY_BUDGET_FULL with a
+   * retry hint: senders keep their data and retry) until commits catch up. Only beyond the whole
+   * buffer are completed traces dropped (and counted).
+   */
+  precheck(signal: string, bytes: number): void {
+    if (signal !== 'traces' || this.enabled.size === 0) return;
+    const upstream = this.o.upstreamBytes?.() ?? 0;
+    if (this.pendingBytes + (upstream + bytes) * ROW_BYTES_PER_WIRE_BYTE > this.o.config.maxBufferBytes * 0.75) {
+      throw new ScorecarError(
+        'MEMORY_BUDGET_FULL',
+        'the trace archive is behind on its commits (archive.maxBufferBytes); retry after the Retry-After delay',
+      );
+    }
+  }
+
   wants(idBytes: Uint8Array, idOffset: number, resource: ResourceRef): boolean {
     if (this.enabled.size === 0 || this.closed) return false;
     let exp = this.resourceExperiment.get(resource);
@@ -339,10 +362,7 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
     const maintain = maintainMs > 0 ? setInterval(() => void host.request({ op: 'maintain' }), maintainMs) : undefined;
     maintain?.unref();
     return {
-      item: (it) => {
-        host.item(it);
-        deliver(host.takeReport());
-      },
+      item: (it) => host.item(it),
       request: async (req) => {
         const reply = await host.request(req);
         deliver(host.takeReport());
@@ -376,8 +396,9 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
       this.log.error('the archive writer thread failed', { err: errorFields(e) });
       fail(`the archive writer thread failed: ${e.message}`);
     });
-    worker.on('exit', () => {
+    worker.on('exit', (code) => {
       exited = true;
+      if (!this.closed) this.log.error('the archive writer thread exited; archival stopped', { code });
       fail('the archive writer thread exited');
     });
     const ready = new Promise<void>((res, rej) => {
@@ -401,8 +422,13 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
       request: (request) => {
         if (exited) return Promise.resolve({ ok: false, code: 'SHUTTING_DOWN', message: 'the archive writer is stopped' });
         const id = nextId++;
+        // A request in flight keeps the process alive (the idle worker does not).
+        if (waiting.size === 0) worker.ref();
         return new Promise<Reply>((res) => {
-          waiting.set(id, res);
+          waiting.set(id, (r) => {
+            if (waiting.size === 0) worker.unref();
+            res(r);
+          });
           worker.postMessage({ kind: 'request', id, request });
         });
       },

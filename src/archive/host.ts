@@ -9,6 +9,8 @@ import { type ArchiveStatus, ArchiveWriter, type FlushReport, type SkipReason, t
 export interface HostOptions extends WriterOptions {
   retentionDays: number;
   vacuumRetainMs: number;
+  /** Longest run of row building per turn of the writer's event loop (default 20 ms). */
+  sliceMs?: number;
 }
 
 export type Request =
@@ -38,14 +40,68 @@ export class WriterHost {
   private skipped = new Map<string, Report['skipped'][number]>();
   private pendingFlushes: FlushReport[] = [];
   private busy: Promise<unknown> = Promise.resolve();
+  private queue: Item[] = [];
+  private head = 0;
+  private scheduled = false;
+  private idle: Array<() => void> = [];
+  private readonly sliceMs: number;
 
   constructor(o: HostOptions, log?: Logger) {
     this.o = o;
+    this.sliceMs = o.sliceMs ?? 20;
     this.writer = new ArchiveWriter({ ...o, ...(log ? { log } : {}) });
   }
 
-  /** Items are buffered synchronously, in arrival order. */
+  /**
+   * Items wait in a queue and are turned into rows in slices of at most `sliceMs` per turn of
+   * the event loop (a trace's row needs its GenAI view): a burst of items must not keep the
+   * commit timer from firing, or rows would pile up uncommitted behind the backlog.
+   */
   item(it: Item): void {
+    this.queue.push(it);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  /** Items received and not yet turned into rows. */
+  get backlog(): number {
+    return this.queue.length - this.head;
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    const until = performance.now() + this.sliceMs;
+    while (this.head < this.queue.length) {
+      const it = this.queue[this.head]!;
+      this.queue[this.head++] = undefined as unknown as Item;
+      this.buffer(it);
+      if (performance.now() >= until) break;
+    }
+    if (this.head >= this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      const w = this.idle;
+      this.idle = [];
+      for (const f of w) f();
+    } else {
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
+      }
+      this.scheduled = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  /** Resolves once every item received so far is a buffered row (or skipped). */
+  whenDrained(): Promise<void> {
+    if (this.backlog === 0) return Promise.resolve();
+    return new Promise((r) => this.idle.push(r));
+  }
+
+  private buffer(it: Item): void {
     const reason =
       it.op === 'trace' ? this.writer.addTrace(it.experimentId, it.packed, it.est) : this.writer.addAssessment(it.assessment, it.est);
     if (reason === undefined) return;
@@ -77,9 +133,11 @@ export class WriterHost {
       case 'open':
         return this.writer.open(req.experimentId, req.tablePath);
       case 'close':
+        await this.whenDrained();
         this.pendingFlushes.push(...(await this.writer.close(req.experimentId)));
         return null;
       case 'flush':
+        await this.whenDrained();
         this.pendingFlushes.push(...(await this.writer.flush(true)));
         return null;
       case 'status':
@@ -91,12 +149,14 @@ export class WriterHost {
 
   /** Commits what is due; resolves to what happened since the last report (undefined: nothing). */
   async tick(): Promise<Report | undefined> {
-    const p = this.busy.then(
-      () => this.writer.flush(false),
-      () => this.writer.flush(false),
-    );
+    // The results join the report inside the chain, so a request queued behind this tick (a
+    // flush) reports them before it replies.
+    const run = async (): Promise<void> => {
+      this.pendingFlushes.push(...(await this.writer.flush(false)));
+    };
+    const p = this.busy.then(run, run);
     this.busy = p;
-    this.pendingFlushes.push(...(await p));
+    await p;
     return this.takeReport();
   }
 

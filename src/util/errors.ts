@@ -67,7 +67,7 @@ export const ERRORS = {
   INVALID_FILTER: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A filter string does not parse; details.position says where.'),
   INVALID_DEFINITION: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A scorer definition is invalid; details.errors lists every problem with its path.'),
   TABLE_INCOMPATIBLE: e('request', 409, GRPC.FAILED_PRECONDITION, false, 'An archive Delta table has a protocol, features or schema scorecar cannot write, or one changed under it.'),
-  BACKFILL_RUNNING: e('request', 409, GRPC.ABORTED, false, 'A backfill of this experiment is already running; wait for it or cancel it (details.jobId).'),
+  BACKFILL_RUNNING: e('request', 409, GRPC.FAILED_PRECONDITION, false, 'A backfill of this experiment is already running; wait for it or cancel it (details.jobId).'),
   // The pipeline is full or stopping: retry after the hint.
   MEMORY_BUDGET_FULL: e('capacity', 429, GRPC.UNAVAILABLE, true, 'The memory budget (limits.memoryBytes) is used up by data in flight; retry after Retry-After.'),
   OVERLOADED: e('capacity', 503, GRPC.UNAVAILABLE, true, 'A store is busy (another writer holds its lock); retry after Retry-After.'),

@@ -82,7 +82,7 @@ export class Scorecar {
         ok: !this.stopping,
         checks: { receivers: this.ready ? 'listening' : 'not listening', ...pipeline.checks() },
       }),
-      routes: [...traceRoutes(pipeline.store), ...archiveRoutes(pipeline.archiver), ...(this.opts.routes ?? [])],
+      routes: [...traceRoutes(pipeline.store, pipeline.archiver), ...archiveRoutes(pipeline.archiver), ...(this.opts.routes ?? [])],
       scorerHealth: (exp, name) => pipeline.engine.scorerHealth(exp, name),
     });
     const adminAddr = await this.admin.listen();

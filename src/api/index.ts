@@ -13,7 +13,7 @@ export {
   type ScorerHealthSource,
   scorerRoutes,
 } from './routes.ts';
-export { ASSESSMENT_SCHEMA, traceRoutes } from './traces.ts';
+export { ASSESSMENT_SCHEMA, TRACE_INFO_SCHEMA, type TraceArchiveService, traceRoutes } from './traces.ts';
 export { COMPONENT_SCHEMAS, type JsonSchema, schemaRef } from './schemas.ts';
 export {
   type AdminServer,

@@ -28,6 +28,7 @@ import { errorFields, type Logger, type MetricsRegistry, ScorecarError } from '.
 import type { ResourceRef } from '../wire/index.ts';
 import { type HostOptions, type Item, type Reply, type Report, type Request, WriterHost } from './host.ts';
 import { packTrace } from './rows.ts';
+import { type ArchivedTrace, type SearchQuery, type TraceArchiveReader as Reader, TraceArchiveReader, type TraceInfo } from './search.ts';
 import type { ArchiveStatus } from './writer.ts';
 
 /** Decoded rows take about this many times their trace's wire size (as a trace view does). */
@@ -127,6 +128,39 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
 
   get(experimentId: string): Archival | undefined {
     return this.enabled.get(experimentId);
+  }
+
+  private readonly readers = new Map<string, Reader>();
+
+  private readerFor(a: Archival): Reader {
+    let r = this.readers.get(a.experimentId);
+    if (!r || r.tablePath !== a.tablePath) {
+      r = new TraceArchiveReader(a.tablePath, a.experimentId);
+      this.readers.set(a.experimentId, r);
+    }
+    return r;
+  }
+
+  /** Searches an archived experiment's traces (NOT_FOUND when it is not archived). */
+  search(experimentId: string, q: SearchQuery, assessmentsOf: (traceId: string) => Assessment[]): Promise<{ traces: TraceInfo[]; nextPageToken?: string }> {
+    const a = this.enabled.get(experimentId);
+    if (!a) {
+      return Promise.reject(
+        new ScorecarError('NOT_FOUND', `experiment ${experimentId} is not archived (POST /api/v1/experiments/{exp}/archival)`, {
+          details: { resource: 'archival' },
+        }),
+      );
+    }
+    return this.readerFor(a).search(q, assessmentsOf);
+  }
+
+  /** A trace with its spans from whichever archived experiment holds it. */
+  async getTrace(traceId: string): Promise<ArchivedTrace | undefined> {
+    for (const a of this.list()) {
+      const t = await this.readerFor(a).get(traceId);
+      if (t) return t;
+    }
+    return undefined;
   }
 
   /** Where an experiment's tables go when no path is given. */

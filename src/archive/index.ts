@@ -17,6 +17,15 @@ export {
   traceRow,
   unpackTrace,
 } from './rows.ts';
+export {
+  type ArchivedSpan,
+  type ArchivedTrace,
+  MAX_RESULTS_LIMIT,
+  type OrderKey,
+  type SearchQuery,
+  TraceArchiveReader,
+  type TraceInfo,
+} from './search.ts';
 export { ASSESSMENTS_SCHEMA, type DeltaField, type DeltaType, parquetSchema, schemaString, type TableSchema, TRACES_SCHEMA } from './schema.ts';
 export {
   type ArchiveStatus,

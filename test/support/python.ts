@@ -11,6 +11,10 @@ const run = promisify(execFile);
 
 let venv: Promise<string | undefined> | undefined;
 
+/** Parsed JSON from a reader or the API: its shape is what the assertions check. */
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON, checked field by field by the tests
+export type Json = any;
+
 /** The venv's python, or undefined when it cannot be set up (and CI is not set). */
 export function deltaPython(): Promise<string | undefined> {
   venv ??= run('bash', [`${ROOT}scripts/python-venv.sh`], { maxBuffer: 1 << 20, timeout: 600_000 }).then(
@@ -26,10 +30,10 @@ export function deltaPython(): Promise<string | undefined> {
 }
 
 /** Runs test/support/delta_read.py with a spec and returns its JSON. */
-export async function readDelta(python: string, spec: Record<string, unknown>): Promise<Record<string, any>> {
+export async function readDelta(python: string, spec: Record<string, unknown>): Promise<Record<string, Json>> {
   const { stdout } = await run(python, [`${ROOT}test/support/delta_read.py`, JSON.stringify(spec)], {
     maxBuffer: 512 << 20,
     timeout: 300_000,
   });
-  return JSON.parse(stdout) as Record<string, any>;
+  return JSON.parse(stdout) as Record<string, Json>;
 }

@@ -9,7 +9,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureBatches, type SentTrace, sendBatch, tracesPerCopy } from '../support/archive.ts';
-import { deltaPython, readDelta } from '../support/python.ts';
+import { deltaPython, type Json, readDelta } from '../support/python.ts';
 import { startScorecar, type TestScorecar } from '../support/scorecar.ts';
 
 const TRACES = Number(process.env.SCORECAR_ARCHIVE_TEST_TRACES ?? 20_000);
@@ -19,8 +19,8 @@ const python = await deltaPython();
 
 describe.skipIf(python === undefined)('archive tables read by delta-rs and DuckDB', () => {
   let sc: TestScorecar;
-  let sent: SentTrace[] = [];
-  let report: Record<string, any>;
+  const sent: SentTrace[] = [];
+  let report: Record<string, Json>;
   let storeRows: Array<Record<string, unknown>>;
 
   beforeAll(async () => {
@@ -120,7 +120,7 @@ scorers:
   });
 
   it('the assessments table equals the assessment store', () => {
-    const rows = report.assessments.rows as Array<Record<string, any>>;
+    const rows = report.assessments.rows as Array<Record<string, Json>>;
     expect(storeRows.length).toBeGreaterThan(100);
     expect(report.assessments.duckCount).toBe(storeRows.length);
     const archived = new Map(rows.map((r) => [r.assessment_id as string, r]));

@@ -49,7 +49,7 @@
 // and the emitter's assessments through a listener; the assembler buffers a trace when the
 // selection stage OR the archive wants it.
 import { readFileSync } from 'node:fs';
-import { Archiver } from './archive/index.ts';
+import { Archiver, BackfillManager, backfillEmitter } from './archive/index.ts';
 import { AssessmentEmitter, type AssessmentListener, type EmitItem, SqliteAssessmentStore } from './assessments/index.ts';
 import { Assembler, type CompleteTrace, type TraceInterest } from './assembly/index.ts';
 import { type Component, type Consumer, fanout, Lifecycle } from './component/index.ts';
@@ -119,6 +119,9 @@ export class Pipeline implements Component {
   readonly runner: ScorerRunner;
   readonly emitter: AssessmentEmitter;
   readonly engine: ScoringEngine;
+  /** Runs backfills' scoring jobs: its own queue, the live engine's budgets and model clients. */
+  readonly backfillEngine: ScoringEngine;
+  readonly backfills: BackfillManager;
   readonly selector: TraceSelector;
   readonly archiver: Archiver;
   readonly assembler: Assembler;
@@ -203,10 +206,16 @@ export class Pipeline implements Component {
       ...(opts.env ? { env: opts.env } : {}),
     });
     const emit: Consumer<readonly EmitItem[]> = this.emitter;
+    // One set of daily judge budgets for live scoring and backfills.
+    const budgets = new JudgeBudgets(sc.budgets, this.store);
+    const judgeConcurrency = (uri: string): number => {
+      const parsed = parseModelUri(uri);
+      return (parsed.ok ? sc.providers[parsed.value.provider]?.concurrency : undefined) ?? sc.concurrency;
+    };
     this.engine = new ScoringEngine({
       runner: this.runner,
       next: emit,
-      budgets: new JudgeBudgets(sc.budgets, this.store),
+      budgets,
       metrics,
       log: scoringLog,
       queueSize: sc.queueSize,
@@ -214,10 +223,36 @@ export class Pipeline implements Component {
       // More jobs in flight than workers, so a worker finds its next job queued in the pool the
       // moment it answers instead of waiting for the engine: sandbox round trips overlap.
       codeConcurrency: sc.sandbox.workers * 4,
-      judgeConcurrency: (uri) => {
-        const parsed = parseModelUri(uri);
-        return (parsed.ok ? sc.providers[parsed.value.provider]?.concurrency : undefined) ?? sc.concurrency;
+      judgeConcurrency,
+    });
+    this.backfillEngine = new ScoringEngine({
+      runner: this.runner,
+      next: backfillEmitter(emit, () => this.backfills),
+      budgets,
+      metrics,
+      log: scoringLog.child({ backfill: true }),
+      // The manager keeps at most maxJobsInFlight queued; the slack absorbs a job's retries.
+      queueSize: config.backfill.maxJobsInFlight * 2,
+      queueMaxBytes: sc.queueMaxBytes,
+      codeConcurrency: sc.sandbox.workers * 4,
+      judgeConcurrency,
+    });
+    this.backfills = new BackfillManager({
+      config: config.backfill,
+      storageDir: config.storage.dir,
+      salt: config.sampling.salt,
+      resolution: config.experiments.resolution,
+      defaultExperiment: config.experiments.default,
+      archivalOf: (exp) => this.archiver.get(exp),
+      scorerOf: async (exp, name) => {
+        const s = await registry.get(exp, name);
+        return { version: s.version, definition: s.definition, sampleRate: s.sampleRate, filterString: s.filterString };
       },
+      assessedBy: (exp, scorer, version, ids) => this.store.tracesAssessedBy(scorer, version, exp, ids),
+      flushAssessments: () => this.emitter.flush(),
+      engine: this.backfillEngine,
+      metrics,
+      log: log.child({ component: 'backfill' }),
     });
     const onSelect = opts.onSelect;
     const score: Consumer<SelectedJob> = onSelect
@@ -266,6 +301,7 @@ export class Pipeline implements Component {
     this.budget.addHolder(() => this.selector.bytes);
     // Queued scoring jobs hold decoded trace views: they count against the same budget.
     this.budget.addHolder(() => this.engine.queuedBytes);
+    this.budget.addHolder(() => this.backfillEngine.queuedBytes);
     // Archive rows waiting for their commit (on the writer thread, estimated).
     this.budget.addHolder(() => this.archiver.bytes);
     metrics.gauge('scorecar_memory_budget_used_bytes', 'Bytes counted against limits.memoryBytes', [], () => this.budget.used());
@@ -303,9 +339,13 @@ export class Pipeline implements Component {
       this.archiver,
       this.emitter,
       this.engine,
+      // Shut down before the emitter: a backfill's last assessments are emitted.
+      this.backfillEngine,
       this.selector,
       this.assembler,
       receiverGroup(receivers),
+      // Last to start (it resumes the backfills a previous run left), first to stop.
+      this.backfills,
     ]);
   }
 
@@ -327,8 +367,16 @@ export class Pipeline implements Component {
     for (;;) {
       await this.selector.whenIdle();
       await this.engine.whenIdle();
+      await this.backfillEngine.whenIdle();
       this.emitter.flush();
-      if (this.assembler.traceCount === 0 && this.selector.depth === 0 && this.engine.depth === 0 && this.forwarder.queuedBytes() === 0) return;
+      if (
+        this.assembler.traceCount === 0 &&
+        this.selector.depth === 0 &&
+        this.engine.depth === 0 &&
+        this.backfillEngine.depth === 0 &&
+        this.forwarder.queuedBytes() === 0
+      )
+        return;
       // The assembler completes on its timer and the exporter on its workers: look again shortly.
       await new Promise((r) => setTimeout(r, 10));
     }

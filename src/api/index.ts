@@ -1,5 +1,6 @@
 // The admin HTTP server: REST API (scorer registry, kill switches, OpenAPI), metrics, health.
 export { ARCHIVAL_SCHEMA, type ArchivalService, archiveRoutes } from './archive.ts';
+export { BACKFILL_SCHEMA, type BackfillService, backfillRoutes } from './backfills.ts';
 export { errorBody } from './http.ts';
 export { API_PREFIX, buildOpenApi, type OpenApiDocument, type OpenApiOptions } from './openapi.ts';
 export {

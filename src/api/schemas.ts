@@ -83,6 +83,8 @@ export const PATH_PARAMS: Record<string, { description: string; schema: JsonSche
     description: 'Experiment id (percent-encode "/")',
     schema: { type: 'string', pattern: EXPERIMENT_ID_PATTERN.source },
   },
+  jobId: { description: 'Backfill job id (bf-<uuid>)', schema: { type: 'string' } },
+  traceId: { description: 'Trace id: 32 hex digits', schema: { type: 'string', pattern: '^[0-9a-fA-F]{32}$' } },
   name: {
     description: 'Scorer name, unique in its experiment',
     schema: { type: 'string', pattern: SCORER_NAME_PATTERN.source },

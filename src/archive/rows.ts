@@ -5,7 +5,7 @@
 import type { Assessment } from '../assessments/index.ts';
 import type { CompleteTrace } from '../assembly/index.ts';
 import { type JsonValue, type TraceView, toJsonSafe } from '../genai/index.ts';
-import type { AttrValue, Attributes, ResourceRef, ScopeRef, SpanData } from '../wire/index.ts';
+import { type AttrValue, type Attributes, otlpType, type ResourceRef, type ScopeRef, type SpanData, TYPE } from '../wire/index.ts';
 import type { Row } from './parquet.ts';
 
 /** MLflow's preview length (TRACE_REQUEST_RESPONSE_PREVIEW_MAX_LENGTH). */
@@ -273,5 +273,83 @@ export function unpackTrace(p: PackedTrace): CompleteTrace {
     firstSeenMs: p.firstSeenMs,
     completedMs: p.completedMs,
     wireBytes: p.wireBytes,
+  };
+}
+
+// ------------------------------------------------------------------ back from a row
+
+/** A plain value as an OTLP AnyValue (protobufjs object form). */
+function anyValueOf(v: unknown): Record<string, unknown> {
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (typeof v === 'number') return Number.isInteger(v) ? { intValue: v } : { doubleValue: v };
+  if (Array.isArray(v)) return { arrayValue: { values: v.map(anyValueOf) } };
+  if (v !== null && typeof v === 'object') {
+    return { kvlistValue: { values: Object.entries(v).map(([key, x]) => ({ key, value: anyValueOf(x) })) } };
+  }
+  return {};
+}
+
+const KIND_OF: Record<string, number> = Object.fromEntries(KINDS.map((k, i) => [k, i]));
+const STATUS_OF: Record<string, number> = Object.fromEntries(STATUS.map((k, i) => [k, i]));
+
+/** An archived span as it is read back (timestamps as epoch-µs numbers). */
+export interface RowSpan {
+  trace_id: string;
+  span_id: string;
+  trace_state: string | null;
+  flags: number | null;
+  name: string;
+  kind: string;
+  attributes: Record<string, string> | null;
+  parent_id: string | null;
+  start_time: number;
+  end_time: number;
+  status_code: string;
+  status_message: string | null;
+  events: Array<{ name: string; timestamp: number; attributes: Record<string, string> | null }> | null;
+}
+
+/**
+ * The completed trace an archived row came from, as far as the row keeps it: its spans,
+ * re-encoded (resources, scopes and log records are not archived). Backfills build the trace
+ * view scorers read from it.
+ */
+export function traceFromRow(traceId: string, spans: readonly RowSpan[]): CompleteTrace {
+  const type = otlpType(TYPE.span);
+  const kv = (m: Record<string, string> | null) => Object.entries(attributesFromMap(m)).map(([key, v]) => ({ key, value: anyValueOf(v) }));
+  const ns = (us: number) => (BigInt(us) * 1000n).toString();
+  const encoded = spans.map((s) =>
+    type
+      .encode(
+        type.fromObject({
+          traceId: Buffer.from(s.trace_id, 'hex'),
+          spanId: Buffer.from(s.span_id, 'hex'),
+          ...(s.parent_id ? { parentSpanId: Buffer.from(s.parent_id, 'hex') } : {}),
+          traceState: s.trace_state ?? '',
+          flags: s.flags ?? 0,
+          name: s.name,
+          kind: KIND_OF[s.kind] ?? 0,
+          startTimeUnixNano: ns(s.start_time),
+          endTimeUnixNano: ns(s.end_time),
+          attributes: kv(s.attributes),
+          events: (s.events ?? []).map((e) => ({ name: e.name, timeUnixNano: ns(e.timestamp), attributes: kv(e.attributes) })),
+          status: { code: STATUS_OF[s.status_code] ?? 0, message: s.status_message ?? '' },
+        }),
+      )
+      .finish(),
+  );
+  const resource: ResourceRef = { bytes: null, schemaUrl: null, experimentHeader: undefined };
+  const scope: ScopeRef = { bytes: null, schemaUrl: null };
+  return {
+    traceId,
+    spans: encoded,
+    resources: encoded.map(() => resource),
+    scopes: encoded.map(() => scope),
+    reason: 'root',
+    hasRoot: spans.some((s) => !s.parent_id),
+    firstSeenMs: 0,
+    completedMs: 0,
+    wireBytes: encoded.reduce((n, b) => n + b.byteLength, 0),
   };
 }

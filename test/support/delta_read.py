@@ -10,6 +10,7 @@
 import hashlib
 import json
 import os
+import re
 import sys
 
 import duckdb
@@ -67,8 +68,7 @@ def duck_scan(path):
     return f"delta_scan('file://{os.path.abspath(path)}')"
 
 
-if spec.get("traces"):
-    path = spec["traces"]
+def read_traces(path, want):
     dt = DeltaTable(path)
     p = dt.protocol()
     t = dt.to_pyarrow_table()
@@ -118,7 +118,6 @@ if spec.get("traces"):
     frags_all = len(list(ds.get_fragments()))
     frags_above = len(list(ds.get_fragments(filter=pc.field("request_time") > pa.scalar(mx + 1_000_000, pa.timestamp("us", tz="UTC")))))
     sample = {}
-    want = set(spec.get("sample", []))
     if want:
         cols = ["trace_id", "experiment_id", "state", "execution_duration_ms", "request_preview", "response_preview", "request", "response", "tags", "trace_metadata"]
         for r in t.select(cols).to_pylist():
@@ -136,11 +135,20 @@ if spec.get("traces"):
         f"SELECT trace_id, len(spans) FROM {duck_scan(path)} WHERE trace_id = ?", [probe]
     ).fetchall()
     duck_distinct = con.execute(f"SELECT count(DISTINCT trace_id) FROM {duck_scan(path)}").fetchone()[0]
-    plan = con.execute(
-        f"EXPLAIN ANALYZE SELECT count(*) FROM {duck_scan(path)} WHERE request_time > make_timestamp({mx + 1_000_000})"
-    ).fetchall()
-    plan_text = "\n".join(str(c) for row in plan for c in row)
-    out["traces"] = {
+    def files_scanned(where):
+        plan = con.execute(f"EXPLAIN ANALYZE SELECT count(*) FROM {duck_scan(path)} WHERE {where}").fetchall()
+        text = "\n".join(str(c) for row in plan for c in row)
+        m = re.search(r"Scanning Files: (\d+)/(\d+)", text)
+        return [int(m.group(1)), int(m.group(2))] if m else None
+
+    max_exec = con.execute(f"SELECT max(execution_duration_ms) FROM {duck_scan(path)}").fetchone()[0]
+    # Hex trace ids sort below 'g': a bound above every id and one above the longest duration.
+    duck_skip = {
+        "traceIdAboveMax": files_scanned("trace_id > 'g'"),
+        "durationAboveMax": files_scanned(f"execution_duration_ms > {max_exec}"),
+        "all": files_scanned("execution_duration_ms >= 0"),
+    }
+    return {
         "version": dt.version(),
         "protocol": [p.min_reader_version, p.min_writer_version, p.reader_features, p.writer_features],
         "rows": t.num_rows,
@@ -164,9 +172,16 @@ if spec.get("traces"):
             "maxUs": duck_max,
             "distinct": duck_distinct,
             "probe": [probe, [list(r) for r in duck_probe]],
-            "planAboveMax": plan_text,
+            "filesScanned": duck_skip,
         },
     }
+
+
+
+if spec.get("traces"):
+    out["traces"] = read_traces(spec["traces"], set(spec.get("sample", [])))
+# More traces tables, by label (a test reading several tables in one process).
+out["more"] = {label: read_traces(p, set()) for label, p in spec.get("more", {}).items()}
 
 if spec.get("assessments"):
     path = spec["assessments"]

@@ -106,6 +106,11 @@ scorers:
     expect(t.duck.distinct).toBe(sent.length);
     expect(t.duck.minUs).toBe(t.minRequestUs);
     expect(t.duck.maxUs).toBe(t.maxRequestUs);
+    // DuckDB skips files by our min/max (strings and longs): none read above the maxima.
+    const files = t.duck.filesScanned;
+    expect(files.all[0]).toBe(t.files);
+    expect(files.traceIdAboveMax).toEqual([0, t.files]);
+    expect(files.durationAboveMax).toEqual([0, t.files]);
     const [probe, rows] = t.duck.probe as [string, Array<[string, number]>];
     const s = sent.find((x) => x.traceId === probe)!;
     expect(rows).toEqual([[probe, s.spans]]);

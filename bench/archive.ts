@@ -244,7 +244,7 @@ export async function searchLatency(): Promise<SearchResult> {
     const r = await reader.search({ maxResults: 100, startTimeMs: endMs - 86_400_000, endTimeMs: endMs, filter: "span.name = 'retrieve'" }, none);
     day = r.traces.length;
   });
-  const probe = (BigInt(SEARCH_ROWS / 3) * 0x9e3779b97f4a7c15n).toString(16).padStart(32, '0').slice(-32);
+  const probe = (BigInt(Math.floor(SEARCH_ROWS / 3)) * 0x9e3779b97f4a7c15n).toString(16).padStart(32, '0').slice(-32);
   const getById = await time(async () => {
     if (!(await reader.get(probe))) throw new Error('probe trace not found');
   });

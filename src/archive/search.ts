@@ -5,9 +5,10 @@
 // How a query stays cheap on a large table:
 //  - the Delta log is replayed once and then only its new commits are read (DeltaTable.refresh);
 //  - files are skipped by their request_time min/max stats outside [startTime, endTime];
-//  - ordered by time (the default, newest first), files are visited in that order and the scan
-//    stops once no unread file can hold a row that would make the page (top-k on the files'
-//    bounds); ordered by execution time, every file in range is read;
+//  - ordered by time (the default, newest first), files and then their row groups are visited in
+//    that order, and the scan stops once no unread file or row group can hold a row that would
+//    make the page (top-k on the files' Delta stats and the row groups' Parquet statistics);
+//    ordered by execution time, every file in range is read;
 //  - only the columns the filter needs are read for candidate rows (trace_id and request_time
 //    always; tags, trace_metadata, state, execution_duration_ms when named; spans, the expensive
 //    column, only for name, span.* and text clauses), then the page's own columns for its rows;
@@ -341,6 +342,30 @@ export class TraceArchiveReader {
     return f;
   }
 
+  /**
+   * A file's row groups with their request_time bounds in µs (the footer's statistics, whole
+   * milliseconds: widened by one), so a time-ordered page reads only the groups it needs.
+   */
+  private async groups(file: FileBounds): Promise<Array<{ start: number; rows: number; minUs: number; maxUs: number }>> {
+    const md = await this.footer(join(this.table!.root, file.add.path));
+    const toUs = (v: unknown, inf: number): number => {
+      if (v instanceof Date) return v.getTime() * 1000;
+      if (typeof v === 'bigint' || typeof v === 'number') return Number(v);
+      return inf;
+    };
+    const out: Array<{ start: number; rows: number; minUs: number; maxUs: number }> = [];
+    let at = 0;
+    for (const rg of md.row_groups) {
+      const rows = Number(rg.num_rows);
+      const st = rg.columns.find((c) => c.meta_data?.path_in_schema.join('.') === 'request_time')?.meta_data?.statistics;
+      const minUs = toUs(st?.min_value, Number.NEGATIVE_INFINITY);
+      const maxUs = toUs(st?.max_value, Number.POSITIVE_INFINITY);
+      out.push({ start: at, rows, minUs: minUs - 1000, maxUs: maxUs + 1000 });
+      at += rows;
+    }
+    return out;
+  }
+
   private async read(file: FileBounds, columns: string[], rowStart?: number, rowEnd?: number): Promise<Record<string, unknown>[]> {
     const path = join(this.table!.root, file.add.path);
     const metadata = await this.footer(path);
@@ -382,25 +407,34 @@ export class TraceArchiveReader {
     // One more than a page, to know whether there is a next one.
     const want = max + 1;
     let hits: Hit[] = [];
+    const beyondPage = (minUs: number, maxUs: number): boolean => {
+      // With a full page, a range none of whose rows can come before its last row is skipped.
+      if (!byTime || hits.length < want) return false;
+      const last = hits[hits.length - 1]!;
+      return order.desc ? maxUs < last.v : minUs > last.v;
+    };
     for (const file of files) {
-      if (byTime && hits.length >= want) {
-        const last = hits[hits.length - 1]!;
-        // No row of this file (nor of any later one, files being sorted) can come before it.
-        if (order.desc ? file.maxUs < last.v : file.minUs > last.v) break;
+      // Files are sorted: no later one can do better either.
+      if (beyondPage(file.minUs, file.maxUs)) break;
+      let groups = await this.groups(file);
+      if (byTime) groups = [...groups].sort((a, b) => (order.desc ? b.maxUs - a.maxUs : a.minUs - b.minUs));
+      for (const g of groups) {
+        if (g.maxUs < startUs || g.minUs >= endUs || beyondPage(g.minUs, g.maxUs)) continue;
+        if (cursor && byTime && (order.desc ? g.minUs > cursor.v : g.maxUs < cursor.v)) continue;
+        const rows = await this.read(file, scanCols, g.start, g.start + g.rows);
+        for (let i = 0; i < rows.length; i++) {
+          const r = rows[i]!;
+          const t = r.request_time as number;
+          if (t < startUs || t >= endUs) continue;
+          const v = byTime ? t : Number(r.execution_duration_ms ?? 0);
+          const id = r.trace_id as string;
+          if (cursor && !before(cursor, { v, id })) continue;
+          if (filter && !filter.matches(viewOfRow(r, this.experimentId))) continue;
+          hits.push({ file, row: g.start + i, v, id });
+        }
+        hits.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+        if (hits.length > want) hits = hits.slice(0, want);
       }
-      const rows = await this.read(file, scanCols);
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        const t = r.request_time as number;
-        if (t < startUs || t >= endUs) continue;
-        const v = byTime ? t : Number(r.execution_duration_ms ?? 0);
-        const id = r.trace_id as string;
-        if (cursor && !before(cursor, { v, id })) continue;
-        if (filter && !filter.matches(viewOfRow(r, this.experimentId))) continue;
-        hits.push({ file, row: i, v, id });
-      }
-      hits.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
-      if (hits.length > want) hits = hits.slice(0, want);
       await yieldToLoop();
     }
     const more = hits.length > max;

@@ -106,6 +106,26 @@ scorers:
     expect(() => new BackfillScorerConfig({ scorer: 'x', sampleRate: 0 })).toThrow(/sampleRate/);
   });
 
+  it('refuses backfills that cannot run, and cancels one before it scores', async () => {
+    const post = (exp: string, body: unknown) =>
+      fetch(`${sc.adminUrl}/api/v1/experiments/${exp}/backfills`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(
+        async (r) => ({ status: r.status, body: (await r.json()) as { error?: { code: string } } }),
+      );
+    expect(await post('never-archived', { scorers: ['out_len'] })).toMatchObject({ status: 409, body: { error: { code: 'FAILED_PRECONDITION' } } });
+    // out_len is registered but not started: a rate must be given.
+    expect(await post(EXP, { scorers: ['out_len'] })).toMatchObject({ status: 400, body: { error: { code: 'INVALID_ARGUMENT' } } });
+    expect(await post(EXP, { scorers: ['out_len', { name: 'out_len', sampleRate: 1 }] })).toMatchObject({ status: 400 });
+    expect(await post(EXP, { scorers: [{ name: 'out_len', sampleRate: 1 }], startTime: 10, endTime: 5 })).toMatchObject({ status: 400 });
+    expect(await post(EXP, { scorers: [{ name: 'nope', sampleRate: 1 }] })).toMatchObject({ status: 404 });
+    expect(await post(EXP, { scorers: [{ name: 'out_len', sampleRate: 1 }], startTime: 'not a time' })).toMatchObject({ status: 400 });
+    const manager = sc.app.pipeline.backfills;
+    const job = await manager.create(EXP, { scorers: [{ name: 'out_len', sampleRate: 1 }], startTimeMs: 0 });
+    const cancelled = await manager.cancel(job.jobId);
+    expect(cancelled.state).toBe('cancelled');
+    expect(cancelled.scored).toBe(0);
+    expect(manager.list(EXP)[0]?.jobId).toBe(job.jobId);
+  });
+
   it('archival status and disable from the CLI and the SDK', async () => {
     const st = await cli(runArchival, ['status']);
     expect(st.code).toBe(0);

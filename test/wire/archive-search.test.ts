@@ -16,6 +16,7 @@ const EXP = 'search-app';
 describe('trace search over the archive', () => {
   let sc: TestScorecar;
   const views: TraceView[] = [];
+  let spansSent = 0;
 
   const api = async (path: string, init?: RequestInit) => {
     const res = await fetch(`${sc.adminUrl}/api/v1${path}`, init);
@@ -61,6 +62,7 @@ scorers:
     expect(on.status).toBe(200);
     for (const b of fixtureBatches(20, 5, 'search')) {
       await sendBatch(sc.httpUrl, b.body, EXP);
+      for (const t of tracesFromRequest(b.body, { experimentHeader: EXP })) spansSent += t.spans.length;
       for (const t of tracesFromRequest(b.body, { experimentHeader: EXP })) views.push(buildTraceView(t, { ...DEFAULT_VIEW_OPTIONS, defaultExperiment: EXP }));
     }
     await sc.app.whenIdle();
@@ -135,6 +137,18 @@ scorers:
     expect((await api('/experiments/nope/traces')).status).toBe(404);
     const order = await api(`/experiments/${EXP}/traces?orderBy=${encodeURIComponent('name ASC')}`);
     expect(order.status).toBe(400);
+  });
+
+  it('reassembles every trace of the archived experiment, and none of an experiment nobody reads', async () => {
+    // The scorer samples half of the traces; the archive wants them all.
+    expect(await sc.metric('scorecar_assembler_spans_total', { outcome: 'buffered' })).toBe(spansSent);
+    expect(await sc.metric('scorecar_assembler_spans_total', { outcome: 'not_sampled' })).toBe(0);
+    const other = fixtureBatches(1, 1, 'other')[0]!;
+    await sendBatch(sc.httpUrl, other.body, 'not-archived');
+    await sc.app.whenIdle();
+    const otherSpans = tracesFromRequest(other.body).reduce((n, t) => n + t.spans.length, 0);
+    expect(await sc.metric('scorecar_assembler_spans_total', { outcome: 'not_sampled' })).toBe(otherSpans);
+    expect(await sc.metric('scorecar_assembler_spans_total', { outcome: 'buffered' })).toBe(spansSent);
   });
 
   it('archival status, listing and disable through the API', async () => {

@@ -186,8 +186,6 @@ export class Pipeline implements Component {
       engineInfo: `scorecar ${VERSION}`,
       metrics,
       log: log.child({ component: 'archive' }),
-      logLevel: config.logging.level,
-      logFormat: config.logging.format,
       inline: opts.archiveInline === true,
       // Traces being assembled may all come to the archive: its receive-side refusal counts them.
       upstreamBytes: () => this.assembler?.bytes ?? 0,

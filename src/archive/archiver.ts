@@ -28,7 +28,13 @@ import { errorFields, type Logger, type MetricsRegistry, ScorecarError } from '.
 import type { ResourceRef } from '../wire/index.ts';
 import { type HostOptions, type Item, type Reply, type Report, type Request, WriterHost } from './host.ts';
 import { packTrace } from './rows.ts';
-import { type ArchivedTrace, type SearchQuery, type TraceArchiveReader as Reader, TraceArchiveReader, type TraceInfo } from './search.ts';
+import {
+  type ArchivedTrace,
+  type SearchQuery,
+  type TraceArchiveReader as Reader,
+  TraceArchiveReader,
+  type TraceInfo,
+} from './search.ts';
 import type { ArchiveStatus } from './writer.ts';
 
 /** Decoded rows take about this many times their trace's wire size (as a trace view does). */
@@ -45,8 +51,6 @@ export interface ArchiverOptions {
   engineInfo: string;
   metrics: MetricsRegistry;
   log: Logger;
-  logLevel?: 'debug' | 'info' | 'warn' | 'error';
-  logFormat?: 'text' | 'json';
   /** Run the writer on this thread (tests); the default is a worker thread. */
   inline?: boolean;
   /**
@@ -101,19 +105,45 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
     this.defaultDir = o.config.dir ? resolve(o.config.dir) : resolve(o.storageDir, 'archive');
     const m = o.metrics;
     this.m = {
-      rows: m.counter('scorecar_archive_rows_total', 'Rows committed to archive tables', ['experiment', 'table']),
-      files: m.counter('scorecar_archive_files_total', 'Parquet files committed to archive tables', ['experiment', 'table']),
-      bytes: m.counter('scorecar_archive_file_bytes_total', 'Bytes of Parquet files committed to archive tables', ['experiment', 'table']),
-      commits: m.counter('scorecar_archive_commits_total', 'Delta commits to archive tables', ['experiment', 'table']),
-      commitErrors: m.counter('scorecar_archive_commit_errors_total', 'Failed archive commits (rows kept for the next one unless the table refuses them)', ['experiment', 'table']),
+      rows: m.counter('scorecar_archive_rows_total', 'Rows committed to archive tables', [
+        'experiment',
+        'table',
+      ]),
+      files: m.counter('scorecar_archive_files_total', 'Parquet files committed to archive tables', [
+        'experiment',
+        'table',
+      ]),
+      bytes: m.counter(
+        'scorecar_archive_file_bytes_total',
+        'Bytes of Parquet files committed to archive tables',
+        ['experiment', 'table'],
+      ),
+      commits: m.counter('scorecar_archive_commits_total', 'Delta commits to archive tables', [
+        'experiment',
+        'table',
+      ]),
+      commitErrors: m.counter(
+        'scorecar_archive_commit_errors_total',
+        'Failed archive commits (rows kept for the next one unless the table refuses them)',
+        ['experiment', 'table'],
+      ),
       dropped: m.counter(
         'scorecar_archive_dropped_total',
         'Traces and assessments of archived experiments not written, by reason (duplicate: archived before)',
         ['experiment', 'table', 'reason'],
       ),
-      received: m.counter('scorecar_archive_received_total', 'Traces and assessments handed to the archive writer', ['experiment', 'table']),
+      received: m.counter(
+        'scorecar_archive_received_total',
+        'Traces and assessments handed to the archive writer',
+        ['experiment', 'table'],
+      ),
     };
-    m.gauge('scorecar_archive_buffer_bytes', 'Estimated memory of archive rows waiting for their commit', [], () => this.pendingBytes);
+    m.gauge(
+      'scorecar_archive_buffer_bytes',
+      'Estimated memory of archive rows waiting for their commit',
+      [],
+      () => this.pendingBytes,
+    );
   }
 
   /** Memory held for the archive (the memory budget counts it). */
@@ -142,13 +172,21 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
   }
 
   /** Searches an archived experiment's traces (NOT_FOUND when it is not archived). */
-  search(experimentId: string, q: SearchQuery, assessmentsOf: (traceId: string) => Assessment[]): Promise<{ traces: TraceInfo[]; nextPageToken?: string }> {
+  search(
+    experimentId: string,
+    q: SearchQuery,
+    assessmentsOf: (traceId: string) => Assessment[],
+  ): Promise<{ traces: TraceInfo[]; nextPageToken?: string }> {
     const a = this.enabled.get(experimentId);
     if (!a) {
       return Promise.reject(
-        new ScorecarError('NOT_FOUND', `experiment ${experimentId} is not archived (POST /api/v1/experiments/{exp}/archival)`, {
-          details: { resource: 'archival' },
-        }),
+        new ScorecarError(
+          'NOT_FOUND',
+          `experiment ${experimentId} is not archived (POST /api/v1/experiments/{exp}/archival)`,
+          {
+            details: { resource: 'archival' },
+          },
+        ),
       );
     }
     return this.readerFor(a).search(q, assessmentsOf);
@@ -188,10 +226,18 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
     return isAbsolute(p) ? p : resolve(p);
   }
 
-  private async openTables(experimentId: string, tablePath: string, source: Archival['source'], enabledAt: string): Promise<Archival> {
+  private async openTables(
+    experimentId: string,
+    tablePath: string,
+    source: Archival['source'],
+    enabledAt: string,
+  ): Promise<Archival> {
     const reply = await this.port!.request({ op: 'open', experimentId, tablePath });
     if (!reply.ok) {
-      throw new ScorecarError(reply.code === 'TABLE_INCOMPATIBLE' ? 'TABLE_INCOMPATIBLE' : 'INTERNAL', reply.message);
+      throw new ScorecarError(
+        reply.code === 'TABLE_INCOMPATIBLE' ? 'TABLE_INCOMPATIBLE' : 'INTERNAL',
+        reply.message,
+      );
     }
     const a: Archival = {
       experimentId,
@@ -263,7 +309,8 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
   private async persist(): Promise<void> {
     const experiments: Persisted['experiments'] = {};
     for (const a of this.enabled.values()) {
-      if (a.source === 'api') experiments[a.experimentId] = { tablePath: a.tablePath, enabledAt: a.enabledAt };
+      if (a.source === 'api')
+        experiments[a.experimentId] = { tablePath: a.tablePath, enabledAt: a.enabledAt };
     }
     await mkdir(this.o.storageDir, { recursive: true });
     const file = join(this.o.storageDir, ARCHIVAL_FILE_NAME);
@@ -284,7 +331,10 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
   precheck(signal: string, bytes: number): void {
     if (signal !== 'traces' || this.enabled.size === 0) return;
     const upstream = this.o.upstreamBytes?.() ?? 0;
-    if (this.pendingBytes + (upstream + bytes) * ROW_BYTES_PER_WIRE_BYTE > this.o.config.maxBufferBytes * 0.75) {
+    if (
+      this.pendingBytes + (upstream + bytes) * ROW_BYTES_PER_WIRE_BYTE >
+      this.o.config.maxBufferBytes * 0.75
+    ) {
       throw new ScorecarError(
         'MEMORY_BUDGET_FULL',
         'the trace archive is behind on its commits (archive.maxBufferBytes); retry after the Retry-After delay',
@@ -321,9 +371,12 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
       this.m.dropped.inc({ ...labels, reason: 'buffer_full' });
       if (!this.warnedFull) {
         this.warnedFull = true;
-        this.log.warn('archive buffer full (archive.maxBufferBytes): traces are dropped from the archive until commits catch up', {
-          bufferBytes: this.pendingBytes,
-        });
+        this.log.warn(
+          'archive buffer full (archive.maxBufferBytes): traces are dropped from the archive until commits catch up',
+          {
+            bufferBytes: this.pendingBytes,
+          },
+        );
       }
       return;
     }
@@ -393,7 +446,8 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
     const tick = setInterval(() => void host.tick().then(deliver), this.tickMs());
     tick.unref();
     const maintainMs = this.o.config.vacuum.intervalMs;
-    const maintain = maintainMs > 0 ? setInterval(() => void host.request({ op: 'maintain' }), maintainMs) : undefined;
+    const maintain =
+      maintainMs > 0 ? setInterval(() => void host.request({ op: 'maintain' }), maintainMs) : undefined;
     maintain?.unref();
     return {
       item: (it) => host.item(it),
@@ -415,8 +469,6 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
         options: this.hostOptions(),
         tickMs: this.tickMs(),
         maintainMs: this.o.config.vacuum.intervalMs,
-        logLevel: this.o.logLevel ?? 'info',
-        logFormat: this.o.logFormat ?? 'text',
       },
     });
     const waiting = new Map<number, (r: Reply) => void>();
@@ -437,15 +489,31 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
     });
     const ready = new Promise<void>((res, rej) => {
       worker.once('error', rej);
-      worker.on('message', (msg: { kind: 'ready' } | { kind: 'report'; report: Report } | { kind: 'reply'; id: number; reply: Reply }) => {
-        if (msg.kind === 'ready') res();
-        else if (msg.kind === 'report') this.onReport(msg.report);
-        else {
-          const r = waiting.get(msg.id);
-          waiting.delete(msg.id);
-          r?.(msg.reply);
-        }
-      });
+      const writerLog = this.log.child({ thread: 'writer' });
+      worker.on(
+        'message',
+        (
+          msg:
+            | { kind: 'ready' }
+            | { kind: 'report'; report: Report }
+            | { kind: 'reply'; id: number; reply: Reply }
+            | {
+                kind: 'log';
+                level: 'debug' | 'info' | 'warn' | 'error';
+                msg: string;
+                fields: Record<string, unknown>;
+              },
+        ) => {
+          if (msg.kind === 'ready') res();
+          else if (msg.kind === 'log') writerLog[msg.level](msg.msg, msg.fields);
+          else if (msg.kind === 'report') this.onReport(msg.report);
+          else {
+            const r = waiting.get(msg.id);
+            waiting.delete(msg.id);
+            r?.(msg.reply);
+          }
+        },
+      );
     });
     await ready;
     worker.unref();
@@ -454,7 +522,12 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
         if (!exited) worker.postMessage({ kind: 'item', item: it }, transfer ?? []);
       },
       request: (request) => {
-        if (exited) return Promise.resolve({ ok: false, code: 'SHUTTING_DOWN', message: 'the archive writer is stopped' });
+        if (exited)
+          return Promise.resolve({
+            ok: false,
+            code: 'SHUTTING_DOWN',
+            message: 'the archive writer is stopped',
+          });
         const id = nextId++;
         // A request in flight keeps the process alive (the idle worker does not).
         if (waiting.size === 0) worker.ref();
@@ -490,7 +563,10 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
       }),
     ]);
     clearTimeout(timer);
-    if (!flushed) this.log.warn('archive: buffered rows not committed before the shutdown deadline', { bufferBytes: this.pendingBytes });
+    if (!flushed)
+      this.log.warn('archive: buffered rows not committed before the shutdown deadline', {
+        bufferBytes: this.pendingBytes,
+      });
     await port.close();
   }
 }

@@ -4,7 +4,7 @@
 // sent, ordered and paged by hand.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTraceView, type TraceView } from '../../src/genai/index.ts';
-import { compileFilter } from '../../src/select/index.ts';
+import { compileFilter, DEFAULT_SAMPLING_SALT, isSelected } from '../../src/select/index.ts';
 import { tracesFromRequest } from '../../src/assembly/index.ts';
 import { fixtureBatches, sendBatch } from '../support/archive.ts';
 import { DEFAULT_VIEW_OPTIONS } from '../support/fixtures.ts';
@@ -149,6 +149,17 @@ scorers:
     const otherSpans = tracesFromRequest(other.body).reduce((n, t) => n + t.spans.length, 0);
     expect(await sc.metric('scorecar_assembler_spans_total', { outcome: 'not_sampled' })).toBe(otherSpans);
     expect(await sc.metric('scorecar_assembler_spans_total', { outcome: 'buffered' })).toBe(spansSent);
+  });
+
+  it('a backfill at the live rate over live-scored traffic scores nothing twice', async () => {
+    // The live scorer `spans` at 0.5 scored its sample as the traces arrived.
+    const live = views.filter((v) => isSelected(v.traceId, 0.5, DEFAULT_SAMPLING_SALT)).length;
+    expect(sc.app.pipeline.store.count()).toBe(live);
+    const manager = sc.app.pipeline.backfills;
+    const job = await manager.create(EXP, { scorers: ['spans'], startTimeMs: 0 });
+    const done = await manager.whenDone(job.jobId);
+    expect(done).toMatchObject({ state: 'succeeded', selected: live, skipped: live, scored: 0, errors: 0 });
+    expect(sc.app.pipeline.store.count()).toBe(live);
   });
 
   it('archival status, listing and disable through the API', async () => {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Archival, ArchiveStatus } from '../archive/index.ts';
 import { ScorecarError } from '../util/index.ts';
 import { type AdminRoute, defineRoute } from './routes.ts';
-import type { JsonSchema } from './schemas.ts';
+import { type JsonSchema, schemaRef } from './schemas.ts';
 
 /** What the routes need of the archive stage (src/archive Archiver). */
 export interface ArchivalService {
@@ -98,7 +98,10 @@ export function archiveRoutes(archive: ArchivalService): AdminRoute[] {
       tags,
       body: enableBody,
       bodyOptional: true,
-      responses: { '200': { description: 'The archival', schema: ARCHIVAL_SCHEMA } },
+      responses: {
+        '200': { description: 'The archival', schema: ARCHIVAL_SCHEMA },
+        '409': { description: 'TABLE_INCOMPATIBLE: a table exists at tablePath that scorecar cannot append to', schema: schemaRef('Error') },
+      },
       handler: async (req) => {
         const body = req.body as z.output<typeof enableBody> | undefined;
         const a = await archive.enable(req.params.exp!, body?.tablePath);

@@ -4,7 +4,7 @@ import type { BackfillJob, BackfillRequest } from '../archive/index.ts';
 import { SCORER_NAME_PATTERN } from '../definitions/index.ts';
 import { ScorecarError } from '../util/index.ts';
 import { type AdminRoute, defineRoute } from './routes.ts';
-import type { JsonSchema } from './schemas.ts';
+import { type JsonSchema, schemaRef } from './schemas.ts';
 
 /** What the routes need of the backfill manager (src/archive BackfillManager). */
 export interface BackfillService {
@@ -88,7 +88,13 @@ export function backfillRoutes(backfills: BackfillService): AdminRoute[] {
         'per experiment (409 BACKFILL_RUNNING, details.jobId); the experiment must be archived (409 FAILED_PRECONDITION).',
       tags,
       body: createBody,
-      responses: { '202': { description: 'The job, started', schema: BACKFILL_SCHEMA } },
+      responses: {
+        '202': { description: 'The job, started', schema: BACKFILL_SCHEMA },
+        '409': {
+          description: 'BACKFILL_RUNNING: a backfill of the experiment runs (details.jobId); FAILED_PRECONDITION: the experiment is not archived',
+          schema: schemaRef('Error'),
+        },
+      },
       handler: async (req) => {
         const b = req.body as z.output<typeof createBody>;
         const job = await backfills.create(req.params.exp!, {

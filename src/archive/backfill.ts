@@ -121,6 +121,8 @@ interface Row {
 interface Running {
   jobId: string;
   cancel: boolean;
+  /** The scoring engine refused a job (stopping): the job halts, resumable. */
+  refused?: boolean;
   done: Promise<void>;
   startedAt: number;
   scannedAtStart: number;
@@ -385,23 +387,28 @@ export class BackfillManager implements Component {
       for (const [gStart, gRows] of groups) {
         const gEnd = gStart + gRows;
         if (gEnd <= firstRow) continue;
-        if (run.cancel || this.closed) break;
+        if (run.cancel || this.closed || run.refused) break;
         const lo = Math.max(gStart, firstRow);
         const rows = await reader.readRows(path, lo, gEnd);
         // In chunks of checkpointEveryTraces rows, each checkpointed: a resume re-reads at most one.
         const step = this.d.config.checkpointEveryTraces;
         for (let i = 0; i < rows.length; i += step) {
-          if (run.cancel || this.closed) break;
+          if (run.cancel || this.closed || run.refused) break;
           const chunk = rows.slice(i, i + step).filter((r) => (r.request_time as number) >= startUs && (r.request_time as number) < endUs);
           counts.scanned += chunk.length;
           live.scanned = counts.scanned;
           this.m.traces.inc({ experiment: exp }, chunk.length);
-          await this.scoreRows(exp, run.jobId, chunk, scorers, filters, counts, live);
+          // Refused (the engine is stopping): no checkpoint past rows that were not scored; the
+          // job stops where it is and stays running, so the next start resumes it.
+          if (!(await this.scoreRows(exp, run.jobId, chunk, scorers, filters, counts, live))) {
+            run.refused = true;
+            break;
+          }
           await checkpoint(fi, lo + Math.min(rows.length, i + step));
         }
       }
       // Stopped: the last chunk's checkpoint is where a resume starts.
-      if (run.cancel || this.closed) break;
+      if (run.cancel || this.closed || run.refused) break;
       await checkpoint(fi + 1, 0);
     }
     await this.d.engine.whenIdle();
@@ -409,8 +416,8 @@ export class BackfillManager implements Component {
     counts.errors = live.errors;
     const final = this.row(run.jobId)!;
     this.q.progress.run(final.file_index, final.row_index, counts.scanned, counts.selected, counts.skipped, counts.scored, counts.errors, new Date(this.now()).toISOString(), run.jobId);
-    // A shutdown leaves the job running: the next start resumes it.
-    if (this.closed && !run.cancel) return;
+    // A shutdown (or a refusing engine) leaves the job running: the next start resumes it.
+    if ((this.closed || run.refused) && !run.cancel) return;
     this.setState(run.jobId, run.cancel ? 'cancelled' : 'succeeded');
     this.d.log.info('backfill finished', { jobId: run.jobId, state: run.cancel ? 'cancelled' : 'succeeded', ...counts });
   }
@@ -423,7 +430,7 @@ export class BackfillManager implements Component {
     filters: Array<CompiledFilter | null>,
     counts: { selected: number; skipped: number },
     live: { scored: number; errors: number; scanned: number },
-  ): Promise<void> {
+  ): Promise<boolean> {
     const views = new Map<string, TraceView | null>();
     const viewOf = (r: Record<string, unknown>): TraceView | null => {
       const id = r.trace_id as string;
@@ -475,12 +482,13 @@ export class BackfillManager implements Component {
           live.scored++;
           this.m.pairs.inc({ experiment: exp, scorer: s.name, outcome: 'scored' });
         } catch (e) {
-          // Refused (shutting down): the checkpoint is before it, a resume scores it.
+          // Refused (shutting down): the checkpoint stays before it, a resume scores it.
           this.d.log.debug('backfill job refused', { jobId, err: errorMessage(e) });
-          return;
+          return false;
         }
       }
     }
+    return true;
   }
 
   /**

@@ -289,12 +289,12 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
     if (!reply.ok) throw new ScorecarError('INTERNAL', reply.message);
   }
 
-  /** Runs retention and vacuum now. */
-  async maintain(): Promise<{ removedFiles: number; deletedFiles: number }> {
-    if (!this.port) return { removedFiles: 0, deletedFiles: 0 };
+  /** Runs retention, compaction and vacuum now. */
+  async maintain(): Promise<{ removedFiles: number; deletedFiles: number; compactedFiles: number }> {
+    if (!this.port) return { removedFiles: 0, deletedFiles: 0, compactedFiles: 0 };
     const reply = await this.port.request({ op: 'maintain' });
     if (!reply.ok) throw new ScorecarError('INTERNAL', reply.message);
-    return reply.value as { removedFiles: number; deletedFiles: number };
+    return reply.value as { removedFiles: number; deletedFiles: number; compactedFiles: number };
   }
 
   private readPersisted(): Persisted {

@@ -344,6 +344,44 @@ export class DeltaTable {
   }
 
   /**
+   * Commits a rewrite (OPTIMIZE): `add` replaces `sources`, with dataChange false on both sides,
+   * so readers that stream changes ignore it. Lost races are retried unless a winning commit
+   * removed one of the sources (retention, another replica compacting them) or changed the
+   * schema: then nothing is committed and the caller deletes its new file. Returns the version,
+   * or -1 when it gave up.
+   */
+  async replace(sources: readonly AddAction[], add: AddAction, engineInfo: string, now = Date.now()): Promise<number> {
+    const actions: Action[] = [
+      {
+        commitInfo: {
+          timestamp: now,
+          operation: 'OPTIMIZE',
+          operationParameters: { predicate: '[]', zOrderBy: '[]' },
+          isBlindAppend: false,
+          engineInfo,
+        },
+      },
+      { add: { ...add, dataChange: false } },
+      ...sources.map((a) => ({
+        remove: {
+          path: a.path,
+          deletionTimestamp: now,
+          dataChange: false,
+          extendedFileMetadata: true,
+          partitionValues: a.partitionValues,
+          size: a.size,
+        },
+      })),
+    ];
+    const mine = new Set(sources.map((a) => a.path));
+    return this.commit(actions, (seen, pending) => {
+      if (seen.metadataChanged) return [];
+      for (const p of seen.removedPaths) if (mine.has(p)) return [];
+      return pending;
+    });
+  }
+
+  /**
    * Deletes data files no longer in the table (removed, or never committed: a crash between
    * writing a file and its commit) and stray `.tmp-*` commits, once older than `retainMs`.
    * Returns how many files it deleted.

@@ -43,6 +43,9 @@ export { ASSESSMENTS_SCHEMA, type DeltaField, type DeltaType, parquetSchema, sch
 export {
   type ArchiveStatus,
   ArchiveWriter,
+  COMPACT_MIN_FILES,
+  COMPACT_TARGET_BYTES,
+  compactTable,
   type FlushReport,
   loadRecentIds,
   PARQUET_DECOMPRESSORS,

@@ -22,7 +22,7 @@ import { type AddAction, dataFilePath, DeltaTable, writeDurable } from './delta.
 import { encodeParquet, fileStats, type Row } from './parquet.ts';
 import { assessmentRow, type PackedTrace, traceRow, unpackTrace } from './rows.ts';
 import { ASSESSMENTS_SCHEMA, type TableSchema, TRACES_SCHEMA } from './schema.ts';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 
 /** hyparquet reads ZSTD through node:zlib (its built-ins are Snappy only). */
 export const PARQUET_DECOMPRESSORS = {
@@ -187,6 +187,94 @@ export class TableWriter {
     this.flushing = next;
     return next;
   }
+}
+
+/** What compaction aims for: files of about this size, made of files under half of it. */
+export const COMPACT_TARGET_BYTES = 64 * 1024 * 1024;
+/** A partition is compacted once it has this many small files. */
+export const COMPACT_MIN_FILES = 8;
+/** Timestamps as epoch-microsecond numbers, as the encoder takes them. */
+const READ_PARSERS = { timestampFromMicroseconds: (us: bigint | number) => Number(us) };
+
+/**
+ * Rewrites a table's small files into bigger ones (Delta OPTIMIZE): per partition with at least
+ * COMPACT_MIN_FILES files under half of COMPACT_TARGET_BYTES, groups of them up to the target
+ * are read back, written as one file and swapped in by one commit. Frequent commits keep the
+ * archive's latency low; this keeps the file count of a quiet experiment from growing by one per
+ * commit interval. Returns how many files were replaced.
+ */
+export async function compactTable(
+  table: DeltaTable,
+  schema: TableSchema,
+  engineInfo: string,
+  opts: { targetBytes?: number; minFiles?: number; now?: number } = {},
+): Promise<{ replaced: number; written: number }> {
+  const target = opts.targetBytes ?? COMPACT_TARGET_BYTES;
+  const minFiles = opts.minFiles ?? COMPACT_MIN_FILES;
+  await table.refresh();
+  const byPart = new Map<string, AddAction[]>();
+  for (const f of table.files()) {
+    if (f.size >= target / 2) continue;
+    const p = f.partitionValues[schema.partitionColumn] ?? '';
+    byPart.set(p, [...(byPart.get(p) ?? []), f]);
+  }
+  let replaced = 0;
+  let written = 0;
+  for (const [part, files] of byPart) {
+    if (files.length < minFiles) continue;
+    files.sort((a, b) => a.modificationTime - b.modificationTime || (a.path < b.path ? -1 : 1));
+    let group: AddAction[] = [];
+    let bytes = 0;
+    const groups: AddAction[][] = [];
+    for (const f of files) {
+      group.push(f);
+      bytes += f.size;
+      if (bytes >= target) {
+        groups.push(group);
+        group = [];
+        bytes = 0;
+      }
+    }
+    if (group.length >= 2) groups.push(group);
+    for (const g of groups) {
+      const rows: Row[] = [];
+      for (const f of g) {
+        const read = (await parquetReadObjects({
+          file: await asyncBufferFromFile(join(table.root, f.path)),
+          compressors: PARQUET_DECOMPRESSORS,
+          parsers: READ_PARSERS,
+        })) as Row[];
+        for (const r of read) rows.push(r);
+      }
+      const rel = dataFilePath(schema.partitionColumn, part);
+      const bytesOut = encodeParquet(schema, rows, engineInfo);
+      await mkdir(join(table.root, `${schema.partitionColumn}=${part}`), { recursive: true });
+      const full = join(table.root, rel);
+      await writeDurable(full, bytesOut);
+      const now = opts.now ?? Date.now();
+      const v = await table.replace(
+        g,
+        {
+          path: rel,
+          partitionValues: { [schema.partitionColumn]: part },
+          size: bytesOut.byteLength,
+          modificationTime: Math.max(...g.map((f) => f.modificationTime)),
+          dataChange: false,
+          stats: JSON.stringify(fileStats(schema, rows)),
+        },
+        engineInfo,
+        now,
+      );
+      if (v < 0) {
+        // Someone else changed these files first: ours is not part of the table.
+        await unlink(full).catch(() => {});
+        continue;
+      }
+      replaced += g.length;
+      written++;
+    }
+  }
+  return { replaced, written };
 }
 
 /** The trace ids most recently archived to one traces table (FIFO, bounded). */
@@ -356,9 +444,10 @@ export class ArchiveWriter {
   }
 
   /** Retention and vacuum of every open archive (see the README for what each removes). */
-  async maintain(retentionDays: number, vacuumRetainMs: number): Promise<{ removedFiles: number; deletedFiles: number }> {
+  async maintain(retentionDays: number, vacuumRetainMs: number): Promise<{ removedFiles: number; deletedFiles: number; compactedFiles: number }> {
     let removedFiles = 0;
     let deletedFiles = 0;
+    let compactedFiles = 0;
     const now = this.now();
     for (const a of this.archives.values()) {
       for (const t of [a.traces, a.assessments]) {
@@ -367,12 +456,13 @@ export class ArchiveWriter {
             const cut = new Date(now - retentionDays * 86_400_000).toISOString().slice(0, 10);
             removedFiles += (await t.table.removePartitionsBefore(t.schema.partitionColumn, cut, this.o.engineInfo, now)).files;
           }
+          compactedFiles += (await compactTable(t.table, t.schema, this.o.engineInfo, { now })).replaced;
           deletedFiles += await t.table.vacuum(vacuumRetainMs, now);
         } catch (e) {
           this.log.error('archive maintenance failed', { experiment: a.experimentId, table: t.name, err: errorFields(e) });
         }
       }
     }
-    return { removedFiles, deletedFiles };
+    return { removedFiles, deletedFiles, compactedFiles };
   }
 }

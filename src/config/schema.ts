@@ -267,7 +267,7 @@ export const configSchema = z
         retentionDays: z.number().int().nonnegative().default(0),
         vacuum: z
           .object({
-            /** How often retention and vacuum run (0 = never). */
+            /** How often retention, compaction of small files and vacuum run (0 = never). */
             intervalMs: z.number().int().nonnegative().default(3_600_000),
             /** Files removed from a table (or never committed) are deleted once this old. */
             retainHours: z.number().min(1).default(168),

@@ -19,6 +19,7 @@ import {
   packTrace,
   RecentIds,
   schemaString,
+  compactTable,
   TableWriter,
   TRACES_SCHEMA,
   TraceArchiveReader,
@@ -144,6 +145,46 @@ describe('Delta log', () => {
     expect(readdirSync(join(dir, 't', 'request_date=2020-01-01'))).toEqual([]);
     expect(readdirSync(join(dir, 't', 'request_date=2030-01-01')).length).toBe(1);
     expect(await a.removePartitionsBefore('request_date', '2025-01-01', 'a')).toEqual({ version: -1, files: 0 });
+  });
+});
+
+describe('compaction', () => {
+  it('rewrites a partition of small files into one, with the same rows, and skips what changed meanwhile', async () => {
+    const dir = tmp('compact');
+    const w = new ArchiveWriter(HOST);
+    await w.open('exp', dir);
+    const ts = traces();
+    // One commit per trace, over three rounds of distinct trace ids: many small files.
+    let n = 0;
+    for (let round = 0; round < 4; round++) {
+      for (const t of ts) {
+        const id = `${round}${t.traceId.slice(1)}`;
+        w.addTrace('exp', packTrace({ ...t, traceId: id }), 1);
+        await w.flush(true);
+        n++;
+      }
+    }
+    const a = w.archives.get('exp')!;
+    const reader = new TraceArchiveReader(dir, 'exp');
+    const before = await reader.search({ maxResults: 1000 }, () => []);
+    expect(a.traces.table.files().length).toBe(n);
+    const r = await compactTable(a.traces.table, a.traces.schema, 'unit', { minFiles: 4 });
+    expect(r).toEqual({ replaced: n, written: 1 });
+    expect(a.traces.table.files().length).toBe(1);
+    const after = await reader.search({ maxResults: 1000 }, () => []);
+    expect(after).toEqual(before);
+    const one = await reader.get(`0${ts[0]!.traceId.slice(1)}`);
+    expect(one?.spans.length).toBe(buildTraceView(ts[0]!, DEFAULT_VIEW_OPTIONS).spans.length);
+    // Too few small files: nothing to do.
+    expect(await compactTable(a.traces.table, a.traces.schema, 'unit', { minFiles: 4 })).toEqual({ replaced: 0, written: 0 });
+    // A race lost to a commit that removed a source: nothing committed, the new file deleted.
+    const t = a.traces.table;
+    const sources = t.files();
+    const other = await DeltaTable.open(t.root);
+    await other.removePartitionsBefore('request_date', '9999-01-01', 'other');
+    const v = await t.replace(sources, { ...sources[0]!, path: 'request_date=x/new.parquet' }, 'unit');
+    expect(v).toBe(-1);
+    await w.close('exp');
   });
 });
 
@@ -361,7 +402,7 @@ describe('archive stage (writer on this thread)', () => {
     expect(page.traces.length).toBe(ts.length);
     expect((await a.getTrace(ts[0]!.traceId))?.traceId).toBe(ts[0]!.traceId);
     await expect(a.search('nope', { maxResults: 1 }, () => [])).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    expect(await a.maintain()).toEqual({ removedFiles: 0, deletedFiles: 0 });
+    expect(await a.maintain()).toEqual({ removedFiles: 0, deletedFiles: 0, compactedFiles: 0 });
     expect(await a.disable(exp)).toBe(true);
     expect(await a.disable(exp)).toBe(false);
     expect(a.wants(new Uint8Array(16), 0, ts[0]!.resources[0]!)).toBe(false);

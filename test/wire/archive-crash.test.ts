@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { compactTable, DeltaTable, TRACES_SCHEMA } from '../../src/archive/index.ts';
 import { fixtureBatches, type SentTrace, sendBatch } from '../support/archive.ts';
 import { NODE, startChild } from '../support/child.ts';
 import { deltaPython, type Json, readDelta } from '../support/python.ts';
@@ -101,6 +102,11 @@ describe.skipIf(python === undefined)('archive crash safety and concurrent write
     const rows = 4;
     await Promise.all([runWriter(table, 'w1', commits, rows), runWriter(table, 'w2', commits, rows)]);
     tables.concurrent = table;
+    // A copy of it compacted (OPTIMIZE): the readers must see the same rows in one file.
+    tables.compacted = join(mkdtempSync(join(tmpdir(), 'scorecar-compact-')), 'traces');
+    cpSync(table, tables.compacted, { recursive: true });
+    const copy = await DeltaTable.open(tables.compacted);
+    expect(await compactTable(copy, TRACES_SCHEMA, 'scorecar-test')).toEqual({ replaced: 2 * commits, written: 1 });
     expectations.push((more) => {
       const r = more.concurrent;
       // Commit 0 creates the table (whichever writer won; the other found it), then 2 x 25 appends.
@@ -109,12 +115,20 @@ describe.skipIf(python === undefined)('archive crash safety and concurrent write
       expect(r.distinct).toBe(2 * commits * rows);
       expect(r.files).toBe(2 * commits);
       expect(r.duck.count).toBe(2 * commits * rows);
+      const c = more.compacted;
+      expect(c.version).toBe(2 * commits + 1);
+      expect(c.files).toBe(1);
+      expect(c.rows).toBe(2 * commits * rows);
+      expect(c.distinct).toBe(2 * commits * rows);
+      expect(c.digests).toEqual(r.digests);
+      expect(c.duck.count).toBe(2 * commits * rows);
+      expect(c.sqlCount).toBe(2 * commits * rows);
     });
     expect(readdirSync(join(table, '_delta_log')).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
   }, 120_000);
 
   it('delta-rs and DuckDB read every table as expected', async () => {
-    expect(Object.keys(tables).sort()).toEqual(['afterRestart', 'atCrash', 'concurrent']);
+    expect(Object.keys(tables).sort()).toEqual(['afterRestart', 'atCrash', 'compacted', 'concurrent']);
     const r = await readDelta(python!, { more: tables });
     for (const check of expectations) check(r.more);
   }, 120_000);

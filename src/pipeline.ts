@@ -28,16 +28,28 @@
 //                                            ┌───────────────┐ store, metrics,     │
 //                                            │ emit          │ listeners ──────────┘
 //                                            │ (assessments/)│
+//                                            └──────┬────────┘
+//   CompleteTrace (archived experiments) ──┐        │ Assessment (listener)
+//                                          ▼        ▼
+//                                            ┌───────────────┐ per-experiment Delta tables
+//                                            │ archive       │ traces + assessments, written
+//                                            │ (archive/)    │ on a worker thread
 //                                            └───────────────┘
 //
 // Stages are built from the last one back, so each is handed a next that exists. They start in
 // the same order, sinks first (a stage only starts taking items once the stage it feeds runs),
 // and shut down in the reverse order, receivers first: stop accepting -> complete (or drop,
 // assembler.onShutdown) buffered traces -> build the views still waiting -> finish scoring jobs
-// (60% of the time left) -> flush assessments -> drain the export queue until the deadline ->
-// close the stores. The memory budget counts every stage that holds data: requests in flight,
-// the export queue, buffered traces, traces waiting for their view and queued scoring jobs.
+// (60% of the time left) -> flush assessments -> commit the archive's buffered rows -> drain the
+// export queue until the deadline -> close the stores. The memory budget counts every stage that
+// holds data: requests in flight, the export queue, buffered traces, traces waiting for their
+// view, queued scoring jobs and archive rows waiting for their commit.
+//
+// The archive reads completed traces beside the selection stage (a fanout: both see every trace)
+// and the emitter's assessments through a listener; the assembler buffers a trace when the
+// selection stage OR the archive wants it.
 import { readFileSync } from 'node:fs';
+import { Archiver, BackfillManager, backfillEmitter } from './archive/index.ts';
 import { AssessmentEmitter, type AssessmentListener, type EmitItem, SqliteAssessmentStore } from './assessments/index.ts';
 import { Assembler, type CompleteTrace, type TraceInterest } from './assembly/index.ts';
 import { type Component, type Consumer, fanout, Lifecycle } from './component/index.ts';
@@ -68,6 +80,8 @@ export interface PipelineOptions {
   onAssessment?: AssessmentListener | undefined;
   /** Environment for judge credentials and endpoints (default process.env). */
   env?: Record<string, string | undefined> | undefined;
+  /** Runs the archive's writer on the main thread instead of a worker thread (tests). */
+  archiveInline?: boolean | undefined;
 }
 
 /** Something that is a Component with a close() only: wraps stores and the runner. */
@@ -105,7 +119,11 @@ export class Pipeline implements Component {
   readonly runner: ScorerRunner;
   readonly emitter: AssessmentEmitter;
   readonly engine: ScoringEngine;
+  /** Runs backfills' scoring jobs: its own queue, the live engine's budgets and model clients. */
+  readonly backfillEngine: ScoringEngine;
+  readonly backfills: BackfillManager;
   readonly selector: TraceSelector;
+  readonly archiver: Archiver;
   readonly assembler: Assembler;
   readonly forwarder: OtlpForwarder;
   readonly ingest: OtlpIngest;
@@ -162,6 +180,19 @@ export class Pipeline implements Component {
       version: VERSION,
     });
     if (opts.onAssessment) this.emitter.onAssessment(opts.onAssessment);
+    this.archiver = new Archiver({
+      config: config.archive,
+      storageDir: config.storage.dir,
+      resolution: config.experiments.resolution,
+      defaultExperiment: config.experiments.default,
+      engineInfo: `scorecar ${VERSION}`,
+      metrics,
+      log: log.child({ component: 'archive' }),
+      inline: opts.archiveInline === true,
+      // Traces being assembled may all come to the archive: its receive-side refusal counts them.
+      upstreamBytes: () => this.assembler?.bytes ?? 0,
+    });
+    this.emitter.onAssessment(this.archiver.onAssessment);
     const scoringLog = log.child({ component: 'scoring' });
     this.runner = createScorerRunner({
       defaultModel: sc.defaultModel,
@@ -175,10 +206,16 @@ export class Pipeline implements Component {
       ...(opts.env ? { env: opts.env } : {}),
     });
     const emit: Consumer<readonly EmitItem[]> = this.emitter;
+    // One set of daily judge budgets for live scoring and backfills.
+    const budgets = new JudgeBudgets(sc.budgets, this.store);
+    const judgeConcurrency = (uri: string): number => {
+      const parsed = parseModelUri(uri);
+      return (parsed.ok ? sc.providers[parsed.value.provider]?.concurrency : undefined) ?? sc.concurrency;
+    };
     this.engine = new ScoringEngine({
       runner: this.runner,
       next: emit,
-      budgets: new JudgeBudgets(sc.budgets, this.store),
+      budgets,
       metrics,
       log: scoringLog,
       queueSize: sc.queueSize,
@@ -186,10 +223,36 @@ export class Pipeline implements Component {
       // More jobs in flight than workers, so a worker finds its next job queued in the pool the
       // moment it answers instead of waiting for the engine: sandbox round trips overlap.
       codeConcurrency: sc.sandbox.workers * 4,
-      judgeConcurrency: (uri) => {
-        const parsed = parseModelUri(uri);
-        return (parsed.ok ? sc.providers[parsed.value.provider]?.concurrency : undefined) ?? sc.concurrency;
+      judgeConcurrency,
+    });
+    this.backfillEngine = new ScoringEngine({
+      runner: this.runner,
+      next: backfillEmitter(emit, () => this.backfills),
+      budgets,
+      metrics,
+      log: scoringLog.child({ backfill: true }),
+      // The manager keeps at most maxJobsInFlight queued; the slack absorbs a job's retries.
+      queueSize: config.backfill.maxJobsInFlight * 2,
+      queueMaxBytes: sc.queueMaxBytes,
+      codeConcurrency: sc.sandbox.workers * 4,
+      judgeConcurrency,
+    });
+    this.backfills = new BackfillManager({
+      config: config.backfill,
+      storageDir: config.storage.dir,
+      salt: config.sampling.salt,
+      resolution: config.experiments.resolution,
+      defaultExperiment: config.experiments.default,
+      archivalOf: (exp) => this.archiver.get(exp),
+      scorerOf: async (exp, name) => {
+        const s = await registry.get(exp, name);
+        return { version: s.version, definition: s.definition, sampleRate: s.sampleRate, filterString: s.filterString };
       },
+      assessedBy: (exp, scorer, version, ids) => this.store.tracesAssessedBy(scorer, version, exp, ids),
+      flushAssessments: () => this.emitter.flush(),
+      engine: this.backfillEngine,
+      metrics,
+      log: log.child({ component: 'backfill' }),
     });
     const onSelect = opts.onSelect;
     const score: Consumer<SelectedJob> = onSelect
@@ -214,9 +277,16 @@ export class Pipeline implements Component {
       log: log.child({ component: 'sampler' }),
     });
     const onTrace = opts.onTrace;
-    const select: Consumer<CompleteTrace> = onTrace ? fanout(this.selector, { consume: onTrace }) : this.selector;
-    // An extra consumer may read any trace: then every trace is buffered.
-    const interest: TraceInterest = onTrace ? { wants: () => true } : this.selector;
+    const archiver = this.archiver;
+    const select: Consumer<CompleteTrace> = onTrace
+      ? fanout(this.selector, archiver, { consume: onTrace })
+      : fanout<CompleteTrace>(this.selector, archiver);
+    // An extra consumer may read any trace: then every trace is buffered. Otherwise a trace is
+    // buffered when a scorer could sample it or its experiment is archived.
+    const selector = this.selector;
+    const interest: TraceInterest = onTrace
+      ? { wants: () => true }
+      : { wants: (id, off, res) => selector.wants(id, off, res) || archiver.wants(id, off, res) };
     this.assembler = new Assembler(config.assembler, select, {
       interest,
       metrics,
@@ -225,7 +295,7 @@ export class Pipeline implements Component {
     // Received requests are forwarded first (a full export queue refuses the request before
     // anything is buffered), then assembled.
     const received: Consumer<OtlpBatch> = fanout<OtlpBatch>(this.forwarder, this.assembler);
-    this.ingest = new OtlpIngest({ next: received, precheck: [this.forwarder], metrics, log });
+    this.ingest = new OtlpIngest({ next: received, precheck: [this.forwarder, this.archiver], metrics, log });
 
     this.budget = new MemoryBudget(config.limits.memoryBytes);
     this.budget.addHolder(() => this.forwarder.queuedBytes());
@@ -233,6 +303,9 @@ export class Pipeline implements Component {
     this.budget.addHolder(() => this.selector.bytes);
     // Queued scoring jobs hold decoded trace views: they count against the same budget.
     this.budget.addHolder(() => this.engine.queuedBytes);
+    this.budget.addHolder(() => this.backfillEngine.queuedBytes);
+    // Archive rows waiting for their commit (on the writer thread, estimated).
+    this.budget.addHolder(() => this.archiver.bytes);
     metrics.gauge('scorecar_memory_budget_used_bytes', 'Bytes counted against limits.memoryBytes', [], () => this.budget.used());
     metrics.gauge('scorecar_memory_budget_limit_bytes', 'limits.memoryBytes', [], () => this.budget.limit);
 
@@ -264,11 +337,17 @@ export class Pipeline implements Component {
       closing(() => this.store.close()),
       closing(() => this.runner.close()),
       this.forwarder,
+      // After the emitter in shutdown: its last assessments reach the archive before it commits.
+      this.archiver,
       this.emitter,
       this.engine,
+      // Shut down before the emitter: a backfill's last assessments are emitted.
+      this.backfillEngine,
       this.selector,
       this.assembler,
       receiverGroup(receivers),
+      // Last to start (it resumes the backfills a previous run left), first to stop.
+      this.backfills,
     ]);
   }
 
@@ -290,8 +369,16 @@ export class Pipeline implements Component {
     for (;;) {
       await this.selector.whenIdle();
       await this.engine.whenIdle();
+      await this.backfillEngine.whenIdle();
       this.emitter.flush();
-      if (this.assembler.traceCount === 0 && this.selector.depth === 0 && this.engine.depth === 0 && this.forwarder.queuedBytes() === 0) return;
+      if (
+        this.assembler.traceCount === 0 &&
+        this.selector.depth === 0 &&
+        this.engine.depth === 0 &&
+        this.backfillEngine.depth === 0 &&
+        this.forwarder.queuedBytes() === 0
+      )
+        return;
       // The assembler completes on its timer and the exporter on its workers: look again shortly.
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -309,6 +396,7 @@ export class Pipeline implements Component {
       bufferedTraces: this.assembler.traceCount,
       tracesWaitingForView: this.selector.depth,
       scoringJobs: this.engine.depth,
+      archiveBufferBytes: this.archiver.bytes,
       memoryBudgetUsedBytes: this.budget.used(),
     };
   }

@@ -8,6 +8,9 @@ Usage:
   scorecar start [--config FILE]        run the sidecar (OTLP :4317/:4318, admin :4320)
   scorecar scorers <command> [...]      manage scorers on a running server
                                         (list|get|versions|register|start|update|stop|delete|stop-all|experiments)
+  scorecar archival <enable|disable|status>   archive an experiment's traces to Delta tables
+  scorecar traces <search|get> [...]    search archived traces, get one with its spans
+  scorecar backfill [start|status|cancel|list] [...]   run scorers over archived traces
   scorecar version                      print the version
   scorecar help                         this text
 
@@ -32,6 +35,21 @@ export async function main(argv: string[]): Promise<void> {
     case 'scorers': {
       const { runScorers } = await import('./scorers.ts');
       code = await runScorers(rest);
+      break;
+    }
+    case 'archival': {
+      const { runArchival } = await import('./archive.ts');
+      code = await runArchival(rest);
+      break;
+    }
+    case 'traces': {
+      const { runTraces } = await import('./archive.ts');
+      code = await runTraces(rest);
+      break;
+    }
+    case 'backfill': {
+      const { runBackfill } = await import('./archive.ts');
+      code = await runBackfill(rest);
       break;
     }
     case 'version':

@@ -1,2 +1,10 @@
 export { ConfigError, type ConfigIssue, type LoadOptions, loadConfig } from './load.ts';
-export { type Config, configSchema, type ExporterConfig, type RetryConfig, type ScorerEntry } from './schema.ts';
+export {
+  type ArchiveConfig,
+  type BackfillConfig,
+  type Config,
+  configSchema,
+  type ExporterConfig,
+  type RetryConfig,
+  type ScorerEntry,
+} from './schema.ts';

@@ -311,6 +311,46 @@ export const configSchema = z
       .strict()
       .prefault({}),
     scorers: z.array(scorerEntry).default([]),
+    archive: z
+      .object({
+        /** Where an experiment's tables go when no tablePath is given: <dir>/<experiment> ('' = <storage.dir>/archive). */
+        dir: z.string().default(''),
+        /** Experiments archived from the start (config as code): experiment -> { tablePath }. */
+        tables: z
+          .record(z.string().min(1), z.object({ tablePath: z.string().min(1).optional() }).strict())
+          .default({}),
+        /** A table's buffered rows are committed this often, or at commitMaxRows, whichever comes first. */
+        commitIntervalMs: z.number().int().min(100).default(10_000),
+        commitMaxRows: z.number().int().min(1).max(1_000_000).default(20_000),
+        /** Memory of rows waiting for their commit (estimated; counted in limits.memoryBytes); beyond it, traces are dropped and counted. */
+        maxBufferBytes: z.number().int().positive().default(128 * MiB),
+        /** Trace ids remembered per experiment so that a trace archived once is never archived again (after a restart too). */
+        dedupWindow: z.number().int().nonnegative().default(200_000),
+        /** Rows whose date partition is older than this many days are removed from the tables (0 = keep everything). */
+        retentionDays: z.number().int().nonnegative().default(0),
+        vacuum: z
+          .object({
+            /** How often retention, compaction of small files and vacuum run (0 = never). */
+            intervalMs: z.number().int().nonnegative().default(3_600_000),
+            /** Files removed from a table (or never committed) are deleted once this old. */
+            retainHours: z.number().min(1).default(168),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    backfill: z
+      .object({
+        /** The time range of a backfill that names none: the last this many days. */
+        defaultLookbackDays: z.number().positive().default(7),
+        /** Scoring jobs a backfill keeps queued at once (it waits for room; live traffic keeps its own queue). */
+        maxJobsInFlight: z.number().int().min(1).max(100_000).default(256),
+        /** Progress is saved this often (a restarted backfill resumes from its last save). */
+        checkpointEveryTraces: z.number().int().min(1).default(500),
+      })
+      .strict()
+      .prefault({}),
     logging: z
       .object({
         level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -325,3 +365,5 @@ export type Config = z.infer<typeof configSchema>;
 export type ExporterConfig = Config['exporters']['otlp'];
 export type RetryConfig = z.infer<typeof retry>;
 export type ScorerEntry = z.infer<typeof scorerEntry>;
+export type ArchiveConfig = Config['archive'];
+export type BackfillConfig = Config['backfill'];

@@ -68,6 +68,8 @@ export const ERRORS = {
   CROSS_SITE_REFUSED: e('request', 403, GRPC.PERMISSION_DENIED, false, 'A cross-site browser request (Origin / Sec-Fetch-Site not in admin.cors.allowedOrigins), or a mutating admin call without content-type: application/json or an x-scorecar-request header (CSRF guard).'),
   INVALID_FILTER: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A filter string does not parse; details.position says where.'),
   INVALID_DEFINITION: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A scorer definition is invalid; details.errors lists every problem with its path.'),
+  TABLE_INCOMPATIBLE: e('request', 409, GRPC.FAILED_PRECONDITION, false, 'An archive Delta table has a protocol, features or schema scorecar cannot write, or one changed under it.'),
+  BACKFILL_RUNNING: e('request', 409, GRPC.FAILED_PRECONDITION, false, 'A backfill of this experiment is already running; wait for it or cancel it (details.jobId).'),
   // The pipeline is full or stopping: retry after the hint.
   MEMORY_BUDGET_FULL: e('capacity', 429, GRPC.UNAVAILABLE, true, 'The memory budget (limits.memoryBytes) is used up by data in flight; retry after Retry-After.'),
   OVERLOADED: e('capacity', 503, GRPC.UNAVAILABLE, true, 'A store is busy (another writer holds its lock); retry after Retry-After.'),

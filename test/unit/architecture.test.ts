@@ -42,6 +42,9 @@ const LAYERS: readonly (readonly string[])[] = [
   ['scoring/engine'],
   // scoring's public face over its subfolders.
   ['scoring'],
+  // The archive: Delta tables of traces and assessments, trace search, backfills (which run
+  // scorers: above scoring).
+  ['archive'],
   // The admin API and its client; the data-path pipeline that wires every stage.
   ['api', 'sdk', 'pipeline'],
   // A running scorecar: pipeline + admin server + process concerns.

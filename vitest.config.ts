@@ -22,14 +22,15 @@ export default defineConfig({
       include: ['src/**'],
       reporter: ['text-summary', 'json-summary', 'html'],
       reportsDirectory: 'coverage',
-      // The gate: the figures of the whole suite when it was set (statements 84.65%, branches
-      // 76.22%, functions 87.70%, lines 86.66%, the same on repeated runs), rounded down. Raise
-      // them as coverage grows; a change that lowers coverage below them fails `npm test`.
+      // The gate: set at 84/76/87/86 when coverage was first measured (84.65, 76.22, 87.70,
+      // 86.66%); raised after the hardening work to a little under the suite's figures then
+      // (89.77, 82.78, 91.29, 91.42%), leaving room for code that only runs in child processes.
+      // Raise them as coverage grows; a change that lowers coverage below them fails `npm test`.
       thresholds: {
-        statements: 84,
-        branches: 76,
-        functions: 87,
-        lines: 86,
+        statements: 87,
+        branches: 80,
+        functions: 89,
+        lines: 89,
       },
     },
   },

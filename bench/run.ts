@@ -11,10 +11,12 @@
 //   4. latency from send to downstream arrival, direct and through scorecar (with the realistic
 //      scorer set), and the difference;
 //   5. scoring: traces/s with a code scorer at rate 1.0, with a judge at rate 0.1 against the
-//      local model server, and memory while a judge is slower than the traffic.
+//      local model server, and memory while a judge is slower than the traffic;
+//   6. archive: rows/s and MB/s the archive writes while the data plane runs, a backfill's
+//      traces/s with a code scorer, search latency over 1,000,000 archived traces (archive.ts).
 //
 // Flags (after `npm run bench --`):
-//   --only hotpath,wire,memory,latency,scoring   a subset; a part may be one run: wire.realistic,
+//   --only hotpath,wire,memory,latency,scoring,archive   a subset; a part may be one run: wire.realistic,
 //                                                scoring.code (names as in baseline.json)
 //   --compare                   after the run, each figure against bench/baseline.json
 //   --save-baseline             write this run's figures into bench/baseline.json
@@ -28,6 +30,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { archiveWrite, backfillRate, searchLatency } from './archive.ts';
 import { compareLines, describeSession, Figures, readBaseline, saveBaseline } from './baseline.ts';
 import { NODE, ROOT, setTarget, target } from './child.ts';
 import type { HotPathResult } from './hotpath.ts';
@@ -234,6 +237,37 @@ if (runs('scoring')) {
     );
     figures.add('scoring.slowJudge.peakRssMiB', slow.peakRssMiB, 'MiB', 'lower');
     figures.add('scoring.slowJudge.peakQueueJobs', slow.queued, 'jobs', 'info');
+  }
+}
+
+if (runs('archive')) {
+  console.log('\n6. archive (Delta tables written by scorecar):');
+  if (runs('archive.write')) {
+    const w = await archiveWrite(WIRE_SECONDS);
+    console.log(
+      `   every trace archived, realistic payload at full speed: ${int(w.rowsPerSec)} rows/s committed, ${int(w.rowsPerWriterCpuSec)} rows per CPU-second of the writer thread (${w.wireMBPerWriterCpuSec.toFixed(1)} MB/s of OTLP wire bytes), ${k(w.spansPerSec)} spans/s received meanwhile; ${int(w.parquetBytesPerRow)} Parquet bytes per trace; writer thread ${pct(w.writerCpuShare)} of scorecar's CPU (${load()})`,
+    );
+    figures.add('archive.write.rowsPerSec', w.rowsPerSec, 'rows/s', 'higher');
+    figures.add('archive.write.rowsPerWriterCpuSec', w.rowsPerWriterCpuSec, 'rows/CPU-s', 'higher');
+    figures.add('archive.write.wireMBPerWriterCpuSec', w.wireMBPerWriterCpuSec, 'MB/CPU-s', 'higher');
+    figures.add('archive.write.spansPerSec', w.spansPerSec, 'spans/s', 'higher');
+    figures.add('archive.write.parquetBytesPerRow', w.parquetBytesPerRow, 'B/row', 'lower');
+  }
+  if (runs('archive.backfill')) {
+    const b = await backfillRate(20_000);
+    console.log(`   backfill, code scorer at rate 1.0 over ${int(b.traces)} archived traces: ${int(b.tracesPerSec)} traces/s (${load()})`);
+    figures.add('archive.backfill.tracesPerSec', b.tracesPerSec, 'traces/s', 'higher');
+  }
+  if (runs('archive.search')) {
+    const s = await searchLatency();
+    const f = (x: [number, number]) => `${ms(x[0])} (first ${ms(x[1])})`;
+    console.log(
+      `   search over ${int(s.rows)} archived traces in ${s.files} files, median of 5 warm runs: newest 100 ${f(s.newestPage)}; last hour, status + tag filter (${s.hits.hour} hits) ${f(s.hourFiltered)}; last day, span.name filter (${s.hits.day} hits) ${f(s.daySpanFilter)}; GET by id ${f(s.getById)} (${load()})`,
+    );
+    figures.add('archive.search.newestPageMs', s.newestPage[0], 'ms', 'lower');
+    figures.add('archive.search.hourFilteredMs', s.hourFiltered[0], 'ms', 'lower');
+    figures.add('archive.search.daySpanFilterMs', s.daySpanFilter[0], 'ms', 'lower');
+    figures.add('archive.search.getByIdMs', s.getById[0], 'ms', 'lower');
   }
 }
 

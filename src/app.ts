@@ -1,6 +1,6 @@
 // The process: config -> components (the pipeline of src/pipeline.ts, the admin server) and the
 // process concerns around them: the start-up line, readiness, signals and exit codes.
-import { type AdminRoute, type AdminServer, createAdminServer, traceRoutes } from './api/index.ts';
+import { type AdminRoute, type AdminServer, archiveRoutes, backfillRoutes, createAdminServer, traceRoutes } from './api/index.ts';
 import type { Config } from './config/index.ts';
 import { Pipeline, type PipelineOptions } from './pipeline.ts';
 import type { Registry } from './registry/index.ts';
@@ -82,7 +82,12 @@ export class Scorecar {
         ok: !this.stopping,
         checks: { receivers: this.ready ? 'listening' : 'not listening', ...pipeline.checks() },
       }),
-      routes: [...traceRoutes(pipeline.store), ...(this.opts.routes ?? [])],
+      routes: [
+        ...traceRoutes(pipeline.store, pipeline.archiver),
+        ...archiveRoutes(pipeline.archiver),
+        ...backfillRoutes(pipeline.backfills),
+        ...(this.opts.routes ?? []),
+      ],
       scorerHealth: (exp, name) => pipeline.engine.scorerHealth(exp, name),
     });
     const adminAddr = await this.admin.listen();

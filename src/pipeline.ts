@@ -28,6 +28,12 @@
 //                                            ┌───────────────┐ store, metrics,     │
 //                                            │ emit          │ listeners ──────────┘
 //                                            │ (assessments/)│
+//                                            └──────┬────────┘
+//   CompleteTrace (archived experiments) ──┐        │ Assessment (listener)
+//                                          ▼        ▼
+//                                            ┌───────────────┐ per-experiment Delta tables
+//                                            │ archive       │ traces + assessments, written
+//                                            │ (archive/)    │ on a worker thread
 //                                            └───────────────┘
 //
 // scoring.mode kafka: the selection stage's next stage is the Kafka jobs publisher (one job per
@@ -40,16 +46,17 @@
 // the same order, sinks first (a stage only starts taking items once the stage it feeds runs),
 // and shut down in the reverse order, receivers first: stop accepting -> complete (or drop,
 // assembler.onShutdown) buffered traces -> build the views still waiting -> finish scoring jobs
-// (60% of the time left) -> flush assessments -> drain the export queue until the deadline ->
-// close the stores. The memory budget counts every stage that holds data: requests in flight,
-// the export queue, buffered traces, traces waiting for their view and queued scoring jobs.
+// (60% of the time left) -> flush assessments -> commit the archive's buffered rows -> drain the
+// export queue until the deadline -> close the stores. The memory budget counts every stage that
+// holds data: requests in flight, the export queue, buffered traces, traces waiting for their
+// view, queued scoring jobs and archive rows waiting for their commit.
+//
+// The archive reads completed traces beside the selection stage (a fanout: both see every trace)
+// and the emitter's assessments through a listener; the assembler buffers a trace when the
+// selection stage OR the archive wants it.
 import { readFileSync } from 'node:fs';
-import {
-  AssessmentEmitter,
-  type AssessmentListener,
-  type EmitItem,
-  SqliteAssessmentStore,
-} from './assessments/index.ts';
+import { Archiver, BackfillManager, backfillEmitter } from './archive/index.ts';
+import { AssessmentEmitter, type AssessmentListener, type EmitItem, SqliteAssessmentStore } from './assessments/index.ts';
 import { Assembler, type CompleteTrace, type TraceInterest } from './assembly/index.ts';
 import { type Component, type Consumer, fanout, Lifecycle } from './component/index.ts';
 import type { Config } from './config/index.ts';
@@ -98,6 +105,8 @@ export interface PipelineOptions {
   onAssessment?: AssessmentListener | undefined;
   /** Environment for judge credentials and endpoints (default process.env). */
   env?: Record<string, string | undefined> | undefined;
+  /** Runs the archive's writer on the main thread instead of a worker thread (tests). */
+  archiveInline?: boolean | undefined;
 }
 
 /** Whether a config needs a Kafka client at all. */
@@ -171,7 +180,11 @@ export class Pipeline implements Component {
   readonly runner: ScorerRunner;
   readonly emitter: AssessmentEmitter;
   readonly engine: ScoringEngine;
+  /** Runs backfills' scoring jobs: its own queue, the live engine's budgets and model clients. */
+  readonly backfillEngine: ScoringEngine;
+  readonly backfills: BackfillManager;
   readonly selector: TraceSelector;
+  readonly archiver: Archiver;
   readonly assembler: Assembler;
   readonly forwarder: OtlpForwarder;
   readonly ingest: OtlpIngest;
@@ -234,7 +247,9 @@ export class Pipeline implements Component {
 
     // emit <- score <- select <- assemble <- (forward, receive): built from the end back.
     this.store = new SqliteAssessmentStore({ dir: config.storage.dir });
-    this.forwarder = new OtlpForwarder(config.exporters.otlp, metrics, log.child({ component: 'exporter' }));
+    this.forwarder = new OtlpForwarder(config.exporters.otlp, metrics, log.child({ component: 'exporter' }), undefined, {
+      storageDir: config.storage.dir,
+    });
     this.emitter = new AssessmentEmitter({
       store: this.store,
       otlp: this.forwarder,
@@ -271,6 +286,19 @@ export class Pipeline implements Component {
       // First emissions only (the emitter drops what its store already holds).
       this.emitter.onAssessment((a) => void out.offer(assessmentMessage({ assessment: a }), undefined));
     }
+    this.archiver = new Archiver({
+      config: config.archive,
+      storageDir: config.storage.dir,
+      resolution: config.experiments.resolution,
+      defaultExperiment: config.experiments.default,
+      engineInfo: `scorecar ${VERSION}`,
+      metrics,
+      log: log.child({ component: 'archive' }),
+      inline: opts.archiveInline === true,
+      // Traces being assembled may all come to the archive: its receive-side refusal counts them.
+      upstreamBytes: () => this.assembler?.bytes ?? 0,
+    });
+    this.emitter.onAssessment(this.archiver.onAssessment);
     const scoringLog = log.child({ component: 'scoring' });
     this.runner = createScorerRunner({
       defaultModel: sc.defaultModel,
@@ -284,10 +312,16 @@ export class Pipeline implements Component {
       ...(opts.env ? { env: opts.env } : {}),
     });
     const emit: Consumer<readonly EmitItem[]> = this.emitter;
+    // One set of daily judge budgets for live scoring and backfills.
+    const budgets = new JudgeBudgets(sc.budgets, this.store);
+    const judgeConcurrency = (uri: string): number => {
+      const parsed = parseModelUri(uri);
+      return (parsed.ok ? sc.providers[parsed.value.provider]?.concurrency : undefined) ?? sc.concurrency;
+    };
     this.engine = new ScoringEngine({
       runner: this.runner,
       next: emit,
-      budgets: new JudgeBudgets(sc.budgets, this.store),
+      budgets,
       metrics,
       log: scoringLog,
       queueSize: sc.queueSize,
@@ -295,10 +329,36 @@ export class Pipeline implements Component {
       // More jobs in flight than workers, so a worker finds its next job queued in the pool the
       // moment it answers instead of waiting for the engine: sandbox round trips overlap.
       codeConcurrency: sc.sandbox.workers * 4,
-      judgeConcurrency: (uri) => {
-        const parsed = parseModelUri(uri);
-        return (parsed.ok ? sc.providers[parsed.value.provider]?.concurrency : undefined) ?? sc.concurrency;
+      judgeConcurrency,
+    });
+    this.backfillEngine = new ScoringEngine({
+      runner: this.runner,
+      next: backfillEmitter(emit, () => this.backfills),
+      budgets,
+      metrics,
+      log: scoringLog.child({ backfill: true }),
+      // The manager keeps at most maxJobsInFlight queued; the slack absorbs a job's retries.
+      queueSize: config.backfill.maxJobsInFlight * 2,
+      queueMaxBytes: sc.queueMaxBytes,
+      codeConcurrency: sc.sandbox.workers * 4,
+      judgeConcurrency,
+    });
+    this.backfills = new BackfillManager({
+      config: config.backfill,
+      storageDir: config.storage.dir,
+      salt: config.sampling.salt,
+      resolution: config.experiments.resolution,
+      defaultExperiment: config.experiments.default,
+      archivalOf: (exp) => this.archiver.get(exp),
+      scorerOf: async (exp, name) => {
+        const s = await registry.get(exp, name);
+        return { version: s.version, definition: s.definition, sampleRate: s.sampleRate, filterString: s.filterString };
       },
+      assessedBy: (exp, scorer, version, ids) => this.store.tracesAssessedBy(scorer, version, exp, ids),
+      flushAssessments: () => this.emitter.flush(),
+      engine: this.backfillEngine,
+      metrics,
+      log: log.child({ component: 'backfill' }),
     });
     if (kafka && sc.mode === 'kafka') {
       this.jobs = new JobPublisher({
@@ -337,11 +397,16 @@ export class Pipeline implements Component {
       log: log.child({ component: 'sampler' }),
     });
     const onTrace = opts.onTrace;
+    const archiver = this.archiver;
     const select: Consumer<CompleteTrace> = onTrace
-      ? fanout(this.selector, { consume: onTrace })
-      : this.selector;
-    // An extra consumer may read any trace: then every trace is buffered.
-    const interest: TraceInterest = onTrace ? { wants: () => true } : this.selector;
+      ? fanout(this.selector, archiver, { consume: onTrace })
+      : fanout<CompleteTrace>(this.selector, archiver);
+    // An extra consumer may read any trace: then every trace is buffered. Otherwise a trace is
+    // buffered when a scorer could sample it or its experiment is archived.
+    const selector = this.selector;
+    const interest: TraceInterest = onTrace
+      ? { wants: () => true }
+      : { wants: (id, off, res) => selector.wants(id, off, res) || archiver.wants(id, off, res) };
     this.assembler = new Assembler(config.assembler, select, {
       interest,
       metrics,
@@ -371,7 +436,7 @@ export class Pipeline implements Component {
     const received: Consumer<OtlpBatch> = this.spansOut
       ? fanout<OtlpBatch>(this.forwarder, this.assembler, this.spansOut)
       : fanout<OtlpBatch>(this.forwarder, this.assembler);
-    this.ingest = new OtlpIngest({ next: received, precheck: [this.forwarder], metrics, log });
+    this.ingest = new OtlpIngest({ next: received, precheck: [this.forwarder, this.archiver], metrics, log });
 
     this.budget = new MemoryBudget(config.limits.memoryBytes);
     this.budget.addHolder(() => this.forwarder.queuedBytes());
@@ -379,12 +444,13 @@ export class Pipeline implements Component {
     this.budget.addHolder(() => this.selector.bytes);
     // Queued scoring jobs hold decoded trace views: they count against the same budget.
     this.budget.addHolder(() => this.engine.queuedBytes);
+    this.budget.addHolder(() => this.backfillEngine.queuedBytes);
+    // Archive rows waiting for their commit (on the writer thread, estimated).
+    this.budget.addHolder(() => this.archiver.bytes);
     // Encoded jobs and assessments waiting for the Kafka brokers.
     if (this.jobs) this.budget.addHolder(() => this.jobs!.bufferedBytes);
     if (this.assessmentsOut) this.budget.addHolder(() => this.assessmentsOut!.bufferedBytes);
-    metrics.gauge('scorecar_memory_budget_used_bytes', 'Bytes counted against limits.memoryBytes', [], () =>
-      this.budget.used(),
-    );
+    metrics.gauge('scorecar_memory_budget_used_bytes', 'Bytes counted against limits.memoryBytes', [], () => this.budget.used());
     metrics.gauge('scorecar_memory_budget_limit_bytes', 'limits.memoryBytes', [], () => this.budget.limit);
 
     const rx = config.receivers.otlp;
@@ -442,16 +508,22 @@ export class Pipeline implements Component {
       ...(this.topicSetup ? [this.topicSetup] : []),
       this.forwarder,
       ...(this.assessmentsOut ? [this.assessmentsOut] : []),
+      // After the emitter in shutdown: its last assessments reach the archive before it commits.
+      this.archiver,
       this.emitter,
       // Reads assessments into the emitter: starts after it, stops before it flushes.
       ...(this.feed ? [this.feed] : []),
       this.engine,
       ...(this.jobs ? [this.jobs] : []),
+      // Shut down before the emitter: a backfill's last assessments are emitted.
+      this.backfillEngine,
       this.selector,
       this.assembler,
       ...(this.spansOut ? [this.spansOut] : []),
       receiverGroup(receivers),
       ...(this.kafkaReceiver ? [this.kafkaReceiver] : []),
+      // Last to start (it resumes the backfills a previous run left), first to stop.
+      this.backfills,
     ]);
   }
 
@@ -473,6 +545,7 @@ export class Pipeline implements Component {
     for (;;) {
       await this.selector.whenIdle();
       await this.engine.whenIdle();
+      await this.backfillEngine.whenIdle();
       this.emitter.flush();
       if (
         this.assembler.traceCount === 0 &&
@@ -480,6 +553,7 @@ export class Pipeline implements Component {
         this.engine.depth === 0 &&
         (this.jobs?.depth ?? 0) === 0 &&
         (this.assessmentsOut?.depth ?? 0) === 0 &&
+        this.backfillEngine.depth === 0 &&
         this.forwarder.queuedBytes() === 0
       )
         return;
@@ -502,6 +576,7 @@ export class Pipeline implements Component {
       scoringJobs: this.engine.depth,
       ...(this.jobs ? { kafkaJobsBuffered: this.jobs.depth } : {}),
       ...(this.assessmentsOut ? { kafkaAssessmentsBuffered: this.assessmentsOut.depth } : {}),
+      archiveBufferBytes: this.archiver.bytes,
       memoryBudgetUsedBytes: this.budget.used(),
     };
   }

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { type ErrorCode, httpStatusOf, ScorecarError } from '../util/index.ts';
 
 /** Details keys that are safe and useful to return to API clients. */
-const PUBLIC_DETAILS = ['field', 'position', 'errors', 'resource', 'limit', 'allowed'] as const;
+const PUBLIC_DETAILS = ['field', 'position', 'errors', 'resource', 'limit', 'allowed', 'jobId'] as const;
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };

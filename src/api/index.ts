@@ -1,4 +1,6 @@
 // The admin HTTP server: REST API (scorer registry, kill switches, OpenAPI), metrics, health.
+export { ARCHIVAL_SCHEMA, type ArchivalService, archiveRoutes } from './archive.ts';
+export { BACKFILL_SCHEMA, type BackfillService, backfillRoutes } from './backfills.ts';
 export { errorBody } from './http.ts';
 export { API_PREFIX, buildOpenApi, type OpenApiDocument, type OpenApiOptions } from './openapi.ts';
 export {
@@ -12,7 +14,7 @@ export {
   type ScorerHealthSource,
   scorerRoutes,
 } from './routes.ts';
-export { ASSESSMENT_SCHEMA, traceRoutes } from './traces.ts';
+export { ASSESSMENT_SCHEMA, TRACE_INFO_SCHEMA, type TraceArchiveService, traceRoutes } from './traces.ts';
 export { COMPONENT_SCHEMAS, type JsonSchema, schemaRef } from './schemas.ts';
 export {
   type AdminServer,

@@ -83,6 +83,8 @@ export const PATH_PARAMS: Record<string, { description: string; schema: JsonSche
     description: 'Experiment id (percent-encode "/")',
     schema: { type: 'string', pattern: EXPERIMENT_ID_PATTERN.source },
   },
+  jobId: { description: 'Backfill job id (bf-<uuid>)', schema: { type: 'string' } },
+  traceId: { description: 'Trace id: 32 hex digits', schema: { type: 'string', pattern: '^[0-9a-fA-F]{32}$' } },
   name: {
     description: 'Scorer name, unique in its experiment',
     schema: { type: 'string', pattern: SCORER_NAME_PATTERN.source },
@@ -202,14 +204,14 @@ export const COMPONENT_SCHEMAS: Record<string, JsonSchema> = {
             type: 'string',
             description:
               'Stable code: INVALID_ARGUMENT, INVALID_JSON, INVALID_DEFINITION, INVALID_FILTER (400), UNAUTHENTICATED (401), ' +
-              'NOT_FOUND (404), METHOD_NOT_ALLOWED (405), LIMIT_EXCEEDED (409), PAYLOAD_TOO_LARGE (413), ' +
+              'NOT_FOUND (404), METHOD_NOT_ALLOWED (405), LIMIT_EXCEEDED, FAILED_PRECONDITION, TABLE_INCOMPATIBLE, BACKFILL_RUNNING (409), PAYLOAD_TOO_LARGE (413), ' +
               'UNSUPPORTED_MEDIA_TYPE (415), INTERNAL (500), OVERLOADED (503)',
           },
           message: { type: 'string' },
           details: {
             type: 'object',
             description:
-              'field (path of the bad field), position (filter error offset), errors [{path, message}], resource, limit',
+              'field (path of the bad field), position (filter error offset), errors [{path, message}], resource, limit, jobId (the running backfill)',
           },
         },
       },

@@ -78,6 +78,7 @@ export class SqliteAssessmentStore implements AssessmentStore {
   private readonly selectTrace: StatementSync;
   private readonly selectUsage: StatementSync;
   private readonly selectExisting: StatementSync;
+  private readonly selectAssessedBy: StatementSync;
 
   constructor(opts: { dir?: string; path?: string }) {
     const path = opts.path ?? join(opts.dir ?? '.', ASSESSMENTS_FILE_NAME);
@@ -101,6 +102,21 @@ export class SqliteAssessmentStore implements AssessmentStore {
     this.selectExisting = this.db.prepare(
       'SELECT assessment_id AS id FROM assessments WHERE assessment_id IN (SELECT value FROM json_each(?))',
     );
+    // trace_id is indexed: one probe per trace id.
+    this.selectAssessedBy = this.db.prepare(
+      `SELECT DISTINCT trace_id AS id FROM assessments
+       WHERE trace_id IN (SELECT value FROM json_each(?)) AND experiment_id = ? AND scorer_name = ? AND scorer_version = ?`,
+    );
+  }
+
+  /**
+   * Which of these traces already have an assessment of this scorer version (backfills skip
+   * them: a re-run adds nothing, and a live + backfill overlap never scores twice).
+   */
+  tracesAssessedBy(scorerName: string, scorerVersion: number, experimentId: string, traceIds: readonly string[]): Set<string> {
+    if (traceIds.length === 0) return new Set();
+    const rows = this.selectAssessedBy.all(JSON.stringify(traceIds), experimentId, scorerName, scorerVersion) as unknown as Array<{ id: string }>;
+    return new Set(rows.map((r) => r.id));
   }
 
   private migrate(): void {

@@ -9,6 +9,9 @@ Usage:
   scorecar worker [--config FILE]       score jobs from Kafka (scoring.mode kafka; metrics :4321)
   scorecar scorers <command> [...]      manage scorers on a running server
                                         (list|get|versions|register|start|update|stop|delete|stop-all|experiments)
+  scorecar archival <enable|disable|status>   archive an experiment's traces to Delta tables
+  scorecar traces <search|get> [...]    search archived traces, get one with its spans
+  scorecar backfill [start|status|cancel|list] [...]   run scorers over archived traces
   scorecar version                      print the version
   scorecar help                         this text
 
@@ -38,6 +41,21 @@ export async function main(argv: string[]): Promise<void> {
     case 'scorers': {
       const { runScorers } = await import('./scorers.ts');
       code = await runScorers(rest);
+      break;
+    }
+    case 'archival': {
+      const { runArchival } = await import('./archive.ts');
+      code = await runArchival(rest);
+      break;
+    }
+    case 'traces': {
+      const { runTraces } = await import('./archive.ts');
+      code = await runTraces(rest);
+      break;
+    }
+    case 'backfill': {
+      const { runBackfill } = await import('./archive.ts');
+      code = await runBackfill(rest);
       break;
     }
     case 'version':

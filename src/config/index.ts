@@ -1,2 +1,11 @@
 export { ConfigError, type ConfigIssue, type LoadOptions, loadConfig } from './load.ts';
-export { type Config, configSchema, type ExporterConfig, type KafkaConfig, type RetryConfig, type ScorerEntry } from './schema.ts';
+export {
+  type ArchiveConfig,
+  type BackfillConfig,
+  type Config,
+  configSchema,
+  type ExporterConfig,
+  type KafkaConfig,
+  type RetryConfig,
+  type ScorerEntry,
+} from './schema.ts';

@@ -51,6 +51,19 @@ const exporter = z
         /** refuse: senders get 503/UNAVAILABLE and retry; drop: accept, count and drop. */
         whenFull: z.enum(['refuse', 'drop']).default('refuse'),
         concurrency: z.number().int().min(1).max(256).default(4),
+        /**
+         * memory: a crash loses what is queued. disk: every request is also written to a spool
+         * under <storage.dir>/export-queue before it is acknowledged, and what was not sent is
+         * replayed at the next start (maxBytes bounds the spool on disk too).
+         */
+        storage: z.enum(['memory', 'disk']).default('memory'),
+        /**
+         * disk only: when spooled requests reach the device. never: left to the OS (a process
+         * crash loses nothing, a power loss what the OS had not written); interval: flushed every
+         * fsyncIntervalMs off the event loop; always: flushed before each acknowledgement.
+         */
+        fsync: z.enum(['never', 'interval', 'always']).default('interval'),
+        fsyncIntervalMs: z.number().int().positive().default(1_000),
       })
       .strict()
       .prefault({}),
@@ -414,6 +427,46 @@ export const configSchema = z
       .prefault({}),
     kafka: kafka.prefault({}),
     scorers: z.array(scorerEntry).default([]),
+    archive: z
+      .object({
+        /** Where an experiment's tables go when no tablePath is given: <dir>/<experiment> ('' = <storage.dir>/archive). */
+        dir: z.string().default(''),
+        /** Experiments archived from the start (config as code): experiment -> { tablePath }. */
+        tables: z
+          .record(z.string().min(1), z.object({ tablePath: z.string().min(1).optional() }).strict())
+          .default({}),
+        /** A table's buffered rows are committed this often, or at commitMaxRows, whichever comes first. */
+        commitIntervalMs: z.number().int().min(100).default(10_000),
+        commitMaxRows: z.number().int().min(1).max(1_000_000).default(20_000),
+        /** Memory of rows waiting for their commit (estimated; counted in limits.memoryBytes); beyond it, traces are dropped and counted. */
+        maxBufferBytes: z.number().int().positive().default(128 * MiB),
+        /** Trace ids remembered per experiment so that a trace archived once is never archived again (after a restart too). */
+        dedupWindow: z.number().int().nonnegative().default(200_000),
+        /** Rows whose date partition is older than this many days are removed from the tables (0 = keep everything). */
+        retentionDays: z.number().int().nonnegative().default(0),
+        vacuum: z
+          .object({
+            /** How often retention, compaction of small files and vacuum run (0 = never). */
+            intervalMs: z.number().int().nonnegative().default(3_600_000),
+            /** Files removed from a table (or never committed) are deleted once this old. */
+            retainHours: z.number().min(1).default(168),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    backfill: z
+      .object({
+        /** The time range of a backfill that names none: the last this many days. */
+        defaultLookbackDays: z.number().positive().default(7),
+        /** Scoring jobs a backfill keeps queued at once (it waits for room; live traffic keeps its own queue). */
+        maxJobsInFlight: z.number().int().min(1).max(100_000).default(256),
+        /** Progress is saved this often (a restarted backfill resumes from its last save). */
+        checkpointEveryTraces: z.number().int().min(1).default(500),
+      })
+      .strict()
+      .prefault({}),
     logging: z
       .object({
         level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -441,3 +494,5 @@ export type KafkaConfig = Config['kafka'];
 export type ExporterConfig = Config['exporters']['otlp'];
 export type RetryConfig = z.infer<typeof retry>;
 export type ScorerEntry = z.infer<typeof scorerEntry>;
+export type ArchiveConfig = Config['archive'];
+export type BackfillConfig = Config['backfill'];

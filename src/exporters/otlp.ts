@@ -5,16 +5,19 @@
 // request: concatenating encoded Export*ServiceRequest messages is a valid protobuf merge of
 // their repeated resource_* fields, so batching keeps every byte of every span. Over HTTP the
 // parts are written one after the other (one writev), never copied into a joined buffer: at
-// hundreds of MB/s that copy, and the fresh memory it needs, cost more than the scan.
+// hundreds of MB/s that copy, and the fresh memory it needs, cost more than the scan. A merged
+// request the downstream refuses for its content is split until the refused request is alone
+// (deliver), so one sender's bad request never costs another sender's data.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import type { Component, Consumer } from '../component/index.ts';
 import type { ExporterConfig } from '../config/index.ts';
-import { type Logger, type MetricsRegistry, parseRetryAfter, ScorecarError } from '../util/index.ts';
+import { errorFields, type Logger, type MetricsRegistry, parseRetryAfter, ScorecarError } from '../util/index.ts';
 import {
   type Body,
   grpcRetryable,
@@ -26,6 +29,7 @@ import {
   TYPE,
 } from '../wire/index.ts';
 import { backoffMs, sleep } from './retry.ts';
+import { DiskSpool, type SpoolRecord, spoolBytesIn } from './spool.ts';
 
 const gzipAsync = promisify(gzip);
 
@@ -34,7 +38,20 @@ const MAX_BATCH_BYTES = 2 * 1024 * 1024;
 
 export type SendOutcome =
   | { ok: true; rejected: number; message: string }
-  | { ok: false; retryable: boolean; retryAfterMs: number | undefined; message: string };
+  | {
+      ok: false;
+      retryable: boolean;
+      retryAfterMs: number | undefined;
+      message: string;
+      /**
+       * The downstream refused the request for its content or size (HTTP 400/413, gRPC
+       * INVALID_ARGUMENT / RESOURCE_EXHAUSTED without RetryInfo): a part of it may still pass.
+       */
+      split?: boolean;
+    };
+
+/** HTTP statuses that refuse a request for what it holds, not for who sent it or where. */
+const SPLIT_HTTP = new Set([400, 413]);
 
 export interface Transport {
   readonly kind: 'http' | 'grpc';
@@ -142,6 +159,7 @@ export class HttpTransport implements Transport {
               retryable: httpRetryable(status),
               retryAfterMs: parseRetryAfter(res.headers['retry-after']),
               message: `HTTP ${status} from ${this.base.host}`,
+              split: SPLIT_HTTP.has(status),
             });
           });
         },
@@ -214,11 +232,13 @@ export class GrpcTransport implements Transport {
           }
           const details = err.metadata?.get('grpc-status-details-bin')[0];
           const hint = details instanceof Buffer ? retryDelayFromStatus(details) : undefined;
+          const retryable = grpcRetryable(err.code, hint !== undefined);
           resolve({
             ok: false,
-            retryable: grpcRetryable(err.code, hint !== undefined),
+            retryable,
             retryAfterMs: hint,
             message: `gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`,
+            split: !retryable && (err.code === grpc.status.INVALID_ARGUMENT || err.code === grpc.status.RESOURCE_EXHAUSTED),
           });
         },
       );
@@ -245,20 +265,38 @@ interface Item {
   parts: readonly Buffer[];
   bytes: number;
   items: number;
+  /** Its items have left flight (sent, dropped or back in the queue): set once. */
+  done: boolean;
+  /** Where it is in the disk spool (storage: disk). */
+  record: SpoolRecord | undefined;
+}
+
+export interface ForwarderOptions {
+  /** storage.dir: the disk spool (queue.storage: disk) lives in its export-queue folder. */
+  storageDir?: string;
 }
 
 export type EnqueueResult = 'queued' | 'full' | 'disabled';
 
-export interface ExporterCounters {
-  sent: Record<Signal, number>;
-  dropped: Record<Signal, number>;
-  retries: number;
-}
+const perSignal = (): Record<Signal, number> => ({ traces: 0, logs: 0, metrics: 0 });
+const SIGNALS: readonly Signal[] = ['traces', 'logs', 'metrics'];
 
 /**
  * The forwarder: owns the queue, its workers and their accounting. As a stage it consumes every
  * received request (consume refuses with QUEUE_FULL when the queue is full and whenFull is
  * refuse); the emitter queues assessments through enqueue().
+ *
+ * Accounting: every item taken on is, at any moment, in exactly one of queued (waiting),
+ * in flight (in a downstream request being sent or waiting to be retried), sent or dropped
+ * (with a reason), and moves between them in one synchronous step. So per signal, at every
+ * scrape, `scorecar_receiver_accepted_items_total` (the receivers', plus transport="internal"
+ * for the emitter's assessment items, counted here) = sent + dropped + queue_items +
+ * inflight_items. Requests replayed from the disk spool at start count as accepted with
+ * transport="spool" (their first acceptance was counted by the process that took them).
+ *
+ * With queue.storage disk, every request is also written to the spool (spool.ts) before it is
+ * acknowledged, and settled records (sent, or dropped for good) are marked there; bodies stay in
+ * memory as well, so the spool costs writes, never reads, while running.
  */
 export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
   private readonly cfg: ExporterConfig;
@@ -268,40 +306,84 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
   private queue: Array<Item | undefined> = [];
   private head = 0;
   private bytesQueued = 0;
-  private itemsQueued = 0;
+  private readonly queuedItems = perSignal();
   private inFlightBytes = 0;
+  private readonly inFlightItems = perSignal();
   private wake: (() => void) | undefined;
   private running = false;
   private accepting = true;
   private readonly workers: Promise<void>[] = [];
   private readonly abort = new AbortController();
   private stopping: Promise<void> | undefined;
+  private readonly spool: DiskSpool | undefined;
+  private spoolFailing = false;
+  /** Items left in the spool at shutdown. */
+  private kept = 0;
   private readonly m;
 
-  constructor(cfg: ExporterConfig, metrics: MetricsRegistry, log: Logger, transport?: Transport) {
+  constructor(cfg: ExporterConfig, metrics: MetricsRegistry, log: Logger, transport?: Transport, opts: ForwarderOptions = {}) {
     this.cfg = cfg;
     this.transport = transport ?? createTransport(cfg);
     this.log = log;
     this.m = {
+      // The receivers' family: the emitter's items are counted here with transport="internal".
+      accepted: metrics.counter('scorecar_receiver_accepted_items_total', 'Items (spans, log records, metrics) accepted', ['signal', 'transport']),
       sent: metrics.counter('scorecar_exporter_sent_items_total', 'Items (spans, log records, metrics) delivered downstream', ['signal']),
       dropped: metrics.counter('scorecar_exporter_dropped_items_total', 'Items that will never reach downstream, by reason', ['signal', 'reason']),
-      rejected: metrics.counter('scorecar_exporter_downstream_rejected_items_total', 'Items the downstream refused through partial_success', ['signal']),
+      rejected: metrics.counter('scorecar_exporter_downstream_rejected_items_total', 'Items the downstream refused through partial_success (also in dropped, reason partial_success)', ['signal']),
       retries: metrics.counter('scorecar_exporter_retries_total', 'Downstream send attempts that were retried', ['signal']),
       requests: metrics.counter('scorecar_exporter_requests_total', 'Downstream requests by outcome', ['signal', 'outcome']),
+      splits: metrics.counter('scorecar_exporter_batch_splits_total', 'Merged downstream requests refused permanently and re-sent in two halves', ['signal']),
+      spoolErrors: metrics.counter('scorecar_exporter_spool_write_errors_total', 'Requests that could not be written to the disk spool (refused, or dropped with reason spool_error)'),
     };
+    const bySignal = (counts: Record<Signal, number>) => (): Array<[Record<string, string>, number]> =>
+      SIGNALS.map((signal) => [{ signal }, counts[signal]]);
     metrics.gauge('scorecar_exporter_queue_bytes', 'Bytes waiting in or being sent from the export queue', [], () => this.queuedBytes());
-    metrics.gauge('scorecar_exporter_queue_items', 'Items waiting in the export queue', [], () => this.itemsQueued);
+    metrics.gauge(
+      'scorecar_exporter_queue_items',
+      'Items waiting in the export queue, not yet taken by a sender (those being sent or retried: scorecar_exporter_inflight_items)',
+      ['signal'],
+      bySignal(this.queuedItems),
+    );
+    metrics.gauge(
+      'scorecar_exporter_inflight_items',
+      'Items taken from the export queue whose downstream request is being sent or waits to be retried',
+      ['signal'],
+      bySignal(this.inFlightItems),
+    );
+    if (cfg.queue.storage === 'disk') {
+      if (opts.storageDir === undefined) throw new Error('exporters.otlp.queue.storage: disk needs storage.dir');
+      const dir = join(opts.storageDir, 'export-queue');
+      if (this.transport === undefined) {
+        const left = spoolBytesIn(dir);
+        if (left > 0) log.warn('export spool holds requests but no downstream is configured; they are kept for when one is', { dir, bytes: left });
+      } else {
+        const { spool, replay } = DiskSpool.open({ dir, maxBytes: cfg.queue.maxBytes, fsync: cfg.queue.fsync, fsyncIntervalMs: cfg.queue.fsyncIntervalMs, log });
+        this.spool = spool;
+        for (const r of replay) {
+          this.queue.push({ signal: r.signal, parts: [r.body], bytes: r.body.length, items: r.items, done: false, record: r.record });
+          this.bytesQueued += r.body.length;
+          this.queuedItems[r.signal] += r.items;
+          this.m.accepted.inc({ signal: r.signal, transport: 'spool' }, r.items);
+        }
+        metrics.gauge('scorecar_exporter_spool_bytes', 'Bytes of the disk spool segments (queue.storage: disk)', [], () => this.spool?.bytes ?? 0);
+      }
+    }
   }
 
   get enabled(): boolean {
     return this.transport !== undefined;
   }
 
-  /** Queues a received request to be sent on as it came. */
+  /** Queues a received request to be sent on as it came (the receivers count it accepted). */
   consume(batch: OtlpBatch): void {
     if (this.transport === undefined) return;
-    if (this.enqueue(batch.signal, batch.body, batch.items) === 'full' && this.refuses) {
-      throw new ScorecarError('QUEUE_FULL', 'the downstream export queue is full; retry later');
+    const result = this.add(batch.signal, batch.body, batch.items);
+    if (result !== 'queued' && this.refuses) {
+      throw new ScorecarError(
+        'QUEUE_FULL',
+        result === 'spool_error' ? 'the downstream export queue cannot be written to disk; retry later' : 'the downstream export queue is full; retry later',
+      );
     }
   }
 
@@ -321,26 +403,57 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     return this.bytesQueued + this.inFlightBytes;
   }
 
-  /** Whether a request of this size fits in the queue now. */
+  /** Whether a request of this size fits in the queue now (and in its disk spool). */
   hasRoom(bytes: number): boolean {
-    return this.transport === undefined || this.bytesQueued + this.inFlightBytes + bytes <= this.cfg.queue.maxBytes;
+    if (this.transport === undefined) return true;
+    return this.bytesQueued + this.inFlightBytes + bytes <= this.cfg.queue.maxBytes && (this.spool === undefined || this.spool.hasRoom(bytes));
   }
 
-  /** Queues a request body (one buffer or its pieces in order); the buffers must not change. */
+  /**
+   * Queues a request body from inside scorecar (the emitter's assessments; one buffer or its
+   * pieces in order; the buffers must not change). What is queued, or dropped and counted, is
+   * counted accepted with transport="internal", as a receiver counts what it takes; what is
+   * refused ('full' while whenFull is refuse) is not, and stays the caller's to count.
+   */
   enqueue(signal: Signal, body: Body, items: number): EnqueueResult {
     if (!this.transport) return 'disabled';
+    const result = this.add(signal, body, items);
+    if (result === 'queued' || !this.refuses) this.m.accepted.inc({ signal, transport: 'internal' }, items);
+    return result === 'queued' ? 'queued' : 'full';
+  }
+
+  /**
+   * Queues a request (written to the disk spool first, with storage disk), or says why not:
+   * what is not queued is counted dropped with that reason when whenFull is drop or scorecar is
+   * stopping, else left to the caller (refused).
+   */
+  private add(signal: Signal, body: Body, items: number): 'queued' | 'shutdown' | 'queue_full' | 'spool_error' {
     const parts = Buffer.isBuffer(body) ? [body] : body;
     let bytes = 0;
     for (const p of parts) bytes += p.length;
-    if (!this.accepting || !this.hasRoom(bytes)) {
-      if (this.cfg.queue.whenFull === 'drop' || !this.accepting) {
-        this.m.dropped.inc({ signal, reason: this.accepting ? 'queue_full' : 'shutdown' }, items);
+    let reason: 'shutdown' | 'queue_full' | 'spool_error' | undefined = !this.accepting ? 'shutdown' : !this.hasRoom(bytes) ? 'queue_full' : undefined;
+    let record: SpoolRecord | undefined;
+    if (reason === undefined && this.spool !== undefined) {
+      try {
+        record = this.spool.append(signal, parts, bytes, items);
+        if (this.spoolFailing) {
+          this.spoolFailing = false;
+          this.log.info('export spool: writing again');
+        }
+      } catch (e) {
+        reason = 'spool_error';
+        this.m.spoolErrors.inc();
+        if (!this.spoolFailing) this.log.error('export spool: cannot write a request; refusing or dropping until it can', { err: errorFields(e) });
+        this.spoolFailing = true;
       }
-      return 'full';
     }
-    this.queue.push({ signal, parts, bytes, items });
+    if (reason !== undefined) {
+      if (this.cfg.queue.whenFull === 'drop' || !this.accepting) this.m.dropped.inc({ signal, reason }, items);
+      return reason;
+    }
+    this.queue.push({ signal, parts, bytes, items, done: false, record });
     this.bytesQueued += bytes;
-    this.itemsQueued += items;
+    this.queuedItems[signal] += items;
     const w = this.wake;
     if (w) {
       this.wake = undefined;
@@ -360,6 +473,7 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
     const first = this.queue[this.head]!;
     const batch: Item[] = [first];
     let size = first.bytes;
+    let items = first.items;
     // Each taken slot is cleared: the queue array must not keep sent bodies reachable.
     this.queue[this.head++] = undefined;
     while (this.head < this.queue.length) {
@@ -367,18 +481,68 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       if (next.signal !== first.signal || size + next.bytes > MAX_BATCH_BYTES) break;
       batch.push(next);
       size += next.bytes;
+      items += next.items;
       this.queue[this.head++] = undefined;
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    for (const it of batch) {
-      this.bytesQueued -= it.bytes;
-      this.itemsQueued -= it.items;
-      this.inFlightBytes += it.bytes;
-    }
+    this.bytesQueued -= size;
+    this.inFlightBytes += size;
+    this.queuedItems[first.signal] -= items;
+    this.inFlightItems[first.signal] += items;
     return batch;
+  }
+
+  /**
+   * Takes a batch's items out of flight and returns how many there were (not counted before);
+   * with the disk spool, marks their records settled there (they are never sent again).
+   */
+  private land(batch: readonly Item[]): number {
+    let items = 0;
+    let bytes = 0;
+    let records: SpoolRecord[] | undefined;
+    for (const it of batch) {
+      if (it.done) continue;
+      it.done = true;
+      items += it.items;
+      bytes += it.bytes;
+      if (it.record !== undefined) {
+        records ??= [];
+        records.push(it.record);
+      }
+    }
+    this.inFlightBytes -= bytes;
+    this.inFlightItems[batch[0]!.signal] -= items;
+    if (records !== undefined) this.spool?.release(records);
+    return items;
+  }
+
+  /**
+   * Shutdown with the disk spool: the batch's sends are abandoned but its requests stay in the
+   * spool for the next start; its items go back to the queue figures (still queued, on disk).
+   */
+  private keep(batch: readonly Item[]): void {
+    let items = 0;
+    let bytes = 0;
+    for (const it of batch) {
+      if (it.done) continue;
+      it.done = true;
+      items += it.items;
+      bytes += it.bytes;
+    }
+    this.inFlightBytes -= bytes;
+    this.inFlightItems[batch[0]!.signal] -= items;
+    this.queuedItems[batch[0]!.signal] += items;
+    this.kept += items;
+  }
+
+  /** The batch's items leave flight as dropped, for this reason. */
+  private drop(batch: readonly Item[], reason: string): number {
+    const items = this.land(batch);
+    this.m.dropped.inc({ signal: batch[0]!.signal, reason }, items);
+    return items;
   }
 
   private async work(): Promise<void> {
@@ -395,23 +559,32 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
         });
         continue;
       }
-      const bytes = batch.reduce((n, it) => n + it.bytes, 0);
       try {
         await this.deliver(batch);
-      } finally {
-        this.inFlightBytes -= bytes;
+      } catch (e) {
+        // A bug of ours: its items must still be accounted for.
+        this.log.error('export worker failed; batch dropped', { err: errorFields(e) });
+        this.drop(batch, 'internal');
       }
     }
   }
 
+  /**
+   * Sends a batch (requests of one signal) as one downstream request, retrying while the failure
+   * is retryable. A batch of several requests that the downstream refuses permanently for what it
+   * holds (a strict backend answering 400 for one bad span) is split in two and each half
+   * delivered on its own, down to single requests: only what the downstream refuses on its own is
+   * dropped. Splitting costs nothing while nothing is refused; with k bad requests in a batch of
+   * n it costs at most about 2k·log2(n) extra requests.
+   */
   private async deliver(batch: Item[]): Promise<void> {
     const signal = batch[0]!.signal;
-    const items = batch.reduce((n, it) => n + it.items, 0);
     const body = batch.length === 1 ? batch[0]!.parts : batch.flatMap((it) => it.parts);
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       if (this.abort.signal.aborted) {
-        this.m.dropped.inc({ signal, reason: 'shutdown' }, items);
+        if (this.spool) this.keep(batch);
+        else this.drop(batch, 'shutdown');
         return;
       }
       let outcome: SendOutcome;
@@ -422,16 +595,29 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       }
       if (outcome.ok) {
         this.m.requests.inc({ signal, outcome: 'ok' });
-        this.m.sent.inc({ signal }, items - outcome.rejected);
-        if (outcome.rejected > 0) {
-          this.m.rejected.inc({ signal }, outcome.rejected);
-          this.log.warn('downstream refused part of a request', { signal, rejected: outcome.rejected, reason: outcome.message });
+        const items = this.land(batch);
+        // partial_success: the downstream took the request but refused some of its items.
+        const rejected = Math.min(items, Math.max(0, outcome.rejected || 0));
+        this.m.sent.inc({ signal }, items - rejected);
+        if (rejected > 0) {
+          this.m.dropped.inc({ signal, reason: 'partial_success' }, rejected);
+          this.m.rejected.inc({ signal }, rejected);
+          this.log.warn('downstream refused part of a request', { signal, rejected, reason: outcome.message });
         }
         return;
       }
       if (!outcome.retryable) {
         this.m.requests.inc({ signal, outcome: 'permanent_error' });
-        this.m.dropped.inc({ signal, reason: 'rejected' }, items);
+        if (batch.length > 1 && outcome.split) {
+          // Requests from different senders were merged: find the ones refused on their own.
+          this.m.splits.inc({ signal });
+          this.log.debug('downstream refused a merged request; sending its parts separately', { signal, requests: batch.length, reason: outcome.message });
+          const half = batch.length >>> 1;
+          await this.deliver(batch.slice(0, half));
+          await this.deliver(batch.slice(half));
+          return;
+        }
+        const items = this.drop(batch, 'rejected');
         this.log.warn('downstream refused a request permanently; dropped', { signal, items, reason: outcome.message });
         return;
       }
@@ -439,7 +625,7 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       const wait = outcome.retryAfterMs ?? backoffMs(this.cfg.retry, attempt);
       const elapsed = Date.now() - started;
       if (elapsed + wait > this.cfg.retry.maxElapsedMs) {
-        this.m.dropped.inc({ signal, reason: 'retries_exhausted' }, items);
+        const items = this.drop(batch, 'retries_exhausted');
         this.log.warn('downstream unavailable past the retry budget; dropped', { signal, items, reason: outcome.message });
         return;
       }
@@ -450,8 +636,8 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
   }
 
   /**
-   * Stops accepting, sends what is queued until the deadline, then abandons the rest (counted
-   * as dropped with reason shutdown).
+   * Stops accepting, sends what is queued until the deadline, then abandons the rest: counted as
+   * dropped with reason shutdown, or, with the disk spool, left there for the next start.
    */
   shutdown(deadlineMs: number): Promise<void> {
     this.stopping ??= this.stop(deadlineMs);
@@ -475,14 +661,23 @@ export class OtlpForwarder implements Consumer<OtlpBatch>, Component {
       this.transport?.close();
       await all;
     }
-    // Workers exit when the queue is empty or aborted: count what was never taken.
+    // Workers exit when the queue is empty or aborted: count what was never taken (or, with the
+    // disk spool, leave it there: it stays in the queue figures).
     while (this.head < this.queue.length) {
       const it = this.queue[this.head]!;
       this.queue[this.head++] = undefined;
+      if (this.spool) {
+        this.kept += it.items;
+        continue;
+      }
+      this.queuedItems[it.signal] -= it.items;
       this.m.dropped.inc({ signal: it.signal, reason: 'shutdown' }, it.items);
     }
     this.bytesQueued = 0;
-    this.itemsQueued = 0;
     this.transport?.close();
+    if (this.spool) {
+      this.spool.close();
+      if (this.kept > 0) this.log.info('export spool: unsent items kept on disk for the next start', { items: this.kept, bytes: this.spool.bytes });
+    }
   }
 }

@@ -279,4 +279,144 @@ export class ScorecarClient {
       : `/experiments/${this.exp(opts.experimentId)}/scorers:stop-all`;
     return this.request<{ stopped: ScorerResource[] }>('POST', path).then((r) => r.stopped);
   }
+
+  // ------------------------------------------------------------------ archive, search, backfills
+
+  /** Archive the experiment's traces and assessments to Delta tables (default tablePath: server side). */
+  enableArchival(opts: { experimentId?: string; tablePath?: string } = {}): Promise<ArchivalResource> {
+    return this.request('POST', `/experiments/${this.exp(opts.experimentId)}/archival`, opts.tablePath === undefined ? {} : { tablePath: opts.tablePath });
+  }
+
+  disableArchival(opts: { experimentId?: string } = {}): Promise<{ experimentId: string; archived: false }> {
+    return this.request('DELETE', `/experiments/${this.exp(opts.experimentId)}/archival`);
+  }
+
+  getArchival(opts: { experimentId?: string } = {}): Promise<ArchivalResource> {
+    return this.request('GET', `/experiments/${this.exp(opts.experimentId)}/archival`);
+  }
+
+  listArchivals(): Promise<ArchivalResource[]> {
+    return this.request<{ archivals: ArchivalResource[] }>('GET', '/archival').then((r) => r.archivals);
+  }
+
+  /** One page of an archived experiment's traces (see searchTraces in the SDK for the options). */
+  searchTraces(opts: SearchTracesOptions = {}): Promise<TracePage> {
+    const q = new URLSearchParams();
+    if (opts.filterString) q.set('filter', opts.filterString);
+    if (opts.startTime !== undefined) q.set('startTime', timeParam(opts.startTime));
+    if (opts.endTime !== undefined) q.set('endTime', timeParam(opts.endTime));
+    if (opts.orderBy) q.set('orderBy', opts.orderBy);
+    if (opts.maxResults !== undefined) q.set('maxResults', String(opts.maxResults));
+    if (opts.pageToken) q.set('pageToken', opts.pageToken);
+    const qs = q.toString();
+    return this.request('GET', `/experiments/${this.exp(opts.experimentId)}/traces${qs ? `?${qs}` : ''}`);
+  }
+
+  /** A trace's assessments and, when archived, its spans. */
+  getTrace(traceId: string): Promise<TraceResource> {
+    return this.request('GET', `/traces/${enc(traceId)}`);
+  }
+
+  createBackfill(opts: {
+    experimentId?: string;
+    scorers: Array<string | { name: string; sampleRate?: number }>;
+    startTime?: number | string | Date;
+    endTime?: number | string | Date;
+  }): Promise<BackfillResource> {
+    const body: Record<string, unknown> = { scorers: opts.scorers };
+    if (opts.startTime !== undefined) body.startTime = timeParam(opts.startTime);
+    if (opts.endTime !== undefined) body.endTime = timeParam(opts.endTime);
+    return this.request('POST', `/experiments/${this.exp(opts.experimentId)}/backfills`, body);
+  }
+
+  getBackfill(jobId: string): Promise<BackfillResource> {
+    return this.request('GET', `/backfills/${enc(jobId)}`);
+  }
+
+  cancelBackfill(jobId: string): Promise<BackfillResource> {
+    return this.request('POST', `/backfills/${enc(jobId)}/cancel`);
+  }
+
+  listBackfills(opts: { experimentId?: string } = {}): Promise<BackfillResource[]> {
+    return this.request<{ backfills: BackfillResource[] }>('GET', `/experiments/${this.exp(opts.experimentId)}/backfills`).then((r) => r.backfills);
+  }
+}
+
+/** A time for the API: epoch milliseconds or ISO-8601 (a Date becomes ISO-8601). */
+function timeParam(t: number | string | Date): string {
+  return t instanceof Date ? t.toISOString() : String(t);
+}
+
+/** An archived experiment (GET /experiments/{exp}/archival). */
+export interface ArchivalResource {
+  experimentId: string;
+  tablePath: string;
+  tracesTable: string;
+  assessmentsTable: string;
+  source: 'config' | 'api';
+  enabledAt: string;
+  traces?: { version: number; files: number; pendingRows: number; committedRows: number };
+  assessments?: { version: number; files: number; pendingRows: number; committedRows: number };
+}
+
+export interface SearchTracesOptions {
+  experimentId?: string;
+  /** MLflow filter string, e.g. "trace.status = 'OK' AND tag.env = 'prod'". */
+  filterString?: string;
+  /** Request time bounds: epoch ms, ISO-8601 or a Date (start inclusive, end exclusive). */
+  startTime?: number | string | Date;
+  endTime?: number | string | Date;
+  /** 'timestamp_ms DESC' (default), 'timestamp_ms ASC', 'execution_time_ms DESC|ASC'. */
+  orderBy?: string;
+  /** 1 to 1000 (default 100). */
+  maxResults?: number;
+  pageToken?: string;
+}
+
+/** One archived trace in a search result. */
+export interface TraceInfoResource {
+  traceId: string;
+  experimentId: string;
+  requestTime: string;
+  timestampMs: number;
+  executionTimeMs: number;
+  state: string;
+  requestPreview: string | null;
+  responsePreview: string | null;
+  tags: Record<string, string>;
+  metadata: Record<string, string>;
+  assessments: Array<Record<string, unknown>>;
+}
+
+export interface TracePage {
+  traces: TraceInfoResource[];
+  nextPageToken?: string;
+}
+
+export interface TraceResource {
+  traceId: string;
+  assessments: Array<Record<string, unknown>>;
+  info?: Omit<TraceInfoResource, 'assessments'>;
+  request?: unknown;
+  response?: unknown;
+  spans?: Array<Record<string, unknown>>;
+}
+
+export interface BackfillResource {
+  jobId: string;
+  experimentId: string;
+  state: 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  scorers: Array<{ name: string; version: number; sampleRate: number; filterString: string | null }>;
+  startTime: string;
+  endTime: string;
+  createdAt: string;
+  updatedAt: string;
+  tracesScanned: number;
+  tracesTotal: number;
+  selected: number;
+  skipped: number;
+  scored: number;
+  errors: number;
+  etaSeconds: number | null;
+  error: string | null;
 }

@@ -1,6 +1,17 @@
 // scorecar/sdk: the TypeScript client of the scorer registry, with MLflow 3's scorer names and
 // immutable lifecycle (register → start → update → stop → delete).
 export {
+  BackfillScorerConfig,
+  backfillScorers,
+  cancelBackfill,
+  disableArchival,
+  enableArchival,
+  getBackfill,
+  searchTraces,
+} from './archive.ts';
+export {
+  type ArchivalResource,
+  type BackfillResource,
   type ClientConfig,
   configure,
   DEFAULT_EXPERIMENT,
@@ -9,6 +20,10 @@ export {
   resetConfiguration,
   ScorecarApiError,
   ScorecarClient,
+  type SearchTracesOptions,
+  type TraceInfoResource,
+  type TracePage,
+  type TraceResource,
 } from './client.ts';
 export {
   type BuiltinJudgeOptions,

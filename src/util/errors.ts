@@ -69,10 +69,12 @@ export const ERRORS = {
   INVALID_FILTER: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A filter string does not parse; details.position says where.'),
   INVALID_DEFINITION: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A scorer definition is invalid; details.errors lists every problem with its path.'),
   INVALID_JOB: e('request', 400, GRPC.INVALID_ARGUMENT, false, 'A Kafka message is not a scoring job (or assessment) this build can read: counted and skipped, never retried.'),
+  TABLE_INCOMPATIBLE: e('request', 409, GRPC.FAILED_PRECONDITION, false, 'An archive Delta table has a protocol, features or schema scorecar cannot write, or one changed under it.'),
+  BACKFILL_RUNNING: e('request', 409, GRPC.FAILED_PRECONDITION, false, 'A backfill of this experiment is already running; wait for it or cancel it (details.jobId).'),
   // The pipeline is full or stopping: retry after the hint.
   MEMORY_BUDGET_FULL: e('capacity', 429, GRPC.UNAVAILABLE, true, 'The memory budget (limits.memoryBytes) is used up by data in flight; retry after Retry-After.'),
   OVERLOADED: e('capacity', 503, GRPC.UNAVAILABLE, true, 'A store is busy (another writer holds its lock); retry after Retry-After.'),
-  QUEUE_FULL: e('capacity', 503, GRPC.UNAVAILABLE, true, 'A bounded queue (export queue, scoring queue) is full; retry after Retry-After.'),
+  QUEUE_FULL: e('capacity', 503, GRPC.UNAVAILABLE, true, 'A bounded queue (export queue, scoring queue) is full, or the export spool cannot write; retry after Retry-After.'),
   SHUTTING_DOWN: e('capacity', 503, GRPC.UNAVAILABLE, true, 'scorecar is shutting down; retry on another replica or later.'),
   // Configuration, found at start.
   CONFIG_INVALID: e('config', 400, GRPC.INVALID_ARGUMENT, false, 'The configuration is invalid; every problem is listed with its key path (exit code 78).'),

@@ -42,9 +42,10 @@ const LAYERS: readonly (readonly string[])[] = [
   ['scoring/engine'],
   // scoring's public face over its subfolders.
   ['scoring'],
-  // Kafka: the client module, job and assessment topics, the worker, the Collector-format
-  // span receiver and exporter (it runs the scoring engine, feeds the emitter).
-  ['kafka'],
+  // Beside each other above scoring: the archive (Delta tables of traces and assessments, trace
+  // search, backfills, which run scorers) and Kafka (the client module, job and assessment
+  // topics, the worker, the Collector-format span receiver and exporter).
+  ['archive', 'kafka'],
   // The admin API and its client; the data-path pipeline that wires every stage.
   ['api', 'sdk', 'pipeline'],
   // A running scorecar: pipeline + admin server + process concerns.

@@ -132,7 +132,7 @@ scorers:
       // system + user message + choice per call: all at scorecar before any span was sent.
       const emitted = sentLogs.getFinishedLogRecords();
       expect(emitted).toHaveLength(3 * N);
-      await waitFor(async () => (await sc.metric('scorecar_receiver_accepted_items_total', { signal: 'logs' })) === 3 * N, 20_000, 'logs at scorecar');
+      await waitFor(async () => (await sc.metric('scorecar_receiver_accepted_items_total', { signal: 'logs', transport: 'http' })) === 3 * N, 20_000, 'logs at scorecar');
       expect(await sc.metric('scorecar_receiver_accepted_items_total', { signal: 'traces' })).toBe(0);
       expect(await sc.metric('scorecar_assembler_log_records_total', { outcome: 'buffered' })).toBe(3 * N);
       expect(sc.app.pipeline.assembler.traceCount).toBe(N);
@@ -179,7 +179,7 @@ scorers:
       });
       dropped.end();
       await loggerProvider.forceFlush();
-      await waitFor(async () => (await sc.metric('scorecar_receiver_accepted_items_total', { signal: 'logs' })) === 3 * N + 1, 20_000, 'the unsampled record');
+      await waitFor(async () => (await sc.metric('scorecar_receiver_accepted_items_total', { signal: 'logs', transport: 'http' })) === 3 * N + 1, 20_000, 'the unsampled record');
       expect(await sc.metric('scorecar_assembler_log_records_total', { outcome: 'unsampled' })).toBe(1);
       expect(await sc.metric('scorecar_assembler_log_records_total', { outcome: 'buffered' })).toBe(3 * N);
       expect(sc.app.pipeline.assembler.traceCount).toBe(0);

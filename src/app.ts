@@ -2,6 +2,7 @@
 // process concerns around them: the start-up line, readiness, signals and exit codes.
 import { type AdminRoute, type AdminServer, archiveRoutes, backfillRoutes, createAdminServer, traceRoutes } from './api/index.ts';
 import type { Config } from './config/index.ts';
+import { MlflowRest, MlflowStore } from './mlflow/index.ts';
 import { Pipeline, type PipelineOptions } from './pipeline.ts';
 import type { Registry } from './registry/index.ts';
 import type { ScoringEngine } from './scoring/index.ts';
@@ -28,6 +29,7 @@ export class Scorecar {
   private readonly opts: ScorecarOptions;
   private pipelineRef: Pipeline | undefined;
   private admin: AdminServer | undefined;
+  private mlflowStore: MlflowStore | undefined;
   private ready = false;
   private stopping: Promise<void> | undefined;
 
@@ -68,6 +70,12 @@ export class Scorecar {
     const pipeline = await Pipeline.create(this.config, { ...this.opts, logger: this.log, metrics: this.metrics });
     this.pipelineRef = pipeline;
     await pipeline.start();
+    // MLflow's REST API for scorers beside /api/v1, over the same registry.
+    const mlflow = this.config.mlflow;
+    if (mlflow.enabled) {
+      this.mlflowStore = new MlflowStore({ dir: this.config.storage.dir, defaultExperiment: this.config.experiments.default });
+    }
+    const mlflowStore = this.mlflowStore;
     this.admin = createAdminServer({
       endpoint: this.config.admin.endpoint,
       token: this.config.admin.token,
@@ -89,6 +97,17 @@ export class Scorecar {
         ...(this.opts.routes ?? []),
       ],
       scorerHealth: (exp, name) => pipeline.engine.scorerHealth(exp, name),
+      mounts: mlflowStore
+        ? [
+            new MlflowRest({
+              registry: pipeline.registry,
+              store: mlflowStore,
+              mapping: { gatewayEndpoints: mlflow.gatewayEndpoints },
+              defaultModel: this.config.scoring.defaultModel,
+              logger: this.log.child({ component: 'mlflow' }),
+            }),
+          ]
+        : [],
     });
     const adminAddr = await this.admin.listen();
     this.ready = true;
@@ -116,6 +135,7 @@ export class Scorecar {
       } finally {
         // Last, so /metrics and /healthz answer while the pipeline drains.
         await this.admin?.close();
+        this.mlflowStore?.close();
       }
       this.log.info('scorecar stopped');
     })();

@@ -202,6 +202,7 @@ export class Pipeline implements Component {
       providers: sc.providers,
       prices: sc.prices,
       sandbox: sc.sandbox,
+      python: sc.python,
       logger: scoringLog,
       ...(opts.env ? { env: opts.env } : {}),
     });

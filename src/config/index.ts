@@ -5,6 +5,8 @@ export {
   type Config,
   configSchema,
   type ExporterConfig,
+  type MlflowConfig,
+  type MlflowExporterConfig,
   type RetryConfig,
   type ScorerEntry,
 } from './schema.ts';

@@ -249,6 +249,13 @@ class Trace:
         return _json.dumps(self._t, indent=2 if pretty else None)
 
 
+def custom_prompt_judge(*_a, **_k):
+    # A judge called from inside a scorer needs the network; the sandbox has none.
+    raise NotImplementedError(
+        'calling an LLM judge from inside a Python scorer is not available in the scorecar sandbox (no network): '
+        'register the judge itself (custom_prompt_judge is scorecar definition {type: prompt}, make_judge {type: judge})')
+
+
 def _module(name, **attrs):
     m = _types.ModuleType(name)
     m.__dict__.update(attrs)
@@ -268,7 +275,7 @@ def _install_mlflow():
     mlflow.entities.trace = _module('mlflow.entities.trace', Trace=Trace)
     mlflow.genai = _module('mlflow.genai', scorer=scorer)
     mlflow.genai.scorers = _module('mlflow.genai.scorers', scorer=scorer)
-    mlflow.genai.judges = _module('mlflow.genai.judges')
+    mlflow.genai.judges = _module('mlflow.genai.judges', custom_prompt_judge=custom_prompt_judge, make_judge=custom_prompt_judge)
 
 
 _install_mlflow()

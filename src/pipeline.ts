@@ -55,6 +55,7 @@ import { Assembler, type CompleteTrace, type TraceInterest } from './assembly/in
 import { type Component, type Consumer, fanout, Lifecycle } from './component/index.ts';
 import type { Config } from './config/index.ts';
 import { parseModelUri } from './definitions/index.ts';
+import { experimentOfResource, resolveExperiment } from './genai/index.ts';
 import { OtlpForwarder } from './exporters/index.ts';
 import { MemoryBudget, OtlpGrpcReceiver, OtlpHttpReceiver, OtlpIngest } from './receivers/index.ts';
 import { openSqliteRegistry, type Registry } from './registry/index.ts';
@@ -82,6 +83,19 @@ export interface PipelineOptions {
   env?: Record<string, string | undefined> | undefined;
   /** Runs the archive's writer on the main thread instead of a worker thread (tests). */
   archiveInline?: boolean | undefined;
+  /**
+   * Destinations of whole traces beside the selection stage (the MLflow exporter): each gets
+   * the completed traces of the experiments it wants, and is shut down after the emitter (its
+   * last assessments go out) and before the OTLP forwarder.
+   */
+  traceSinks?: readonly TraceSink[] | undefined;
+}
+
+/** A destination of completed traces, by experiment (see PipelineOptions.traceSinks). */
+export interface TraceSink extends Component {
+  /** Whether traces of this experiment go to the sink (asked before a trace is buffered, too). */
+  wantsExperiment(experimentId: string): boolean;
+  consumeTrace(trace: CompleteTrace, experimentId: string): void;
 }
 
 /** Something that is a Component with a close() only: wraps stores and the runner. */
@@ -279,15 +293,30 @@ export class Pipeline implements Component {
     });
     const onTrace = opts.onTrace;
     const archiver = this.archiver;
-    const select: Consumer<CompleteTrace> = onTrace
-      ? fanout(this.selector, archiver, { consume: onTrace })
-      : fanout<CompleteTrace>(this.selector, archiver);
+    const sinks = opts.traceSinks ?? [];
+    const { resolution, default: defaultExperiment } = config.experiments;
+    const toSinks: Consumer<CompleteTrace> = {
+      consume: (t) => {
+        const exp = resolveExperiment(t, resolution, defaultExperiment, config.genai.viewLimits);
+        for (const s of sinks) if (s.wantsExperiment(exp)) s.consumeTrace(t, exp);
+      },
+    };
+    const consumers: Consumer<CompleteTrace>[] = [this.selector, archiver];
+    if (sinks.length > 0) consumers.push(toSinks);
+    if (onTrace) consumers.push({ consume: onTrace });
+    const select: Consumer<CompleteTrace> = fanout(...consumers);
     // An extra consumer may read any trace: then every trace is buffered. Otherwise a trace is
-    // buffered when a scorer could sample it or its experiment is archived.
+    // buffered when a scorer could sample it, its experiment is archived, or a sink wants it (an
+    // experiment that needs the root span to be known counts as wanted).
     const selector = this.selector;
+    const sinkWants = (res: Parameters<TraceInterest['wants']>[2]): boolean => {
+      if (sinks.length === 0) return false;
+      const exp = experimentOfResource(res, resolution, defaultExperiment);
+      return exp === undefined || sinks.some((s) => s.wantsExperiment(exp));
+    };
     const interest: TraceInterest = onTrace
       ? { wants: () => true }
-      : { wants: (id, off, res) => selector.wants(id, off, res) || archiver.wants(id, off, res) };
+      : { wants: (id, off, res) => selector.wants(id, off, res) || archiver.wants(id, off, res) || sinkWants(res) };
     this.assembler = new Assembler(config.assembler, select, {
       interest,
       metrics,
@@ -338,7 +367,8 @@ export class Pipeline implements Component {
       closing(() => this.store.close()),
       closing(() => this.runner.close()),
       this.forwarder,
-      // After the emitter in shutdown: its last assessments reach the archive before it commits.
+      // After the emitter in shutdown: its last assessments reach them before they drain.
+      ...sinks,
       this.archiver,
       this.emitter,
       this.engine,

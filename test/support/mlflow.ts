@@ -83,9 +83,9 @@ export interface MlflowServer {
 }
 
 /** A real `mlflow server` with a SQLite backend in a temporary directory; resolves once it answers. */
-export async function startMlflowServer(python: string): Promise<MlflowServer> {
+export async function startMlflowServer(python: string, atPort?: number): Promise<MlflowServer> {
   const dir = mkdtempSync(join(tmpdir(), 'scorecar-mlflow-'));
-  const port = await freePort();
+  const port = atPort ?? (await freePort());
   const child: ChildProcess = spawn(
     join(dirname(python), 'mlflow'),
     [

@@ -326,7 +326,7 @@ export const configSchema = z
             timeoutMs: z.number().int().positive().default(2_000),
             /** How far one call may grow the interpreter's wasm memory past its size after start-up. */
             memoryBytes: z.number().int().positive().default(128 * MiB),
-            /** Worker threads, each with its own interpreter (about 60 MB resident each). */
+            /** Worker threads, each with its own interpreter (about 110 MB resident each). */
             workers: z.number().int().min(1).max(64).default(1),
           })
           .strict()

@@ -21,7 +21,7 @@
 //    OUT_OF_MEMORY, and the worker is replaced since its heap may be left fragmented).
 // Per-scorer isolation: each scorer version gets its own namespace and builtins; the worker is
 // replaced after a call that ran out of time or memory (its interpreter may be inconsistent).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadPyodide, type PyodideInterface } from 'pyodide';
@@ -165,7 +165,7 @@ async function boot(): Promise<void> {
   // buffer (the one the interpreter's heap views) on its first growth.
   bootHeap = (py as unknown as { _module?: { HEAP8?: Int8Array } })._module?.HEAP8?.buffer as ArrayBuffer | undefined;
   py.setInterruptBuffer(interrupt as unknown as Int32Array);
-  const source = readFileSync(new URL('./python-harness.py', import.meta.url), 'utf8');
+  const source = readFileSync(harnessPath(), 'utf8');
   const ns = py.globals.get('dict')();
   py.runPython(source, { globals: ns, filename: '<scorecar-harness>' });
   harness = {
@@ -191,6 +191,15 @@ async function boot(): Promise<void> {
   if (loaded || typeof (process as { getBuiltinModule?: unknown }).getBuiltinModule === 'function') {
     throw new Error('the Python sandbox could not disable module loading');
   }
+}
+
+/**
+ * The harness sits next to this file in the sources; a compiled copy (dist/, where tsc copies no
+ * .py file) reads it from the sources it was built from.
+ */
+function harnessPath(): URL {
+  const here = new URL('./python-harness.py', import.meta.url);
+  return existsSync(here) ? here : new URL('../../../src/scoring/sandbox/python-harness.py', import.meta.url);
 }
 
 /** Python's exception as (type, message), from the PythonError Pyodide throws. */

@@ -36,7 +36,7 @@ import { NODE, ROOT, setTarget, target } from './child.ts';
 import type { HotPathResult } from './hotpath.ts';
 import type { MemoryResult } from './memory.ts';
 import { REALISTIC_SCORERS, WIRE_RUNS } from './scorers.ts';
-import { codeScorerThroughput, judgeThroughput, slowJudgeMemory } from './scoring.ts';
+import { codeScorerThroughput, judgeThroughput, pythonSandboxCalls, pythonScorerThroughput, slowJudgeMemory } from './scoring.ts';
 import { latency, type ThroughputResult, throughput } from './wire.ts';
 
 const TARGET_SPANS_PER_CORE = 200_000;
@@ -221,6 +221,25 @@ if (runs('scoring')) {
     figures.add('scoring.code.tracesPerSec', code.scoredPerSec, 'traces/s', 'higher');
     figures.add('scoring.code.cpuMsPerTrace', code.cpuPerTrace * 1e3, 'ms', 'lower');
     figures.add('scoring.code.jobsDropped', code.dropped, 'jobs', 'info');
+  }
+  if (runs('scoring.pythonSandbox')) {
+    const ps = await pythonSandboxCalls();
+    console.log(
+      `   Python sandbox alone (1 Pyodide worker, 16 calls in flight): worker start ${int(ps.startMs)} ms (${int(ps.startCpuMs)} ms of CPU, on its own thread); ${int(ps.simple.callsPerSec)} calls/s at ${ps.simple.cpuMsPerCall.toFixed(3)} ms CPU per call; reading an 8-span trace (search_spans) ${int(ps.withTrace.callsPerSec)} calls/s at ${ps.withTrace.cpuMsPerCall.toFixed(3)} ms CPU per call (${load()})`,
+    );
+    figures.add('scoring.pythonSandbox.startCpuMs', ps.startCpuMs, 'ms', 'lower');
+    figures.add('scoring.pythonSandbox.callsPerSec', ps.simple.callsPerSec, 'calls/s', 'higher');
+    figures.add('scoring.pythonSandbox.cpuMsPerCall', ps.simple.cpuMsPerCall, 'ms', 'lower');
+    figures.add('scoring.pythonSandbox.traceCallsPerSec', ps.withTrace.callsPerSec, 'calls/s', 'higher');
+    figures.add('scoring.pythonSandbox.traceCpuMsPerCall', ps.withTrace.cpuMsPerCall, 'ms', 'lower');
+  }
+  if (runs('scoring.python')) {
+    const p = await pythonScorerThroughput();
+    console.log(
+      `   Python scorer (MLflow @scorer) at rate 1.0: ${int(p.scoredPerSec)} traces/s scored (offered ${int(p.offered)}/s; ${int(p.dropped)} jobs dropped and counted), ${(p.cpuPerTrace * 1e3).toFixed(2)} ms of scorecar CPU per trace (all threads, 1 Pyodide worker) (${load()})`,
+    );
+    figures.add('scoring.python.tracesPerSec', p.scoredPerSec, 'traces/s', 'higher');
+    figures.add('scoring.python.cpuMsPerTrace', p.cpuPerTrace * 1e3, 'ms', 'lower');
   }
   if (runs('scoring.judge')) {
     const judge = await judgeThroughput();

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { type ModelServer, startModelServer } from '../scripts/model-server.ts';
+import { PythonSandbox } from '../src/scoring/index.ts';
 import { type ChildScorecar, scrape, startChild } from './child.ts';
 import { bodyPool } from './wire.ts';
 
@@ -87,6 +88,82 @@ export async function codeScorerThroughput(seconds = 8, offered = 4000): Promise
   return { offered: sent / seconds, scoredPerSec: last / wall, cpuPerTrace: cpu / Math.max(1, last), dropped };
 }
 
+/** The scorers of the Python runs: MLflow's own @scorer example body, as scorecar stores it. */
+const PY_LENGTH = 'def response_length(outputs):\n    return len(str(outputs))\n';
+
+/**
+ * A Python scorer (what an MLflow @scorer becomes) at rate 1.0, end to end: scorecar in its own
+ * process with one Pyodide worker (the default), traces offered over OTLP/HTTP.
+ */
+export async function pythonScorerThroughput(seconds = 8, offered = 2000): Promise<{ offered: number; scoredPerSec: number; cpuPerTrace: number; dropped: number }> {
+  const model = await startModelServer();
+  const sc = await startChild(`${SCORING(model)}scorers:
+  - {experiment: bench, name: len, definition: {type: python, source: ${JSON.stringify(PY_LENGTH)}}, sampleRate: 1.0}
+`);
+  const cpu0 = cpuSeconds(sc.proc.pid!);
+  const t0 = performance.now();
+  const sent = await drive(sc, offered, seconds);
+  let last = -1;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const n = await scrape(sc.adminUrl, 'scorecar_assessments_total', { scorer: 'len' });
+    if (n === last) break;
+    last = n;
+  }
+  const wall = (performance.now() - t0) / 1000 - 1;
+  const dropped = await scrape(sc.adminUrl, 'scorecar_scoring_jobs_dropped_total');
+  const cpu = cpuSeconds(sc.proc.pid!) - cpu0;
+  await sc.terminate();
+  await model.close();
+  return { offered: sent / seconds, scoredPerSec: last / wall, cpuPerTrace: cpu / Math.max(1, last), dropped };
+}
+
+/**
+ * The Python sandbox alone, in this process: what starting a worker costs (loading Pyodide, on
+ * its own thread), then calls/s and CPU per call with 16 calls in flight on `workers` workers,
+ * for a trivial scorer and for one that reads the trace (its JSON crosses into the interpreter).
+ */
+export async function pythonSandboxCalls(workers = 1, calls = 4000): Promise<{
+  startMs: number;
+  startCpuMs: number;
+  simple: { callsPerSec: number; cpuMsPerCall: number };
+  withTrace: { callsPerSec: number; cpuMsPerCall: number };
+}> {
+  const sb = new PythonSandbox({ workers, timeoutMs: 2000 });
+  const ctxJson = JSON.stringify({ inputs: { query: 'What is scorecar?' }, outputs: { response: 'scorecar scores production GenAI traces' }, expectations: {} });
+  const spans = Array.from({ length: 8 }, (_, i) => ({ name: `span${i}`, spanId: String(i).padStart(16, '0'), attributes: { 'mlflow.spanType': '"LLM"', 'mlflow.spanInputs': '{"prompt": "x"}' } }));
+  const traceJson = JSON.stringify({ traceId: 'ab'.repeat(16), spans, status: 'OK', inputs: {}, outputs: {} });
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  let c0 = cpu();
+  let t0 = performance.now();
+  await sb.run({ key: 'warm', context: 'warm', source: PY_LENGTH, ctxJson, traceJson: null });
+  const startMs = performance.now() - t0;
+  const startCpuMs = cpu() - c0;
+  const measure = async (source: string, trace: string | null) => {
+    await sb.run({ key: 'k', context: source, source, ctxJson, traceJson: trace });
+    c0 = cpu();
+    t0 = performance.now();
+    let next = 0;
+    const lane = async () => {
+      while (next < calls) {
+        next++;
+        const out = await sb.run({ key: 'k', context: source, source, ctxJson, traceJson: trace });
+        if (!out.ok) throw new Error(out.message);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, lane));
+    const wall = (performance.now() - t0) / 1000;
+    return { callsPerSec: calls / wall, cpuMsPerCall: (cpu() - c0) / calls };
+  };
+  const simple = await measure(PY_LENGTH, null);
+  const withTrace = await measure('def spans(trace):\n    return len(trace.search_spans(span_type="LLM"))\n', traceJson);
+  await sb.close();
+  return { startMs, startCpuMs, simple, withTrace };
+}
+
 export async function judgeThroughput(seconds = 8, offered = 6000): Promise<{ offered: number; tracesPerSec: number; judgedPerSec: number; dropped: number; modelRequests: number }> {
   const model = await startModelServer();
   const sc = await startChild(`${SCORING(model)}scorers:
@@ -133,6 +210,10 @@ export async function slowJudgeMemory(seconds = 15, offered = 3000): Promise<{ p
 }
 
 if (import.meta.main) {
+  const ps = await pythonSandboxCalls();
+  console.log(`python sandbox: worker start ${ps.startMs.toFixed(0)} ms (${ps.startCpuMs.toFixed(0)} ms CPU); ${Math.round(ps.simple.callsPerSec)} calls/s, ${ps.simple.cpuMsPerCall.toFixed(3)} ms CPU per call; reading the trace ${Math.round(ps.withTrace.callsPerSec)} calls/s, ${ps.withTrace.cpuMsPerCall.toFixed(3)} ms CPU per call`);
+  const p = await pythonScorerThroughput();
+  console.log(`python scorer at rate 1.0: ${Math.round(p.scoredPerSec)} traces/s scored (offered ${Math.round(p.offered)}/s, ${p.dropped} jobs dropped), ${(p.cpuPerTrace * 1e3).toFixed(2)} ms CPU per trace`);
   const c = await codeScorerThroughput();
   console.log(`code scorer at rate 1.0: ${Math.round(c.scoredPerSec)} traces/s scored (offered ${Math.round(c.offered)}/s, ${c.dropped} jobs dropped), ${(c.cpuPerTrace * 1e3).toFixed(2)} ms CPU per trace`);
   const j = await judgeThroughput();

@@ -2,6 +2,7 @@
 // process concerns around them: the start-up line, readiness, signals and exit codes.
 import { type AdminRoute, type AdminServer, archiveRoutes, backfillRoutes, createAdminServer, traceRoutes } from './api/index.ts';
 import type { Config } from './config/index.ts';
+import { MlflowExporter, MlflowRest, MlflowStore, mlflowTracingRoutes } from './mlflow/index.ts';
 import { Pipeline, type PipelineOptions } from './pipeline.ts';
 import type { Registry } from './registry/index.ts';
 import type { ScoringEngine } from './scoring/index.ts';
@@ -28,6 +29,9 @@ export class Scorecar {
   private readonly opts: ScorecarOptions;
   private pipelineRef: Pipeline | undefined;
   private admin: AdminServer | undefined;
+  private mlflowStore: MlflowStore | undefined;
+  /** The MLflow destination (exporters.mlflow), when a tracking URI is configured. */
+  mlflowExporter: MlflowExporter | undefined;
   private ready = false;
   private stopping: Promise<void> | undefined;
 
@@ -60,14 +64,33 @@ export class Scorecar {
   }
 
   /** Resolves once everything received so far is fully processed (see Pipeline.whenIdle). */
-  whenIdle(): Promise<void> {
-    return this.pipeline.whenIdle();
+  async whenIdle(): Promise<void> {
+    await this.pipeline.whenIdle();
+    // What the pipeline emitted last may still be on its way to MLflow.
+    await this.mlflowExporter?.whenIdle();
   }
 
   async start(): Promise<Endpoints> {
-    const pipeline = await Pipeline.create(this.config, { ...this.opts, logger: this.log, metrics: this.metrics });
+    const mlflowOut = this.config.exporters.mlflow;
+    if (mlflowOut.trackingUri !== '') {
+      this.mlflowExporter = new MlflowExporter({ config: mlflowOut, metrics: this.metrics, log: this.log.child({ component: 'mlflow-exporter' }) });
+    }
+    const exporter = this.mlflowExporter;
+    const pipeline = await Pipeline.create(this.config, {
+      ...this.opts,
+      logger: this.log,
+      metrics: this.metrics,
+      traceSinks: [...(this.opts.traceSinks ?? []), ...(exporter ? [exporter] : [])],
+    });
+    if (exporter) pipeline.emitter.onAssessment(exporter.onAssessment);
     this.pipelineRef = pipeline;
     await pipeline.start();
+    // MLflow's REST API for scorers beside /api/v1, over the same registry.
+    const mlflow = this.config.mlflow;
+    if (mlflow.enabled) {
+      this.mlflowStore = new MlflowStore({ dir: this.config.storage.dir, defaultExperiment: this.config.experiments.default });
+    }
+    const mlflowStore = this.mlflowStore;
     this.admin = createAdminServer({
       endpoint: this.config.admin.endpoint,
       token: this.config.admin.token,
@@ -89,6 +112,28 @@ export class Scorecar {
         ...(this.opts.routes ?? []),
       ],
       scorerHealth: (exp, name) => pipeline.engine.scorerHealth(exp, name),
+      mounts: mlflowStore
+        ? [
+            new MlflowRest({
+              registry: pipeline.registry,
+              store: mlflowStore,
+              mapping: { gatewayEndpoints: mlflow.gatewayEndpoints },
+              defaultModel: this.config.scoring.defaultModel,
+              logger: this.log.child({ component: 'mlflow' }),
+              // Apps traced with MLflow's SDK may point their tracking URI here too.
+              extraRoutes: mlflowTracingRoutes({
+                store: mlflowStore,
+                assessmentsOf: (id) => pipeline.store.byTrace(id),
+                otlpHttp: () => {
+                  const a = pipeline.httpReceiver?.address();
+                  if (!a) return undefined;
+                  const any = a.address === '0.0.0.0' || a.address === '::';
+                  return { host: any ? '127.0.0.1' : a.address, port: a.port };
+                },
+              }),
+            }),
+          ]
+        : [],
     });
     const adminAddr = await this.admin.listen();
     this.ready = true;
@@ -116,6 +161,7 @@ export class Scorecar {
       } finally {
         // Last, so /metrics and /healthz answer while the pipeline drains.
         await this.admin?.close();
+        this.mlflowStore?.close();
       }
       this.log.info('scorecar stopped');
     })();

@@ -61,6 +61,7 @@ import { Assembler, type CompleteTrace, type TraceInterest } from './assembly/in
 import { type Component, type Consumer, fanout, Lifecycle } from './component/index.ts';
 import type { Config } from './config/index.ts';
 import { parseModelUri } from './definitions/index.ts';
+import { experimentOfResource, resolveExperiment } from './genai/index.ts';
 import { OtlpForwarder } from './exporters/index.ts';
 import {
   AssessmentFeed,
@@ -107,6 +108,19 @@ export interface PipelineOptions {
   env?: Record<string, string | undefined> | undefined;
   /** Runs the archive's writer on the main thread instead of a worker thread (tests). */
   archiveInline?: boolean | undefined;
+  /**
+   * Destinations of whole traces beside the selection stage (the MLflow exporter): each gets
+   * the completed traces of the experiments it wants, and is shut down after the emitter (its
+   * last assessments go out) and before the OTLP forwarder.
+   */
+  traceSinks?: readonly TraceSink[] | undefined;
+}
+
+/** A destination of completed traces, by experiment (see PipelineOptions.traceSinks). */
+export interface TraceSink extends Component {
+  /** Whether traces of this experiment go to the sink (asked before a trace is buffered, too). */
+  wantsExperiment(experimentId: string): boolean;
+  consumeTrace(trace: CompleteTrace, experimentId: string): void;
 }
 
 /** Whether a config needs a Kafka client at all. */
@@ -308,6 +322,7 @@ export class Pipeline implements Component {
       providers: sc.providers,
       prices: sc.prices,
       sandbox: sc.sandbox,
+      python: sc.python,
       logger: scoringLog,
       ...(opts.env ? { env: opts.env } : {}),
     });
@@ -398,15 +413,30 @@ export class Pipeline implements Component {
     });
     const onTrace = opts.onTrace;
     const archiver = this.archiver;
-    const select: Consumer<CompleteTrace> = onTrace
-      ? fanout(this.selector, archiver, { consume: onTrace })
-      : fanout<CompleteTrace>(this.selector, archiver);
+    const sinks = opts.traceSinks ?? [];
+    const { resolution, default: defaultExperiment } = config.experiments;
+    const toSinks: Consumer<CompleteTrace> = {
+      consume: (t) => {
+        const exp = resolveExperiment(t, resolution, defaultExperiment, config.genai.viewLimits);
+        for (const s of sinks) if (s.wantsExperiment(exp)) s.consumeTrace(t, exp);
+      },
+    };
+    const consumers: Consumer<CompleteTrace>[] = [this.selector, archiver];
+    if (sinks.length > 0) consumers.push(toSinks);
+    if (onTrace) consumers.push({ consume: onTrace });
+    const select: Consumer<CompleteTrace> = fanout(...consumers);
     // An extra consumer may read any trace: then every trace is buffered. Otherwise a trace is
-    // buffered when a scorer could sample it or its experiment is archived.
+    // buffered when a scorer could sample it, its experiment is archived, or a sink wants it (an
+    // experiment that needs the root span to be known counts as wanted).
     const selector = this.selector;
+    const sinkWants = (res: Parameters<TraceInterest['wants']>[2]): boolean => {
+      if (sinks.length === 0) return false;
+      const exp = experimentOfResource(res, resolution, defaultExperiment);
+      return exp === undefined || sinks.some((s) => s.wantsExperiment(exp));
+    };
     const interest: TraceInterest = onTrace
       ? { wants: () => true }
-      : { wants: (id, off, res) => selector.wants(id, off, res) || archiver.wants(id, off, res) };
+      : { wants: (id, off, res) => selector.wants(id, off, res) || archiver.wants(id, off, res) || sinkWants(res) };
     this.assembler = new Assembler(config.assembler, select, {
       interest,
       metrics,
@@ -508,7 +538,8 @@ export class Pipeline implements Component {
       ...(this.topicSetup ? [this.topicSetup] : []),
       this.forwarder,
       ...(this.assessmentsOut ? [this.assessmentsOut] : []),
-      // After the emitter in shutdown: its last assessments reach the archive before it commits.
+      // After the emitter in shutdown: its last assessments reach the sinks and the archive before they drain.
+      ...sinks,
       this.archiver,
       this.emitter,
       // Reads assessments into the emitter: starts after it, stops before it flushes.

@@ -17,6 +17,7 @@ export {
 export { ASSESSMENT_SCHEMA, TRACE_INFO_SCHEMA, type TraceArchiveService, traceRoutes } from './traces.ts';
 export { COMPONENT_SCHEMAS, type JsonSchema, schemaRef } from './schemas.ts';
 export {
+  type AdminMount,
   type AdminServer,
   type AdminServerOptions,
   CSRF_HEADER,

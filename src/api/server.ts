@@ -48,6 +48,22 @@ export interface HealthReport {
   checks: Record<string, unknown>;
 }
 
+/**
+ * Paths served outside /api/v1 by another component (MLflow's REST API under /api/2.0/mlflow and
+ * /api/3.0/mlflow): the server applies the same Host, Origin, token and CSRF checks as on /api,
+ * then hands the raw request over; the mount parses it and answers in its own format, errors of
+ * the checks included (a client of that API reads only its own error shape).
+ */
+export interface AdminMount {
+  /** Whether this mount serves the path. */
+  matches(path: string): boolean;
+  /** The metrics label of a request to this path (a route template, never the raw path). */
+  routeLabel(path: string): string;
+  handle(req: IncomingMessage, res: ServerResponse, url: URL, signal: AbortSignal): Promise<void>;
+  /** Answers an error (a refused check, or anything the handler threw). */
+  sendError(res: ServerResponse, e: ScorecarError): void;
+}
+
 export interface AdminServerOptions {
   /** 'host:port' (config admin.endpoint); port 0 picks a free port. */
   endpoint: string;
@@ -77,6 +93,8 @@ export interface AdminServerOptions {
   metricsAuth?: 'token' | 'none';
   /** Browser origins ('https://host[:port]') allowed to call /api cross-origin (CORS); default none. */
   corsAllowedOrigins?: readonly string[];
+  /** Paths served by other components with their own request and error formats (MLflow's REST API). */
+  mounts?: readonly AdminMount[];
 }
 
 export interface AdminServer {
@@ -102,6 +120,13 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** The header a non-browser client sends on mutating calls (any value; the SDK sends '1'). */
 export const CSRF_HEADER = 'x-scorecar-request';
+
+/**
+ * Content types a browser may send cross-origin without a CORS preflight (the Fetch standard's
+ * CORS-safelisted ones). A mounted API's mutating call must carry another one (MLflow's clients
+ * send application/json, or application/x-protobuf for OTLP) or the CSRF header.
+ */
+const SIMPLE_CONTENT_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain']);
 
 /** Paths served whatever the Host (probes address the pod by IP). */
 const PROBES = new Set(['/healthz', '/readyz']);
@@ -389,9 +414,30 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     }
   };
 
+  const mounts = opts.mounts ?? [];
+
+  /** The checks of /api (Origin, token, CSRF) for a mounted path, then its handler. */
+  const handleMount = async (mount: AdminMount, req: IncomingMessage, res: ServerResponse, url: URL, signal: AbortSignal): Promise<void> => {
+    if (corsOrigins.size > 0) res.setHeader('vary', 'Origin');
+    const corsOrigin = checkOrigin(req);
+    if (corsOrigin !== undefined) res.setHeader('access-control-allow-origin', corsOrigin);
+    if (!authorized(req)) throw unauthenticated(req);
+    if (MUTATING.has(req.method ?? '') && req.headers[CSRF_HEADER] === undefined) {
+      const ct = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (ct === '' || SIMPLE_CONTENT_TYPES.has(ct)) {
+        throw new ScorecarError(
+          'CROSS_SITE_REFUSED',
+          `${req.method} needs a content type such as application/json, or an ${CSRF_HEADER} header (CSRF protection)`,
+        );
+      }
+    }
+    await mount.handle(req, res, url, signal);
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
     let routeLabel = 'unmatched';
+    let mount: AdminMount | undefined;
     const ac = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) ac.abort();
@@ -403,7 +449,13 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
     try {
       const url = new URL(req.url ?? '/', 'http://admin.invalid');
       const path = url.pathname;
+      mount = mounts.find((m) => m.matches(path));
       if (!PROBES.has(path)) checkHost(req);
+      if (mount) {
+        routeLabel = mount.routeLabel(path);
+        await handleMount(mount, req, res, url, ac.signal);
+        return;
+      }
       if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) {
         if (corsOrigins.size > 0) res.setHeader('vary', 'Origin');
         const corsOrigin = checkOrigin(req);
@@ -467,6 +519,10 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
           msg: err.message,
         });
       if (res.headersSent || res.destroyed) return;
+      if (mount) {
+        mount.sendError(res, err);
+        return;
+      }
       const headers: Record<string, string> = {};
       const allowed = err.details?.allowed;
       if (err.code === 'METHOD_NOT_ALLOWED' && Array.isArray(allowed)) headers.allow = allowed.join(', ');

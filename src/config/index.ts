@@ -6,6 +6,8 @@ export {
   configSchema,
   type ExporterConfig,
   type KafkaConfig,
+  type MlflowConfig,
+  type MlflowExporterConfig,
   type RetryConfig,
   type ScorerEntry,
 } from './schema.ts';

@@ -264,6 +264,45 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /**
+         * MLflow as a destination (src/mlflow): traces go to the MLflow server's OTLP endpoint and
+         * every assessment is logged there as Feedback on its trace. Off while trackingUri is ''.
+         */
+        mlflow: z
+          .object({
+            /** The MLflow tracking server, http(s)://host:port[/path]; '' = off. */
+            trackingUri: z
+              .string()
+              .default('')
+              .refine((s) => s === '' || /^https?:\/\/[^/\s]+(\/.*)?$/.test(s), {
+                message: 'expected http(s)://host:port of an MLflow tracking server, or an empty string (off)',
+              }),
+            /**
+             * scorecar experiment -> MLflow experiment id ('*' for every experiment without its own
+             * entry). An experiment without an entry is not sent.
+             */
+            experimentMapping: z.record(z.string().min(1), z.string().regex(/^\d+$/, 'expected a numeric MLflow experiment id')).default({}),
+            /** Extra headers on every request (e.g. Authorization: Bearer … for a secured MLflow). */
+            headers: z.record(z.string(), z.string()).default({}),
+            timeoutMs: z.number().int().positive().default(10_000),
+            /** Requests (trace batches, feedback) queued for MLflow; beyond it the oldest are dropped and counted. */
+            queueSize: z.number().int().positive().default(10_000),
+            retry: retry.prefault({}),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    mlflow: z
+      .object({
+        /** Serve MLflow's REST API for scorers (/api/2.0/mlflow/*, /api/3.0/mlflow/*) on the admin port. */
+        enabled: z.boolean().default(true),
+        /**
+         * MLflow `gateway:/<endpoint>` judge models: endpoint name -> scorecar model URI
+         * (openai:/…, anthropic:/…, databricks:/…, optionally @base URL). Resolved at registration.
+         */
+        gatewayEndpoints: z.record(z.string().min(1), z.string().min(1)).default({}),
       })
       .strict()
       .prefault({}),
@@ -393,6 +432,18 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /** Python scorers (MLflow @scorer and `type: python`): CPython in wasm (Pyodide) on worker threads. */
+        python: z
+          .object({
+            /** CPU time of one call on its worker thread. */
+            timeoutMs: z.number().int().positive().default(2_000),
+            /** How far one call may grow the interpreter's wasm memory past its size after start-up. */
+            memoryBytes: z.number().int().positive().default(128 * MiB),
+            /** Worker threads, each with its own interpreter (about 110 MB resident each). */
+            workers: z.number().int().min(1).max(64).default(1),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -492,6 +543,8 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type KafkaConfig = Config['kafka'];
 export type ExporterConfig = Config['exporters']['otlp'];
+export type MlflowExporterConfig = Config['exporters']['mlflow'];
+export type MlflowConfig = Config['mlflow'];
 export type RetryConfig = z.infer<typeof retry>;
 export type ScorerEntry = z.infer<typeof scorerEntry>;
 export type ArchiveConfig = Config['archive'];

@@ -26,7 +26,7 @@ export type Aggregation = (typeof AGGREGATIONS)[number];
 export const FEEDBACK_VALUE_TYPES = ['yes_no', 'bool', 'number', 'string'] as const;
 export type FeedbackValueType = (typeof FEEDBACK_VALUE_TYPES)[number];
 
-export const DEFINITION_TYPES = ['builtin', 'guidelines', 'prompt', 'judge', 'code'] as const;
+export const DEFINITION_TYPES = ['builtin', 'guidelines', 'prompt', 'judge', 'code', 'python'] as const;
 export type DefinitionType = (typeof DEFINITION_TYPES)[number];
 
 export const MAX_SOURCE_CHARS = 100_000;
@@ -129,6 +129,25 @@ export const codeDefinitionSchema = z
   })
   .describe('A sandboxed JavaScript code scorer');
 
+/** A Python identifier (the function a python scorer calls). */
+export const PYTHON_IDENTIFIER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+export const pythonDefinitionSchema = z
+  .strictObject({
+    type: z.literal('python'),
+    source: requiredText('source', MAX_SOURCE_CHARS).describe(
+      'Python source defining the scorer function, e.g. "def answer_length(outputs):\n    return len(str(outputs))"; ' +
+        'called with the MLflow arguments its signature names (inputs, outputs, expectations, trace), run sandboxed in Pyodide',
+    ),
+    function: z
+      .string({ error: 'function must be a string' })
+      .regex(PYTHON_IDENTIFIER_PATTERN, 'function must be a Python identifier')
+      .optional()
+      .describe('The function to call (default: the last top-level def of the source)'),
+    aggregations: aggregations.optional(),
+  })
+  .describe('A sandboxed Python code scorer (MLflow @scorer)');
+
 /** Every definition, by `type`. */
 export const DEFINITION_SCHEMAS = {
   builtin: builtinDefinitionSchema,
@@ -136,6 +155,7 @@ export const DEFINITION_SCHEMAS = {
   prompt: promptDefinitionSchema,
   judge: judgeDefinitionSchema,
   code: codeDefinitionSchema,
+  python: pythonDefinitionSchema,
 } as const;
 
 export const scorerDefinitionSchema = z.discriminatedUnion('type', [
@@ -144,6 +164,7 @@ export const scorerDefinitionSchema = z.discriminatedUnion('type', [
   promptDefinitionSchema,
   judgeDefinitionSchema,
   codeDefinitionSchema,
+  pythonDefinitionSchema,
 ]);
 
 /**
@@ -158,12 +179,22 @@ export type PromptDefinition = Omit<Out<typeof promptDefinitionSchema>, 'numeric
 };
 export type JudgeDefinition = Out<typeof judgeDefinitionSchema>;
 export type CodeDefinition = Out<typeof codeDefinitionSchema>;
+export type PythonDefinition = Out<typeof pythonDefinitionSchema>;
 export type ScorerDefinition =
   | BuiltinDefinition
   | GuidelinesDefinition
   | PromptDefinition
   | JudgeDefinition
-  | CodeDefinition;
+  | CodeDefinition
+  | PythonDefinition;
+
+/** Code scorers (JavaScript or Python): run in a sandbox, call no judge model. */
+export type CodeScorerDefinition = CodeDefinition | PythonDefinition;
+
+/** Whether a definition is a code scorer (JavaScript `code` or `python`) rather than a judge. */
+export function isCodeScorer(def: ScorerDefinition): def is CodeScorerDefinition {
+  return def.type === 'code' || def.type === 'python';
+}
 
 /** The fields a definition of this type may carry (error messages list them). */
 export function allowedFields(type: DefinitionType): string[] {
@@ -188,6 +219,7 @@ export function definitionJsonSchemas(ref: (name: string) => Record<string, unkn
     prompt: 'PromptDefinition',
     judge: 'JudgeDefinition',
     code: 'CodeDefinition',
+    python: 'PythonDefinition',
   };
   const out: Record<string, Record<string, unknown>> = {
     ScorerDefinition: {

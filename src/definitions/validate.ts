@@ -11,6 +11,7 @@ import {
   DEFINITION_SCHEMAS,
   DEFINITION_TYPES,
   type DefinitionType,
+  isCodeScorer,
   type ScorerDefinition,
 } from './schema.ts';
 import { INSTRUCTION_VARIABLES, PROMPT_VARIABLES, templateChoices, templateVariables } from './templates.ts';
@@ -61,7 +62,7 @@ function semanticErrors(type: DefinitionType, d: Record<string, unknown>, taken:
   const add = (path: string, message: string): void => {
     if (!taken.has(path)) errors.push({ path, message });
   };
-  if (type === 'code' && Array.isArray(d.aggregations)) {
+  if ((type === 'code' || type === 'python') && Array.isArray(d.aggregations)) {
     const list: unknown[] = d.aggregations;
     list.forEach((a, i) => {
       if (typeof a === 'string' && list.indexOf(a) < i) add(`${P}.aggregations[${i}]`, `aggregation "${a}" is listed twice`);
@@ -140,7 +141,7 @@ export function validateDefinition(def: unknown): ValidationResult {
   const t = type as DefinitionType;
   // null means "not given" for the optional fields, as it did in JSON bodies before the schema.
   const input = { ...def };
-  for (const k of ['model', 'numericValues', 'aggregations'] as const) if (input[k] === null) delete input[k];
+  for (const k of ['model', 'numericValues', 'aggregations', 'function'] as const) if (input[k] === null) delete input[k];
   const parsed = DEFINITION_SCHEMAS[t].safeParse(input);
   const errors = parsed.success ? [] : schemaErrors(t, parsed.error.issues);
   const taken = new Set(errors.map((e) => e.path));
@@ -149,7 +150,7 @@ export function validateDefinition(def: unknown): ValidationResult {
     return { ok: false, errors: errors.length > 0 ? errors : [{ path: P, message: 'invalid definition' }] };
   }
   const out = parsed.data as ScorerDefinition;
-  if (out.type === 'code' && out.aggregations?.length === 0) delete out.aggregations;
+  if ((out.type === 'code' || out.type === 'python') && out.aggregations?.length === 0) delete out.aggregations;
   if (out.type === 'prompt' && out.numericValues) {
     out.numericValues = Object.fromEntries(Object.entries(out.numericValues).map(([k, v]) => [k.trim(), v as number]));
   }
@@ -158,5 +159,5 @@ export function validateDefinition(def: unknown): ValidationResult {
 
 /** Whether running this definition calls a judge model (the engine checks budgets first). */
 export function requiresModel(definition: ScorerDefinition): boolean {
-  return definition.type !== 'code';
+  return !isCodeScorer(definition);
 }

@@ -24,7 +24,7 @@
 // decide (a `span:` rule falls back to the highest rate of any experiment).
 import type { CompleteTrace, TraceInterest } from '../assembly/index.ts';
 import type { Component, Consumer } from '../component/index.ts';
-import type { ScorerDefinition, ScorerVersion } from '../definitions/index.ts';
+import { isCodeScorer, type ScorerDefinition, type ScorerVersion } from '../definitions/index.ts';
 import {
   buildTraceView,
   experimentOfResource,
@@ -298,7 +298,8 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
       this.m.dropped.inc({ experiment: experimentId, reason: 'queue_full' });
       return;
     }
-    const withJson = sampled.some((s) => s.definition.type === 'code' && sourceMayReadTrace(s.definition.source));
+    // A Python scorer's trace argument is built from the same JSON (when its source names it).
+    const withJson = sampled.some((s) => isCodeScorer(s.definition) && sourceMayReadTrace(s.definition.source));
     this.queue.push({
       trace,
       kept: this.o.keepTrace ? trace : undefined,

@@ -189,3 +189,35 @@ export function errorFields(e: unknown): Record<string, unknown> {
   if (e.cause !== undefined) out.cause = errorFields(e.cause);
   return out;
 }
+
+/**
+ * MLflow's REST error codes (the names of its ErrorCode enum) and the HTTP status MLflow pairs
+ * with each, for the MLflow-compatible routes (src/mlflow): MLflow's clients read `error_code`
+ * and the status, so each of our codes answers as the nearest MLflow code. Derived from the
+ * code's HTTP status, with the exceptions MLflow's own server makes (an existing resource is a
+ * 400 there). docs/errors.md lists the mapping.
+ */
+const MLFLOW_BY_HTTP: Record<number, readonly [string, number]> = {
+  400: ['INVALID_PARAMETER_VALUE', 400],
+  401: ['UNAUTHENTICATED', 401],
+  403: ['PERMISSION_DENIED', 403],
+  404: ['RESOURCE_DOES_NOT_EXIST', 404],
+  // Refusals MLflow has no 4xx code for: a request that cannot be accepted as it is.
+  405: ['BAD_REQUEST', 400],
+  408: ['BAD_REQUEST', 400],
+  409: ['INVALID_PARAMETER_VALUE', 400],
+  413: ['BAD_REQUEST', 400],
+  415: ['BAD_REQUEST', 400],
+  429: ['REQUEST_LIMIT_EXCEEDED', 429],
+  503: ['TEMPORARILY_UNAVAILABLE', 503],
+  504: ['DEADLINE_EXCEEDED', 504],
+};
+const MLFLOW_OVERRIDES: Partial<Record<ErrorCode, readonly [string, number]>> = {
+  ALREADY_EXISTS: ['RESOURCE_ALREADY_EXISTS', 400],
+};
+
+/** The MLflow error code and HTTP status a scorecar code answers with on MLflow's routes. */
+export function mlflowErrorOf(code: ErrorCode): { errorCode: string; http: number } {
+  const [errorCode, http] = MLFLOW_OVERRIDES[code] ?? MLFLOW_BY_HTTP[ERRORS[code].http] ?? ['INTERNAL_ERROR', 500];
+  return { errorCode, http };
+}

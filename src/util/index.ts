@@ -12,6 +12,7 @@ export {
   httpStatusOf,
   isErrorCode,
   isScorecarError,
+  mlflowErrorOf,
   receiverStatus,
   ScorecarError,
   type Usage,

@@ -48,6 +48,9 @@ const LAYERS: readonly (readonly string[])[] = [
   ['archive', 'kafka'],
   // The admin API and its client; the data-path pipeline that wires every stage.
   ['api', 'sdk', 'pipeline'],
+  // MLflow compatibility: MLflow's REST API mounted on the admin server, the MLflow exporter
+  // wired around the pipeline.
+  ['mlflow'],
   // A running scorecar: pipeline + admin server + process concerns.
   ['app'],
   // Entry points: the command line and the package's root export.

@@ -8,7 +8,7 @@
 // nothing waits without bound.
 import type { EmitItem, ScoredAssessment } from '../../assessments/index.ts';
 import type { Component, Consumer } from '../../component/index.ts';
-import type { Aggregation } from '../../definitions/index.ts';
+import { type Aggregation, isCodeScorer } from '../../definitions/index.ts';
 import type { JobAdmission, SelectedJob } from '../../select/index.ts';
 import { errorFields, type Logger, type MetricsRegistry, ScorecarError } from '../../util/index.ts';
 import type { JudgeBudgets } from './budget.ts';
@@ -150,7 +150,7 @@ export class ScoringEngine implements Consumer<SelectedJob>, JobAdmission, Compo
 
   private laneFor(job: SelectedJob): Lane {
     const model =
-      job.scorer.definition.type === 'code' ? undefined : this.o.runner.modelFor(job.scorer.definition);
+      isCodeScorer(job.scorer.definition) ? undefined : this.o.runner.modelFor(job.scorer.definition);
     // One lane per code scorer: one scorer's backlog must not hold back the others' jobs.
     const key =
       model === undefined
@@ -305,7 +305,7 @@ export class ScoringEngine implements Consumer<SelectedJob>, JobAdmission, Compo
       this.setHealth(exp, scorer.name, { state: 'error', code: authError.code, message: authError.message });
     else this.setHealth(exp, scorer.name, { state: 'ok' });
     const aggregations: readonly Aggregation[] | undefined =
-      scorer.definition.type === 'code' ? scorer.definition.aggregations : undefined;
+      isCodeScorer(scorer.definition) ? scorer.definition.aggregations : undefined;
     try {
       this.o.next.consume(scored.map((x) => ({ ...x, startedMs: started, aggregations })));
     } catch (e) {

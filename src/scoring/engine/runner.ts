@@ -3,12 +3,20 @@
 // nonsense, a code scorer that throws, loops or allocates without bound — become assessments
 // carrying `error`; `run` rejects only when the caller aborts it or the runner is closed.
 import { type Assessment, type AssessmentValue, assessmentId, type ScoredAssessment } from '../../assessments/index.ts';
-import { type ScorerDefinition, type ScorerVersion, validateDefinition } from '../../definitions/index.ts';
+import { isCodeScorer, type PythonDefinition, type ScorerDefinition, type ScorerVersion, validateDefinition } from '../../definitions/index.ts';
 import type { TraceView } from '../../genai/index.ts';
 import { type Clock, realClock, ScorecarError, type Usage } from '../../util/index.ts';
 import { isRetrievalJudge, type JudgeTask, judgeTasks, readVerdict } from '../judges/index.ts';
 import { createModelClient, type ModelClient } from '../models/index.ts';
-import { readCodeResult, SandboxPool, type SandboxStats, sandboxInput, sourceMayReadTrace } from '../sandbox/index.ts';
+import {
+  PythonSandbox,
+  readCodeResult,
+  SandboxPool,
+  type SandboxOutcome,
+  type SandboxStats,
+  sandboxInput,
+  sourceMayReadTrace,
+} from '../sandbox/index.ts';
 import { RUNNER_DEFAULTS, type ScoringOptions } from './types.ts';
 
 /** Why the trace was handed on by the assembler (recorded on every assessment). */
@@ -32,7 +40,7 @@ export interface ScorerRunner {
   run(job: ScoringJob, signal?: AbortSignal): Promise<ScoredAssessment[]>;
   /** The judge model URI a definition calls (its own or the default); undefined for code scorers. */
   modelFor(definition: ScorerDefinition): string | undefined;
-  stats(): { sandbox: SandboxStats; models: ReturnType<ModelClient['stats']> };
+  stats(): { sandbox: SandboxStats; python?: SandboxStats; models: ReturnType<ModelClient['stats']> };
   close(): Promise<void>;
 }
 
@@ -63,10 +71,11 @@ export function createScorerRunner(options: ScoringOptions = {}): ScorerRunner {
   const maxValueChars = options.maxValueChars ?? RUNNER_DEFAULTS.maxValueChars;
   const models = createModelClient(options);
   let pool: SandboxPool | undefined;
+  let python: PythonSandbox | undefined;
   let closed = false;
 
   const modelFor = (def: ScorerDefinition): string | undefined =>
-    def.type === 'code' ? undefined : (def.model ?? defaultModel);
+    isCodeScorer(def) ? undefined : (def.model ?? defaultModel);
 
   function make(
     job: ScoringJob,
@@ -189,8 +198,6 @@ export function createScorerRunner(options: ScoringOptions = {}): ScorerRunner {
     source: string,
     signal: AbortSignal | undefined,
   ): Promise<ScoredAssessment[]> {
-    const src = { type: 'CODE' as const, id: job.scorer.name };
-    const rootSpanId = job.view.rootSpan.spanId;
     pool ??= new SandboxPool(options.sandbox);
     // The key the pool schedules by: calls are shared fairly between scorers. The context key:
     // each scorer version keeps its own QuickJS context (globals), whatever its source text.
@@ -200,6 +207,31 @@ export function createScorerRunner(options: ScoringOptions = {}): ScorerRunner {
       { key, context, source, ...sandboxInput(job.view, sourceMayReadTrace(source)) },
       signal,
     );
+    return codeAssessments(job, outcome);
+  }
+
+  /** A Python scorer (MLflow @scorer, or `type: python`): the same as runCode, on Pyodide workers. */
+  async function runPython(job: ScoringJob, def: PythonDefinition, signal: AbortSignal | undefined): Promise<ScoredAssessment[]> {
+    python ??= new PythonSandbox(options.python);
+    const key = `${job.scorer.experimentId}\u0000${job.scorer.name}`;
+    const outcome = await python.run(
+      {
+        key,
+        context: `${key}\u0000${job.scorer.version}`,
+        source: def.source,
+        function: def.function,
+        ...sandboxInput(job.view, sourceMayReadTrace(def.source)),
+      },
+      signal,
+    );
+    // MLflow: a scorer returning None logs no assessment.
+    if (outcome.ok && outcome.json === '{"none": true}') return [];
+    return codeAssessments(job, outcome);
+  }
+
+  function codeAssessments(job: ScoringJob, outcome: SandboxOutcome): ScoredAssessment[] {
+    const src = { type: 'CODE' as const, id: job.scorer.name };
+    const rootSpanId = job.view.rootSpan.spanId;
     if (!outcome.ok) return [failed(job, rootSpanId, src, new ScorecarError(outcome.code, outcome.message))];
     try {
       return readCodeResult(outcome.json, job.scorer.name).map((fb) => {
@@ -221,7 +253,7 @@ export function createScorerRunner(options: ScoringOptions = {}): ScorerRunner {
     if (!checked.ok) {
       const def = job.scorer.definition as Partial<ScorerDefinition> | undefined;
       const source =
-        def?.type === 'code'
+        def?.type === 'code' || def?.type === 'python'
           ? { type: 'CODE' as const, id: job.scorer.name }
           : {
               type: 'LLM_JUDGE' as const,
@@ -235,15 +267,19 @@ export function createScorerRunner(options: ScoringOptions = {}): ScorerRunner {
     const def = checked.definition;
     let out: ScoredAssessment[];
     try {
-      out = def.type === 'code' ? await runCode(job, def.source, signal) : await runJudge(job, def, signal);
+      out =
+        def.type === 'code'
+          ? await runCode(job, def.source, signal)
+          : def.type === 'python'
+            ? await runPython(job, def, signal)
+            : await runJudge(job, def, signal);
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
       if (closed) throw new ScorecarError('SHUTTING_DOWN', 'the scorer runner is closed');
       // A bug of ours, not the scorer's: still an assessment, so the job is accounted for.
-      const source =
-        def.type === 'code'
-          ? { type: 'CODE' as const, id: job.scorer.name }
-          : { type: 'LLM_JUDGE' as const, id: modelFor(def)! };
+      const source = isCodeScorer(def)
+        ? { type: 'CODE' as const, id: job.scorer.name }
+        : { type: 'LLM_JUDGE' as const, id: modelFor(def)! };
       return [failed(job, job.view.rootSpan.spanId, source, e)];
     }
     if (signal?.aborted) throw signal.reason;
@@ -256,13 +292,14 @@ export function createScorerRunner(options: ScoringOptions = {}): ScorerRunner {
     modelFor,
     stats: () => ({
       sandbox: pool?.stats() ?? { workers: 0, busy: 0, queued: 0, replaced: 0 },
+      python: python?.stats() ?? { workers: 0, busy: 0, queued: 0, replaced: 0 },
       models: models.stats(),
     }),
     close: async () => {
       if (closed) return;
       closed = true;
       models.close();
-      await pool?.close();
+      await Promise.all([pool?.close(), python?.close()]);
     },
   };
 }

@@ -8,6 +8,8 @@ export interface ScoringOptions extends ModelClientOptions {
   /** Judge model when a definition names none (`scoring.defaultModel`). */
   defaultModel?: string;
   sandbox?: SandboxOptions;
+  /** Python scorers' sandbox (`scoring.python`): Pyodide workers, with the same kind of limits. */
+  python?: SandboxOptions;
   /** Longest rendering of any one value (inputs, outputs, a document) put into a judge prompt. */
   maxValueChars?: number;
 }

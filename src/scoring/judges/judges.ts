@@ -6,7 +6,7 @@ import type { FeedbackValueType, ScorerDefinition } from '../../definitions/inde
 import { type AnswerSpec, coerceResult, parseJudgeAnswer } from './parse.ts';
 import { blocks, builtinPrompt, customPrompt, type JudgePrompt, numbered } from './prompts.ts';
 import { isPresent, renderTraceOutline, truncate, valueText } from './render.ts';
-import { renderTemplate, templateChoices, templateVariables } from '../../definitions/index.ts';
+import { isCodeScorer, renderTemplate, templateChoices, templateVariables } from '../../definitions/index.ts';
 import { ScorecarError } from '../../util/index.ts';
 
 /** One model call to make, or the reason it cannot be made. */
@@ -36,7 +36,7 @@ export function isRetrievalJudge(def: ScorerDefinition): boolean {
 
 /** Model calls the definition needs on this trace (0 for code scorers and retrieval judges without retrievals). */
 export function modelCallsFor(def: ScorerDefinition, view: TraceView): number {
-  if (def.type === 'code') return 0;
+  if (isCodeScorer(def)) return 0;
   return isRetrievalJudge(def) ? view.retrievals.length : 1;
 }
 
@@ -116,6 +116,7 @@ export function judgeTasks(def: ScorerDefinition, view: TraceView, maxValueChars
 
   switch (def.type) {
     case 'code':
+    case 'python':
       return [];
     case 'guidelines':
       return one(() => guidelinesPrompt(def.guidelines, request, response, max) ?? noOutputs());

@@ -94,10 +94,17 @@ export interface SandboxJob {
   traceJson: string | null;
 }
 
-/** Not configuration: hooks for tests. */
+/** Not configuration: hooks for tests, and the runtime a pool's workers run. */
 export interface SandboxInternals {
   /** See WorkerInit.wallClockStepMs: the workers' wall clocks run fast. */
   wallClockStepMs?: number;
+  /**
+   * The worker each slot runs (default the QuickJS worker.ts). Any worker speaking worker.ts's
+   * messages fits: python-worker.ts runs Python scorers under the same scheduling and limits.
+   */
+  workerUrl?: URL;
+  /** How long a worker may take to load its runtime (default 30 s; Pyodide needs longer on a busy machine). */
+  startupTimeoutMs?: number;
 }
 
 export type SandboxOutcome =
@@ -280,7 +287,7 @@ export class SandboxPool {
     const init: WorkerInit = { memoryBytes: this.memoryBytes };
     if (this.internals.wallClockStepMs) init.wallClockStepMs = this.internals.wallClockStepMs;
     slot.threadCpuMs = 0; // a new thread's clock
-    const w = new Worker(workerUrl(), {
+    const w = new Worker(this.internals.workerUrl ?? workerUrl(), {
       workerData: init,
       // The wasm heap is outside V8's heap; these bound the JSON strings passing through.
       resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 16 },
@@ -361,7 +368,7 @@ export class SandboxPool {
     };
     slot.worker.postMessage(msg);
     if (slot.ready) this.startDeadline(slot);
-    else slot.timer = setTimeout(() => this.hardDeadline(slot, 'startup', 0), STARTUP_TIMEOUT_MS);
+    else slot.timer = setTimeout(() => this.hardDeadline(slot, 'startup', 0), this.internals.startupTimeoutMs ?? STARTUP_TIMEOUT_MS);
   }
 
   private startDeadline(slot: Slot): void {
@@ -434,7 +441,7 @@ export class SandboxPool {
         : {
             ok: false,
             code: 'SANDBOX_CRASHED',
-            message: `the sandbox worker did not start within ${STARTUP_TIMEOUT_MS} ms`,
+            message: `the sandbox worker did not start within ${this.internals.startupTimeoutMs ?? STARTUP_TIMEOUT_MS} ms`,
           },
       cpuMs,
     );

@@ -1,10 +1,19 @@
 // The process: config -> components (the pipeline of src/pipeline.ts, the admin server) and the
 // process concerns around them: the start-up line, readiness, signals and exit codes.
-import { type AdminRoute, type AdminServer, archiveRoutes, backfillRoutes, createAdminServer, traceRoutes } from './api/index.ts';
+import {
+  type AdminRoute,
+  type AdminServer,
+  archiveRoutes,
+  backfillRoutes,
+  createAdminServer,
+  qualityRoutes,
+  traceRoutes,
+} from './api/index.ts';
 import type { Config } from './config/index.ts';
 import { Pipeline, type PipelineOptions } from './pipeline.ts';
 import type { Registry } from './registry/index.ts';
 import type { ScoringEngine } from './scoring/index.ts';
+import { createUiSite } from './ui/index.ts';
 import { createLogger, errorFields, type Logger, MetricsRegistry } from './util/index.ts';
 
 export interface ScorecarOptions extends PipelineOptions {
@@ -74,6 +83,7 @@ export class Scorecar {
       allowedHosts: this.config.admin.allowedHosts,
       metricsAuth: this.config.admin.metricsAuth,
       corsAllowedOrigins: this.config.admin.cors.allowedOrigins,
+      ui: this.config.admin.ui.enabled ? createUiSite() : undefined,
       registry: pipeline.registry,
       metrics: this.metrics,
       logger: this.log.child({ component: 'admin' }),
@@ -86,6 +96,17 @@ export class Scorecar {
         ...traceRoutes(pipeline.store, pipeline.archiver),
         ...archiveRoutes(pipeline.archiver),
         ...backfillRoutes(pipeline.backfills),
+        ...qualityRoutes({
+          store: pipeline.store,
+          registry: pipeline.registry,
+          runner: pipeline.runner,
+          archive: pipeline.archiver,
+          view: {
+            resolution: this.config.experiments.resolution,
+            defaultExperiment: this.config.experiments.default,
+            limits: this.config.genai.viewLimits,
+          },
+        }),
         ...(this.opts.routes ?? []),
       ],
       scorerHealth: (exp, name) => pipeline.engine.scorerHealth(exp, name),

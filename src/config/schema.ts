@@ -193,6 +193,13 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        ui: z
+          .object({
+            /** Serve the web UI at / (its API calls follow the token rule of /api). */
+            enabled: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -45,8 +45,9 @@ const LAYERS: readonly (readonly string[])[] = [
   // The archive: Delta tables of traces and assessments, trace search, backfills (which run
   // scorers: above scoring).
   ['archive'],
-  // The admin API and its client; the data-path pipeline that wires every stage.
-  ['api', 'sdk', 'pipeline'],
+  // The admin API and its client; the data-path pipeline that wires every stage; the web UI's
+  // files (served by the admin server, which the app hands them to: neither imports the other).
+  ['api', 'sdk', 'pipeline', 'ui'],
   // A running scorecar: pipeline + admin server + process concerns.
   ['app'],
   // Entry points: the command line and the package's root export.

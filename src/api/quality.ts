@@ -282,8 +282,9 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
       responses: { '200': { description: 'Series by scorer version and assessment name', schema: QUALITY_SCHEMA } },
       handler: (req) => {
         const q = req.query;
-        const end = timeOf(q.endTime, 'endTime') ?? now();
-        const start = timeOf(q.startTime, 'startTime') ?? end - 86_400_000;
+        // Whole seconds: buckets start at startTime (in seconds) plus multiples of step.
+        const end = Math.ceil((timeOf(q.endTime, 'endTime') ?? now()) / 1000) * 1000;
+        const start = Math.floor((timeOf(q.startTime, 'startTime') ?? end - 86_400_000) / 1000) * 1000;
         if (!(start < end)) {
           throw new ScorecarError('INVALID_ARGUMENT', 'startTime must be before endTime', { details: { field: 'query.startTime' } });
         }

@@ -20,13 +20,14 @@ export async function backfillsPage(root: HTMLElement, ctx: PageContext): Promis
   });
   const local = (ms: number) => new Date(ms - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
   const start = h('input', { type: 'datetime-local', value: local(Date.now() - 7 * 86_400_000) }) as HTMLInputElement;
-  const end = h('input', { type: 'datetime-local', value: local(Date.now()) }) as HTMLInputElement;
+  // Empty = until the backfill starts (a minute-precision "now" would leave out the last minute).
+  const end = h('input', { type: 'datetime-local' }) as HTMLInputElement;
   const err = h('p', { class: 'error', role: 'alert' });
   const form = h(
     'form',
     {},
     h('fieldset', {}, h('legend', {}, 'Scorers and sample rates'), ...(picks.length ? picks.map((p) => p.el) : [h('p', { class: 'muted' }, 'No scorers registered.')])),
-    h('div', { class: 'row' }, field('From', start), field('To', end)),
+    h('div', { class: 'row' }, field('From', start), field('To', end, 'Empty: up to now')),
     err,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', disabled: !picks.length }, 'Start backfill')),
   );
@@ -42,7 +43,11 @@ export async function backfillsPage(root: HTMLElement, ctx: PageContext): Promis
     try {
       const job = await api<Backfill>(`/experiments/${enc(exp)}/backfills`, {
         method: 'POST',
-        body: { scorers: chosen, startTime: new Date(start.value).toISOString(), endTime: new Date(end.value).toISOString() },
+        body: {
+          scorers: chosen,
+          ...(start.value ? { startTime: new Date(start.value).toISOString() } : {}),
+          ...(end.value ? { endTime: new Date(end.value).toISOString() } : {}),
+        },
       });
       announce(`Backfill ${job.jobId} started`);
       await load();

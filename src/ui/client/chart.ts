@@ -44,7 +44,9 @@ export interface ChartSpec {
 
 /** Width of the chart's container (the layout decides: full width, or the phone's width). */
 function widthOf(el: HTMLElement): number {
-  return Math.max(260, Math.floor(el.getBoundingClientRect().width || 600));
+  const cs = getComputedStyle(el);
+  const inner = el.clientWidth - Number.parseFloat(cs.paddingLeft) - Number.parseFloat(cs.paddingRight);
+  return Math.max(240, Math.floor(inner || 600));
 }
 
 export async function chart(container: HTMLElement, spec: ChartSpec): Promise<void> {

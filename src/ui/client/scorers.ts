@@ -7,7 +7,8 @@ import { definitionEditor, TYPES } from './editor.ts';
 import { announce, caretAt, confirmDialog, debounce, field, fmtNumber, fmtPercent, h, render, uid } from './dom.ts';
 import type { PageContext } from './main.ts';
 
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+// The registry's scorer name rule (definitions SCORER_NAME_PATTERN), checked before sending.
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 function typeLabel(t: string): string {
   return TYPES.find(([v]) => v === t)?.[1] ?? t;
@@ -188,7 +189,7 @@ function registerPanel(ctx: PageContext): HTMLElement {
     const target = exp || expInput.value.trim();
     if (!NAME.test(name.value)) {
       name.setAttribute('aria-invalid', 'true');
-      render(summaryEl, h('p', { class: 'error' }, 'Name: letters, digits, _ . - (up to 128, not starting with . or -)'));
+      render(summaryEl, h('p', { class: 'error' }, 'Name: a letter or digit, then letters, digits, _ . - (up to 64 characters)'));
       name.focus();
       return;
     }

@@ -54,17 +54,20 @@ export async function chart(container: HTMLElement, spec: ChartSpec): Promise<vo
   const series: uPlot.Series[] = [{}];
   const data: Array<Array<number | null>> = [spec.xs];
   const bands: uPlot.Band[] = [];
+  const whiskers: Whisker[] = [];
   spec.lines.forEach((l, i) => {
     const colour = COLOURS[i % COLOURS.length]!;
     const idx = data.length;
     series.push({ label: l.label, stroke: colour, width: 2, spanGaps: false, points: { show: l.points ?? true, size: 6, fill: colour } });
     data.push(l.values);
     if (l.band) {
-      // The band's edges are series too (drawn invisible), filled between by uPlot's bands.
-      series.push({ label: `${l.label} upper`, stroke: 'transparent', points: { show: false }, legend: false } as uPlot.Series);
+      // The band's edges are series too (drawn invisible; their values show in the legend),
+      // filled between by uPlot's bands.
+      series.push({ label: `${l.label} 95% high`, stroke: 'transparent', points: { show: false } });
       data.push(l.band.upper);
-      series.push({ label: `${l.label} lower`, stroke: 'transparent', points: { show: false }, legend: false } as uPlot.Series);
+      series.push({ label: `${l.label} 95% low`, stroke: 'transparent', points: { show: false } });
       data.push(l.band.lower);
+      whiskers.push({ lower: idx + 2, upper: idx + 1, colour });
       bands.push({ series: [idx + 1, idx + 2], fill: `${colour}33` });
     }
   });
@@ -79,9 +82,51 @@ export async function chart(container: HTMLElement, spec: ChartSpec): Promise<vo
     scales: { x: { time: true }, ...(spec.yRange ? { y: { range: spec.yRange } } : {}) },
     axes: [{}, { label: spec.yLabel, values: (_u, vals) => vals.map((v) => fmt(v)), size: 60 }],
     legend: { live: true },
+    plugins: whiskers.length ? [whiskerPlugin(whiskers)] : [],
     cursor: { drag: { x: true, y: false } },
   };
   new UPlot(opts, data as uPlot.AlignedData, host);
+}
+
+interface Whisker {
+  lower: number;
+  upper: number;
+  colour: string;
+}
+
+/**
+ * Draws each point's band as a vertical bar too: a filled band needs two neighbouring points,
+ * and an isolated bucket (the first one, or one after a gap) would otherwise show no band.
+ */
+function whiskerPlugin(whiskers: Whisker[]): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: [
+        (u: uPlot) => {
+          const ctx = u.ctx;
+          ctx.save();
+          ctx.lineWidth = 2 * devicePixelRatio;
+          for (const w of whiskers) {
+            ctx.strokeStyle = w.colour;
+            const xs = u.data[0];
+            const lo = u.data[w.lower]!;
+            const hi = u.data[w.upper]!;
+            for (let i = 0; i < xs.length; i++) {
+              const a = lo[i];
+              const b = hi[i];
+              if (a == null || b == null) continue;
+              const x = u.valToPos(xs[i]!, 'x', true);
+              ctx.beginPath();
+              ctx.moveTo(x, u.valToPos(a, 'y', true));
+              ctx.lineTo(x, u.valToPos(b, 'y', true));
+              ctx.stroke();
+            }
+          }
+          ctx.restore();
+        },
+      ],
+    },
+  };
 }
 
 function summaryOf(spec: ChartSpec, fmt: (v: number) => string): string {

@@ -5,7 +5,14 @@
 // dry run of a scorer over archived traces (verdicts returned, nothing emitted or stored).
 import { z } from 'zod';
 import type { AggregateQuery, AggregateRow, Assessment, RecentQuery } from '../assessments/index.ts';
-import { type ArchivedTrace, attributesMap, type RowSpan, type SearchQuery, type TraceInfo, traceFromRow } from '../archive/index.ts';
+import {
+  type ArchivedTrace,
+  attributesMap,
+  type RowSpan,
+  type SearchQuery,
+  type TraceInfo,
+  traceFromRow,
+} from '../archive/index.ts';
 import { MAX_FILTER_LENGTH, SCORER_NAME_PATTERN, type ScorerVersion } from '../definitions/index.ts';
 import { buildTraceView, type TraceViewOptions } from '../genai/index.ts';
 import type { Registry } from '../registry/index.ts';
@@ -25,7 +32,11 @@ export interface QualityStore {
 
 /** What the dry run needs of the archive (src/archive Archiver). */
 export interface DryRunArchive {
-  search(experimentId: string, q: SearchQuery, assessmentsOf: (traceId: string) => Assessment[]): Promise<{ traces: TraceInfo[]; nextPageToken?: string }>;
+  search(
+    experimentId: string,
+    q: SearchQuery,
+    assessmentsOf: (traceId: string) => Assessment[],
+  ): Promise<{ traces: TraceInfo[]; nextPageToken?: string }>;
   getTrace(traceId: string): Promise<ArchivedTrace | undefined>;
 }
 
@@ -67,8 +78,17 @@ export interface Estimate {
  * means use the normal interval with a small-sample factor n/(n−1); fewer than 2 valued rows give
  * no band.
  */
-export function estimate(r: Pick<AggregateRow, 'valued' | 'binary' | 'sumW' | 'sumW2' | 'sumWY' | 'sumW2Y' | 'sumW2Y2'>): Estimate {
-  if (r.valued === 0 || r.sumW <= 0) return { kind: r.valued === 0 ? 'label' : 'mean', estimate: null, lower: null, upper: null, effectiveSize: 0 };
+export function estimate(
+  r: Pick<AggregateRow, 'valued' | 'binary' | 'sumW' | 'sumW2' | 'sumWY' | 'sumW2Y' | 'sumW2Y2'>,
+): Estimate {
+  if (r.valued === 0 || r.sumW <= 0)
+    return {
+      kind: r.valued === 0 ? 'label' : 'mean',
+      estimate: null,
+      lower: null,
+      upper: null,
+      effectiveSize: 0,
+    };
   const kind: EstimateKind = r.binary === r.valued ? 'pass_rate' : 'mean';
   const mu = r.sumWY / r.sumW;
   const nEff = (r.sumW * r.sumW) / r.sumW2;
@@ -77,7 +97,13 @@ export function estimate(r: Pick<AggregateRow, 'valued' | 'binary' | 'sumW' | 's
     const z2n = (Z * Z) / nEff;
     const centre = (p + z2n / 2) / (1 + z2n);
     const half = (Z / (1 + z2n)) * Math.sqrt((p * (1 - p)) / nEff + (Z * Z) / (4 * nEff * nEff));
-    return { kind, estimate: p, lower: Math.max(0, centre - half), upper: Math.min(1, centre + half), effectiveSize: nEff };
+    return {
+      kind,
+      estimate: p,
+      lower: Math.max(0, centre - half),
+      upper: Math.min(1, centre + half),
+      effectiveSize: nEff,
+    };
   }
   if (r.valued < 2) return { kind, estimate: mu, lower: null, upper: null, effectiveSize: nEff };
   // Σw²(y−μ)² from the sums; rounding can make it a hair negative.
@@ -91,9 +117,13 @@ function timeOf(v: string | undefined, field: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   const n = /^-?\d+$/.test(v) ? Number(v) : Date.parse(v);
   if (!Number.isFinite(n)) {
-    throw new ScorecarError('INVALID_ARGUMENT', `${field}: expected epoch milliseconds or an ISO-8601 time, got '${v.slice(0, 64)}'`, {
-      details: { field: `query.${field}` },
-    });
+    throw new ScorecarError(
+      'INVALID_ARGUMENT',
+      `${field}: expected epoch milliseconds or an ISO-8601 time, got '${v.slice(0, 64)}'`,
+      {
+        details: { field: `query.${field}` },
+      },
+    );
   }
   return n;
 }
@@ -103,7 +133,10 @@ const scorerParam = z.string().regex(SCORER_NAME_PATTERN, 'expected a scorer nam
 const recentQuery = z
   .object({
     scorer: scorerParam,
-    maxResults: z.string().regex(/^[1-9][0-9]{0,2}$/, 'expected an integer from 1 to 999').optional(),
+    maxResults: z
+      .string()
+      .regex(/^[1-9][0-9]{0,2}$/, 'expected an integer from 1 to 999')
+      .optional(),
   })
   .strict();
 
@@ -112,7 +145,10 @@ const qualityQuery = z
     scorer: scorerParam,
     startTime: z.string().max(64).optional(),
     endTime: z.string().max(64).optional(),
-    step: z.string().regex(/^[1-9][0-9]{0,8}$/, 'expected whole seconds').optional(),
+    step: z
+      .string()
+      .regex(/^[1-9][0-9]{0,8}$/, 'expected whole seconds')
+      .optional(),
   })
   .strict();
 
@@ -121,16 +157,35 @@ export const MAX_BUCKETS = 2000;
 
 const POINT_SCHEMA: JsonSchema = {
   type: 'object',
-  required: ['time', 'count', 'errors', 'valued', 'estimate', 'lower', 'upper', 'effectiveSize', 'inputTokens', 'outputTokens', 'cost', 'latencyMs'],
+  required: [
+    'time',
+    'count',
+    'errors',
+    'valued',
+    'estimate',
+    'lower',
+    'upper',
+    'effectiveSize',
+    'inputTokens',
+    'outputTokens',
+    'cost',
+    'latencyMs',
+  ],
   properties: {
     time: { type: 'string', format: 'date-time', description: 'bucket start' },
     count: { type: 'integer', description: 'assessments in the bucket' },
     errors: { type: 'integer', description: 'error assessments' },
-    valued: { type: 'integer', description: 'assessments with a numeric reading (booleans and yes/no as 1/0)' },
+    valued: {
+      type: 'integer',
+      description: 'assessments with a numeric reading (booleans and yes/no as 1/0)',
+    },
     estimate: { type: ['number', 'null'], description: 'inclusion-weighted pass rate or mean' },
     lower: { type: ['number', 'null'], description: '95% band, lower end' },
     upper: { type: ['number', 'null'], description: '95% band, upper end' },
-    effectiveSize: { type: 'number', description: "Kish's effective sample size (Σw)²/Σw², w = 1/sampleRate" },
+    effectiveSize: {
+      type: 'number',
+      description: "Kish's effective sample size (Σw)²/Σw², w = 1/sampleRate",
+    },
     inputTokens: { type: 'integer' },
     outputTokens: { type: 'integer' },
     cost: { type: 'number' },
@@ -154,8 +209,15 @@ const QUALITY_SCHEMA: JsonSchema = {
         properties: {
           scorer: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'integer' } } },
           name: { type: 'string', description: 'assessment name' },
-          kind: { enum: ['pass_rate', 'mean', 'label'], description: 'label: categorical values only (no estimate)' },
-          points: { type: 'array', items: POINT_SCHEMA, description: 'buckets with at least one assessment, oldest first' },
+          kind: {
+            enum: ['pass_rate', 'mean', 'label'],
+            description: 'label: categorical values only (no estimate)',
+          },
+          points: {
+            type: 'array',
+            items: POINT_SCHEMA,
+            description: 'buckets with at least one assessment, oldest first',
+          },
         },
       },
     },
@@ -182,11 +244,24 @@ const validateBody = z
 
 const tryBody = z
   .object({
-    definition: z.unknown().optional().describe('A definition to try (not registered); or name (and version)'),
+    definition: z
+      .unknown()
+      .optional()
+      .describe('A definition to try (not registered); or name (and version)'),
     name: z.string().regex(SCORER_NAME_PATTERN, 'expected a scorer name').optional(),
     version: z.number().int().positive().optional(),
-    limit: z.number().int().min(1).max(20).optional().describe('How many of the newest archived traces (default 5, at most 20)'),
-    filterString: z.string().max(MAX_FILTER_LENGTH).optional().describe('Only archived traces that match (search syntax)'),
+    limit: z
+      .number()
+      .int()
+      .min(1)
+      .max(20)
+      .optional()
+      .describe('How many of the newest archived traces (default 5, at most 20)'),
+    filterString: z
+      .string()
+      .max(MAX_FILTER_LENGTH)
+      .optional()
+      .describe('Only archived traces that match (search syntax)'),
   })
   .strict();
 
@@ -198,7 +273,10 @@ export interface CheckError {
 }
 
 /** Problems of a definition and a filter string, each with where it is. */
-export async function checkScorer(definition: unknown, filterString: string | null | undefined): Promise<CheckError[]> {
+export async function checkScorer(
+  definition: unknown,
+  filterString: string | null | undefined,
+): Promise<CheckError[]> {
   const errors: CheckError[] = [];
   if (definition !== undefined) {
     const r = await validateScorerDefinition(definition);
@@ -215,7 +293,11 @@ export async function checkScorer(definition: unknown, filterString: string | nu
     } catch (e) {
       if (!(e instanceof ScorecarError) || e.code !== 'INVALID_FILTER') throw e;
       const position = e.details?.position;
-      errors.push({ path: 'filterString', message: e.message, ...(typeof position === 'number' ? { position } : {}) });
+      errors.push({
+        path: 'filterString',
+        message: e.message,
+        ...(typeof position === 'number' ? { position } : {}),
+      });
     }
   }
   return errors;
@@ -236,7 +318,11 @@ function rowSpan(s: ArchivedTrace['spans'][number]): RowSpan {
     end_time: s.endTimeUnixMicros,
     status_code: s.status.code,
     status_message: s.status.message || null,
-    events: s.events.map((e) => ({ name: e.name, timestamp: e.timeUnixMicros, attributes: attributesMap(e.attributes as Parameters<typeof attributesMap>[0]) })),
+    events: s.events.map((e) => ({
+      name: e.name,
+      timestamp: e.timeUnixMicros,
+      attributes: attributesMap(e.attributes as Parameters<typeof attributesMap>[0]),
+    })),
   };
 }
 
@@ -253,7 +339,11 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
       responses: {
         '200': {
           description: 'Assessments',
-          schema: { type: 'object', required: ['assessments'], properties: { assessments: { type: 'array', items: ASSESSMENT_SCHEMA } } },
+          schema: {
+            type: 'object',
+            required: ['assessments'],
+            properties: { assessments: { type: 'array', items: ASSESSMENT_SCHEMA } },
+          },
         },
       },
       handler: (req) => ({
@@ -270,7 +360,8 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
       method: 'GET',
       path: '/experiments/{exp}/quality',
       operationId: 'getQuality',
-      summary: 'Assessment aggregates over time per scorer version: pass rate or mean with a 95% band, volume, errors, tokens, cost, latency',
+      summary:
+        'Assessment aggregates over time per scorer version: pass rate or mean with a 95% band, volume, errors, tokens, cost, latency',
       description:
         'Buckets of `step` seconds from startTime (default: the last 24 hours; endTime defaults to now; step defaults to ' +
         'a width giving about 100 buckets, and the range may hold at most 2000). Each bucket weights every assessment ' +
@@ -279,20 +370,29 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
         'band than a 100% one of the same traffic.',
       tags: ['quality'],
       query: qualityQuery,
-      responses: { '200': { description: 'Series by scorer version and assessment name', schema: QUALITY_SCHEMA } },
+      responses: {
+        '200': { description: 'Series by scorer version and assessment name', schema: QUALITY_SCHEMA },
+      },
       handler: (req) => {
         const q = req.query;
         // Whole seconds: buckets start at startTime (in seconds) plus multiples of step.
         const end = Math.ceil((timeOf(q.endTime, 'endTime') ?? now()) / 1000) * 1000;
         const start = Math.floor((timeOf(q.startTime, 'startTime') ?? end - 86_400_000) / 1000) * 1000;
         if (!(start < end)) {
-          throw new ScorecarError('INVALID_ARGUMENT', 'startTime must be before endTime', { details: { field: 'query.startTime' } });
-        }
-        const step = q.step === undefined ? Math.max(1, Math.ceil((end - start) / 1000 / 100)) : Number(q.step);
-        if ((end - start) / 1000 / step > MAX_BUCKETS) {
-          throw new ScorecarError('INVALID_ARGUMENT', `step: ${step} s gives more than ${MAX_BUCKETS} buckets over the range; use a larger step`, {
-            details: { field: 'query.step' },
+          throw new ScorecarError('INVALID_ARGUMENT', 'startTime must be before endTime', {
+            details: { field: 'query.startTime' },
           });
+        }
+        const step =
+          q.step === undefined ? Math.max(1, Math.ceil((end - start) / 1000 / 100)) : Number(q.step);
+        if ((end - start) / 1000 / step > MAX_BUCKETS) {
+          throw new ScorecarError(
+            'INVALID_ARGUMENT',
+            `step: ${step} s gives more than ${MAX_BUCKETS} buckets over the range; use a larger step`,
+            {
+              details: { field: 'query.step' },
+            },
+          );
         }
         const rows = d.store.aggregate(req.params.exp!, {
           scorer: q.scorer,
@@ -301,12 +401,20 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
           startSeconds: Math.floor(start / 1000),
           stepSeconds: step,
         });
-        const series = new Map<string, { scorer: { name: string; version: number }; name: string; kind: EstimateKind; points: unknown[] }>();
+        const series = new Map<
+          string,
+          { scorer: { name: string; version: number }; name: string; kind: EstimateKind; points: unknown[] }
+        >();
         for (const r of rows) {
           const key = `${r.scorerName}\u0000${r.scorerVersion}\u0000${r.name}`;
           let s = series.get(key);
           if (!s) {
-            s = { scorer: { name: r.scorerName, version: r.scorerVersion }, name: r.name, kind: 'label', points: [] };
+            s = {
+              scorer: { name: r.scorerName, version: r.scorerVersion },
+              name: r.name,
+              kind: 'label',
+              points: [],
+            };
             series.set(key, s);
           }
           const e = estimate(r);
@@ -352,7 +460,11 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
       responses: {
         '200': {
           description: 'valid, or the errors',
-          schema: { type: 'object', required: ['valid', 'errors'], properties: { valid: { type: 'boolean' }, errors: { type: 'array', items: CHECK_ERROR } } },
+          schema: {
+            type: 'object',
+            required: ['valid', 'errors'],
+            properties: { valid: { type: 'boolean' }, errors: { type: 'array', items: CHECK_ERROR } },
+          },
         },
       },
       handler: async (req) => {
@@ -365,7 +477,8 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
       method: 'POST',
       path: '/experiments/{exp}/scorers:try',
       operationId: 'tryScorer',
-      summary: 'Dry run: score the newest archived traces with a definition or a registered scorer; nothing is emitted or stored',
+      summary:
+        'Dry run: score the newest archived traces with a definition or a registered scorer; nothing is emitted or stored',
       description:
         'Give a definition (checked as at registration) or the name (and version) of a registered scorer. Runs it on the ' +
         'newest `limit` archived traces of the experiment (matching filterString when given) and returns the verdicts. ' +
@@ -396,7 +509,10 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
             },
           },
         },
-        '409': { description: 'FAILED_PRECONDITION: the experiment is not archived', schema: schemaRef('Error') },
+        '409': {
+          description: 'FAILED_PRECONDITION: the experiment is not archived',
+          schema: schemaRef('Error'),
+        },
       },
       handler: async (req) => {
         const exp = req.params.exp!;
@@ -405,9 +521,13 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
         if (b.definition !== undefined) {
           const r = await validateScorerDefinition(b.definition);
           if (!r.ok) {
-            throw new ScorecarError('INVALID_DEFINITION', `invalid definition: ${r.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, {
-              details: { errors: r.errors },
-            });
+            throw new ScorecarError(
+              'INVALID_DEFINITION',
+              `invalid definition: ${r.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+              {
+                details: { errors: r.errors },
+              },
+            );
           }
           // Version 0: never a registered version, so its assessment ids collide with none.
           scorer = { experimentId: exp, name: b.name ?? 'dry_run', version: 0, definition: r.definition };
@@ -415,15 +535,23 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
           const s = await d.registry.get(exp, b.name, b.version);
           scorer = { experimentId: exp, name: s.name, version: s.version, definition: s.definition };
         } else {
-          throw new ScorecarError('INVALID_ARGUMENT', 'give a definition or the name of a registered scorer', { details: { field: 'body.definition' } });
+          throw new ScorecarError(
+            'INVALID_ARGUMENT',
+            'give a definition or the name of a registered scorer',
+            { details: { field: 'body.definition' } },
+          );
         }
-        if (!d.runner || !d.archive) throw new ScorecarError('FAILED_PRECONDITION', 'dry runs need the scoring runner and the archive');
+        if (!d.runner || !d.archive)
+          throw new ScorecarError('FAILED_PRECONDITION', 'dry runs need the scoring runner and the archive');
         let page: { traces: TraceInfo[] };
         try {
           page = await d.archive.search(exp, { filter: b.filterString, maxResults: b.limit ?? 5 }, () => []);
         } catch (e) {
           if (e instanceof ScorecarError && e.code === 'NOT_FOUND') {
-            throw new ScorecarError('FAILED_PRECONDITION', `experiment ${exp} is not archived: a dry run scores archived traces (enable archival first)`);
+            throw new ScorecarError(
+              'FAILED_PRECONDITION',
+              `experiment ${exp} is not archived: a dry run scores archived traces (enable archival first)`,
+            );
           }
           throw e;
         }

@@ -51,7 +51,8 @@ type Strip = (code: string, opts: { mode: 'strip' }) => string;
 /** Node's type stripper (node:module; present in the Node 24 the project pins). */
 function stripper(): Strip {
   const fn = (nodeModule as unknown as { stripTypeScriptTypes?: Strip }).stripTypeScriptTypes;
-  if (typeof fn !== 'function') throw new Error('this Node has no module.stripTypeScriptTypes: the web UI needs Node >= 22.13');
+  if (typeof fn !== 'function')
+    throw new Error('this Node has no module.stripTypeScriptTypes: the web UI needs Node >= 22.13');
   return fn;
 }
 

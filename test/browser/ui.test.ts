@@ -25,7 +25,11 @@ describe.skipIf(!browserAvailable())('web UI in Chromium', () => {
   const api = async (path: string, init: RequestInit = {}) => {
     const res = await fetch(`${sc.adminUrl}/api/v1${path}`, {
       ...init,
-      headers: { authorization: `Bearer ${TOKEN}`, 'x-scorecar-request': '1', ...(init.body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        'x-scorecar-request': '1',
+        ...(init.body ? { 'content-type': 'application/json' } : {}),
+      },
     });
     // biome-ignore lint/suspicious/noExplicitAny: parsed JSON, checked field by field
     return { status: res.status, body: (await res.json()) as any };
@@ -86,7 +90,10 @@ archive: { commitIntervalMs: 200 }
     const source = page.getByLabel('Source');
     await source.fill("(ctx) => {\n  return String(ctx.outputs ?? '').length > 0\n  oops(\n}");
     // Live validation through POST /scorers:validate marks the line in the gutter.
-    await page.locator('.field-error').filter({ hasText: /Line \d+/ }).waitFor();
+    await page
+      .locator('.field-error')
+      .filter({ hasText: /Line \d+/ })
+      .waitFor();
     expect(await source.getAttribute('aria-invalid')).toBe('true');
     expect(await page.locator('.gutter .bad').count()).toBe(1);
     await shot('scorers-register-error');
@@ -103,7 +110,10 @@ archive: { commitIntervalMs: 200 }
     await page.getByLabel('Type', { exact: true }).selectOption('prompt');
     await page.getByLabel('Prompt template').fill('Rate {{response}}');
     await page.getByRole('button', { name: 'Register', exact: true }).click();
-    const err = page.locator('.field').filter({ has: page.getByLabel('Prompt template') }).locator('.field-error');
+    const err = page
+      .locator('.field')
+      .filter({ has: page.getByLabel('Prompt template') })
+      .locator('.field-error');
     await err.waitFor();
     expect(await err.textContent()).toMatch(/choice/i);
     expect((await api(`/experiments/${EXP}/scorers/tone`)).status).toBe(404);
@@ -139,13 +149,20 @@ archive: { commitIntervalMs: 200 }
     await dialog.getByText('Every trace is eligible.').waitFor();
     await dialog.getByRole('button', { name: 'Start' }).click();
     await page.locator('tr[data-scorer="has_output"] .badge.active').waitFor();
-    expect((await api(`/experiments/${EXP}/scorers/has_output`)).body).toMatchObject({ status: 'active', sampleRate: 1 });
+    expect((await api(`/experiments/${EXP}/scorers/has_output`)).body).toMatchObject({
+      status: 'active',
+      sampleRate: 1,
+    });
   });
 
   let traceIds: string[] = [];
   it('scores traces sent over OTLP: verdicts on the scorers page', async () => {
     traceIds = await sendTraces('live');
-    await waitFor(() => traceIds.every((id) => sc.app.pipeline.store.byTrace(id).length > 0), 60_000, 'every trace assessed');
+    await waitFor(
+      () => traceIds.every((id) => sc.app.pipeline.store.byTrace(id).length > 0),
+      60_000,
+      'every trace assessed',
+    );
     await page.reload();
     await page.locator('tr[data-scorer="has_output"] td.verdicts .chip').first().waitFor();
     await audit('scorers');
@@ -188,7 +205,13 @@ archive: { commitIntervalMs: 200 }
   });
 
   it('starts a backfill and shows it finished', async () => {
-    await api(`/experiments/${EXP}/scorers`, { method: 'POST', body: JSON.stringify({ name: 'long_output', definition: { type: 'code', source: "(ctx) => String(ctx.outputs ?? '').length" } }) });
+    await api(`/experiments/${EXP}/scorers`, {
+      method: 'POST',
+      body: JSON.stringify({
+        name: 'long_output',
+        definition: { type: 'code', source: "(ctx) => String(ctx.outputs ?? '').length" },
+      }),
+    });
     await go('#/backfills');
     await page.getByLabel('long_output v1').check();
     await page.getByRole('button', { name: 'Start backfill' }).click();
@@ -205,8 +228,12 @@ archive: { commitIntervalMs: 200 }
     const spansIn = page.getByRole('group', { name: 'Spans in' });
     await spansIn.waitFor();
     // The same number /metrics gives a scraper with the token.
-    const text = await (await fetch(`${sc.adminUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
-    const accepted = [...text.matchAll(/^scorecar_receiver_accepted_items_total(?:\{[^}]*\})? (\S+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    const text = await (
+      await fetch(`${sc.adminUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).text();
+    const accepted = [
+      ...text.matchAll(/^scorecar_receiver_accepted_items_total(?:\{[^}]*\})? (\S+)$/gm),
+    ].reduce((n, m) => n + Number(m[1]), 0);
     expect(accepted).toBeGreaterThan(0);
     expect(await spansIn.textContent()).toContain(`${accepted.toLocaleString('en')} accepted`);
     await audit('status');
@@ -220,7 +247,10 @@ archive: { commitIntervalMs: 200 }
     await row.locator('.badge.stopped').waitFor();
     expect((await api(`/experiments/${EXP}/scorers/has_output`)).body.status).toBe('stopped');
 
-    await api(`/experiments/${EXP}/scorers/long_output/start`, { method: 'POST', body: JSON.stringify({ sampleRate: 0.5 }) });
+    await api(`/experiments/${EXP}/scorers/long_output/start`, {
+      method: 'POST',
+      body: JSON.stringify({ sampleRate: 0.5 }),
+    });
     await page.reload();
     await page.locator('tr[data-scorer="long_output"] .badge.active').waitFor();
     await page.getByRole('button', { name: /kill switch/ }).click();

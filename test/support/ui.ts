@@ -18,16 +18,23 @@ export function fixturesNow(seed: string, agoMs = 0): { body: Buffer; traceIds: 
   for (const [fi, f] of ALL_FIXTURES.entries()) {
     const doc = structuredClone(loadFixture(f.convention, f.name)) as Doc;
     let last = 0n;
-    for (const rs of doc.resourceSpans) for (const ss of rs.scopeSpans) for (const sp of ss.spans) if (BigInt(sp.endTimeUnixNano as string) > last) last = BigInt(sp.endTimeUnixNano as string);
+    for (const rs of doc.resourceSpans)
+      for (const ss of rs.scopeSpans)
+        for (const sp of ss.spans)
+          if (BigInt(sp.endTimeUnixNano as string) > last) last = BigInt(sp.endTimeUnixNano as string);
     const shift = nowNs - last;
     for (const rs of doc.resourceSpans) {
       for (const ss of rs.scopeSpans) {
         for (const sp of ss.spans) {
-          sp.traceId = createHash('sha256').update(`${seed}:${fi}:${sp.traceId as string}`).digest('hex').slice(0, 32);
+          sp.traceId = createHash('sha256')
+            .update(`${seed}:${fi}:${sp.traceId as string}`)
+            .digest('hex')
+            .slice(0, 32);
           sp.startTimeUnixNano = String(BigInt(sp.startTimeUnixNano as string) + shift);
           sp.endTimeUnixNano = String(BigInt(sp.endTimeUnixNano as string) + shift);
           for (const ev of (sp.events as Array<Record<string, unknown>> | undefined) ?? []) {
-            if (ev.timeUnixNano !== undefined) ev.timeUnixNano = String(BigInt(ev.timeUnixNano as string) + shift);
+            if (ev.timeUnixNano !== undefined)
+              ev.timeUnixNano = String(BigInt(ev.timeUnixNano as string) + shift);
           }
         }
       }

@@ -19,8 +19,23 @@ const TOKEN = 'secret-ui-token';
 const EXP = 'q-app';
 const HOUR = Date.UTC(2026, 0, 1, 10); // buckets of the aggregates below start here
 
-function scored(i: number, o: { scorer: string; version?: number; value: ScoredAssessment['assessment']['value']; rate: number; at: number; error?: boolean; tokens?: number; latencyMs?: number }): ScoredAssessment {
-  const traceId = (i.toString(16) + o.scorer).padEnd(32, '0').slice(0, 32).replace(/[^0-9a-f]/g, 'a');
+function scored(
+  i: number,
+  o: {
+    scorer: string;
+    version?: number;
+    value: ScoredAssessment['assessment']['value'];
+    rate: number;
+    at: number;
+    error?: boolean;
+    tokens?: number;
+    latencyMs?: number;
+  },
+): ScoredAssessment {
+  const traceId = (i.toString(16) + o.scorer)
+    .padEnd(32, '0')
+    .slice(0, 32)
+    .replace(/[^0-9a-f]/g, 'a');
   const version = o.version ?? 1;
   return {
     assessment: {
@@ -61,7 +76,11 @@ describe('web UI files and routes on the admin server', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'scorecar-ui-'));
-    registry = await openSqliteRegistry({ dir, pollIntervalMs: 0, validateDefinition: validateScorerDefinition });
+    registry = await openSqliteRegistry({
+      dir,
+      pollIntervalMs: 0,
+      validateDefinition: validateScorerDefinition,
+    });
     store = new SqliteAssessmentStore({ dir });
     server = createAdminServer({
       endpoint: '127.0.0.1:0',
@@ -74,13 +93,26 @@ describe('web UI files and routes on the admin server', () => {
     url = `http://127.0.0.1:${(await server.listen()).port}`;
     const batch: ScoredAssessment[] = [];
     // Bucket 1 (10:00–10:10): `full` at 100% (60 of 100 pass), `tenth` at 10% (6 of 10 pass).
-    for (let i = 0; i < 100; i++) batch.push(scored(i, { scorer: 'full', value: i < 60, rate: 1, at: HOUR + i * 1000, latencyMs: 10 }));
-    for (let i = 0; i < 10; i++) batch.push(scored(i, { scorer: 'tenth', value: i < 6 ? 'yes' : 'no', rate: 0.1, at: HOUR + i * 1000, latencyMs: 30 }));
+    for (let i = 0; i < 100; i++)
+      batch.push(scored(i, { scorer: 'full', value: i < 60, rate: 1, at: HOUR + i * 1000, latencyMs: 10 }));
+    for (let i = 0; i < 10; i++)
+      batch.push(
+        scored(i, {
+          scorer: 'tenth',
+          value: i < 6 ? 'yes' : 'no',
+          rate: 0.1,
+          at: HOUR + i * 1000,
+          latencyMs: 30,
+        }),
+      );
     // Bucket 2 (10:10–10:20): the rate of `tenth` changed mid-bucket: 10 passes at 10%, 10 fails at 100%.
-    for (let i = 0; i < 10; i++) batch.push(scored(100 + i, { scorer: 'tenth', value: true, rate: 0.1, at: HOUR + 600_000 + i * 1000 }));
-    for (let i = 0; i < 10; i++) batch.push(scored(200 + i, { scorer: 'tenth', value: false, rate: 1, at: HOUR + 600_000 + i * 1000 }));
+    for (let i = 0; i < 10; i++)
+      batch.push(scored(100 + i, { scorer: 'tenth', value: true, rate: 0.1, at: HOUR + 600_000 + i * 1000 }));
+    for (let i = 0; i < 10; i++)
+      batch.push(scored(200 + i, { scorer: 'tenth', value: false, rate: 1, at: HOUR + 600_000 + i * 1000 }));
     // A numeric judge with tokens, one error, and a second version.
-    for (const [i, v] of [2, 4, 6].entries()) batch.push(scored(300 + i, { scorer: 'len', value: v, rate: 0.5, at: HOUR + i * 1000, tokens: 10 }));
+    for (const [i, v] of [2, 4, 6].entries())
+      batch.push(scored(300 + i, { scorer: 'len', value: v, rate: 0.5, at: HOUR + i * 1000, tokens: 10 }));
     batch.push(scored(310, { scorer: 'len', value: null, rate: 0.5, at: HOUR + 5000, error: true }));
     batch.push(scored(320, { scorer: 'len', version: 2, value: 9, rate: 1, at: HOUR + 6000 }));
     store.put(batch);
@@ -125,8 +157,12 @@ describe('web UI files and routes on the admin server', () => {
       const js = await res.text();
       const sf = ts.createSourceFile(p, js, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
       const diags = (sf as unknown as { parseDiagnostics: ts.Diagnostic[] }).parseDiagnostics;
-      expect(diags.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')), p).toEqual([]);
-      for (const m of js.matchAll(/from '(\.\/[^']+)'/g)) expect(site.paths(), `${p} imports ${m[1]}`).toContain(`/ui/${m[1]!.slice(2)}`);
+      expect(
+        diags.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')),
+        p,
+      ).toEqual([]);
+      for (const m of js.matchAll(/from '(\.\/[^']+)'/g))
+        expect(site.paths(), `${p} imports ${m[1]}`).toContain(`/ui/${m[1]!.slice(2)}`);
       // Type-only imports and annotations are gone (JavaScript has no `import type`).
       expect(js).not.toMatch(/^import type /m);
     }
@@ -158,7 +194,9 @@ describe('web UI files and routes on the admin server', () => {
       if (!p.includes('/vendor/')) ours += (a.gzip ?? a.body).length;
       if (a.gzip) expect(gunzipSync(a.gzip).equals(a.body)).toBe(true);
     }
-    console.log(`web UI: ${site.paths().length} files, ${raw} bytes, ${gz} bytes gzip (${ours} of it ours, the rest uPlot)`);
+    console.log(
+      `web UI: ${site.paths().length} files, ${raw} bytes, ${gz} bytes gzip (${ours} of it ours, the rest uPlot)`,
+    );
     // A budget, not a measurement: a framework or a stray dependency would blow it.
     expect(gz).toBeLessThan(80_000);
   });
@@ -167,11 +205,21 @@ describe('web UI files and routes on the admin server', () => {
     const r = await api(`/experiments/${EXP}/quality?startTime=${HOUR}&endTime=${HOUR + 1_200_000}&step=600`);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.stepSeconds).toBe(600);
-    const series = (name: string, version = 1) => r.body.series.find((s: { scorer: { name: string; version: number } }) => s.scorer.name === name && s.scorer.version === version);
+    const series = (name: string, version = 1) =>
+      r.body.series.find(
+        (s: { scorer: { name: string; version: number } }) =>
+          s.scorer.name === name && s.scorer.version === version,
+      );
     const full = series('full').points;
     expect(series('full').kind).toBe('pass_rate');
     expect(full).toHaveLength(1);
-    expect(full[0]).toMatchObject({ time: new Date(HOUR).toISOString(), count: 100, errors: 0, valued: 100, latencyMs: 10 });
+    expect(full[0]).toMatchObject({
+      time: new Date(HOUR).toISOString(),
+      count: 100,
+      errors: 0,
+      valued: 100,
+      latencyMs: 10,
+    });
     expect(full[0].estimate).toBeCloseTo(0.6, 12);
     // Wilson at n = 100, p = 0.6.
     expect(full[0].lower).toBeCloseTo(0.502, 3);
@@ -186,12 +234,21 @@ describe('web UI files and routes on the admin server', () => {
     expect(tenth[1].effectiveSize).toBeCloseTo(110 ** 2 / 1010, 9);
     const len = series('len');
     expect(len.kind).toBe('mean');
-    expect(len.points[0]).toMatchObject({ count: 4, errors: 1, valued: 3, inputTokens: 30, outputTokens: 3, cost: 1.5 });
+    expect(len.points[0]).toMatchObject({
+      count: 4,
+      errors: 1,
+      valued: 3,
+      inputTokens: 30,
+      outputTokens: 3,
+      cost: 1.5,
+    });
     expect(len.points[0].estimate).toBeCloseTo(4, 12);
     expect(len.points[0].lower).toBeLessThan(4);
     expect(series('len', 2).points[0]).toMatchObject({ estimate: 9, lower: null, upper: null });
     // One scorer only.
-    const one = await api(`/experiments/${EXP}/quality?startTime=${HOUR}&endTime=${HOUR + 1_200_000}&step=600&scorer=full`);
+    const one = await api(
+      `/experiments/${EXP}/quality?startTime=${HOUR}&endTime=${HOUR + 1_200_000}&step=600&scorer=full`,
+    );
     expect(one.body.series.map((s: { scorer: { name: string } }) => s.scorer.name)).toEqual(['full']);
   });
 
@@ -209,22 +266,36 @@ describe('web UI files and routes on the admin server', () => {
     const r = await api(`/experiments/${EXP}/assessments?scorer=tenth&maxResults=3`);
     expect(r.status).toBe(200);
     expect(r.body.assessments).toHaveLength(3);
-    expect(r.body.assessments.every((a: { scorer: { name: string } }) => a.scorer.name === 'tenth')).toBe(true);
+    expect(r.body.assessments.every((a: { scorer: { name: string } }) => a.scorer.name === 'tenth')).toBe(
+      true,
+    );
     const times = r.body.assessments.map((a: { createdAt: string }) => a.createdAt);
     expect([...times].sort().reverse()).toEqual(times);
     expect((await api(`/experiments/${EXP}/assessments`)).body.assessments).toHaveLength(20);
   });
 
   it('validates definitions and filters with where each error is', async () => {
-    const ok = await api('/scorers:validate', { method: 'POST', body: { definition: { type: 'code', source: '(ctx) => 1' }, filterString: "trace.status = 'OK'" } });
+    const ok = await api('/scorers:validate', {
+      method: 'POST',
+      body: { definition: { type: 'code', source: '(ctx) => 1' }, filterString: "trace.status = 'OK'" },
+    });
     expect(ok.body).toEqual({ valid: true, errors: [] });
-    const filter = await api('/scorers:validate', { method: 'POST', body: { filterString: "trace.status = 'OK' AND" } });
+    const filter = await api('/scorers:validate', {
+      method: 'POST',
+      body: { filterString: "trace.status = 'OK' AND" },
+    });
     expect(filter.body.valid).toBe(false);
     expect(filter.body.errors[0]).toMatchObject({ path: 'filterString', position: 23 });
-    const code = await api('/scorers:validate', { method: 'POST', body: { definition: { type: 'code', source: '(ctx) => {\n  return 1 +\n}' } } });
+    const code = await api('/scorers:validate', {
+      method: 'POST',
+      body: { definition: { type: 'code', source: '(ctx) => {\n  return 1 +\n}' } },
+    });
     expect(code.body.errors[0].path).toBe('definition.source');
     expect(code.body.errors[0].line).toBeGreaterThanOrEqual(2);
-    const prompt = await api('/scorers:validate', { method: 'POST', body: { definition: { type: 'prompt', promptTemplate: 'no choices' } } });
+    const prompt = await api('/scorers:validate', {
+      method: 'POST',
+      body: { definition: { type: 'prompt', promptTemplate: 'no choices' } },
+    });
     expect(prompt.body.errors.map((e: { path: string }) => e.path)).toContain('definition.promptTemplate');
     expect((await api('/scorers:validate', { method: 'POST', body: { nope: 1 } })).status).toBe(400);
   });
@@ -232,19 +303,30 @@ describe('web UI files and routes on the admin server', () => {
   it('the dry run refuses without a definition or scorer, a bad definition, and without an archive', async () => {
     const none = await api(`/experiments/${EXP}/scorers:try`, { method: 'POST', body: {} });
     expect(none.status).toBe(400);
-    const bad = await api(`/experiments/${EXP}/scorers:try`, { method: 'POST', body: { definition: { type: 'code', source: '' } } });
+    const bad = await api(`/experiments/${EXP}/scorers:try`, {
+      method: 'POST',
+      body: { definition: { type: 'code', source: '' } },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe('INVALID_DEFINITION');
     const missing = await api(`/experiments/${EXP}/scorers:try`, { method: 'POST', body: { name: 'nope' } });
     expect(missing.status).toBe(404);
-    const noArchive = await api(`/experiments/${EXP}/scorers:try`, { method: 'POST', body: { definition: { type: 'code', source: '(ctx) => 1' } } });
+    const noArchive = await api(`/experiments/${EXP}/scorers:try`, {
+      method: 'POST',
+      body: { definition: { type: 'code', source: '(ctx) => 1' } },
+    });
     expect(noArchive.status).toBe(409);
     expect(noArchive.body.error.code).toBe('FAILED_PRECONDITION');
   });
 
   it('documents the new routes in the OpenAPI document', async () => {
     const doc = (await api('/openapi.json')).body;
-    for (const p of ['/experiments/{exp}/quality', '/experiments/{exp}/assessments', '/scorers:validate', '/experiments/{exp}/scorers:try']) {
+    for (const p of [
+      '/experiments/{exp}/quality',
+      '/experiments/{exp}/assessments',
+      '/scorers:validate',
+      '/experiments/{exp}/scorers:try',
+    ]) {
       expect(Object.keys(doc.paths), p).toContain(`/api/v1${p}`);
     }
   });
@@ -252,7 +334,9 @@ describe('web UI files and routes on the admin server', () => {
 
 describe('estimate()', () => {
   it('gives no band below two valued rows and none without values', () => {
-    expect(estimate({ valued: 0, binary: 0, sumW: 0, sumW2: 0, sumWY: 0, sumW2Y: 0, sumW2Y2: 0 })).toMatchObject({ kind: 'label', estimate: null });
+    expect(
+      estimate({ valued: 0, binary: 0, sumW: 0, sumW2: 0, sumWY: 0, sumW2Y: 0, sumW2Y2: 0 }),
+    ).toMatchObject({ kind: 'label', estimate: null });
     // A pass rate of 100% over 5 verdicts still has a band below 1 (Wilson, not Wald).
     const all = estimate({ valued: 5, binary: 5, sumW: 5, sumW2: 5, sumWY: 5, sumW2Y: 5, sumW2Y2: 5 });
     expect(all.estimate).toBe(1);

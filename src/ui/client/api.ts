@@ -41,7 +41,10 @@ function headers(json: boolean): Record<string, string> {
   return out;
 }
 
-export async function api<T>(path: string, init: { method?: string; body?: unknown; signal?: AbortSignal } = {}): Promise<T> {
+export async function api<T>(
+  path: string,
+  init: { method?: string; body?: unknown; signal?: AbortSignal } = {},
+): Promise<T> {
   const method = init.method ?? 'GET';
   const hasBody = init.body !== undefined;
   const res = await fetch(`/api/v1${path}`, {
@@ -59,9 +62,16 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
     json = undefined;
   }
   if (!res.ok) {
-    const e = (json as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | undefined)?.error;
+    const e = (
+      json as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | undefined
+    )?.error;
     if (res.status === 401) onUnauthenticated();
-    throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? (text.slice(0, 200) || res.statusText), e?.details ?? {});
+    throw new ApiError(
+      res.status,
+      e?.code ?? `HTTP_${res.status}`,
+      e?.message ?? (text.slice(0, 200) || res.statusText),
+      e?.details ?? {},
+    );
   }
   return json as T;
 }
@@ -82,7 +92,8 @@ export const enc = encodeURIComponent;
 /** Query string from the defined entries. */
 export function qs(params: Record<string, string | number | undefined | null>): string {
   const p = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
+  for (const [k, v] of Object.entries(params))
+    if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
   const s = p.toString();
   return s ? `?${s}` : '';
 }

@@ -58,7 +58,13 @@ export async function chart(container: HTMLElement, spec: ChartSpec): Promise<vo
   spec.lines.forEach((l, i) => {
     const colour = COLOURS[i % COLOURS.length]!;
     const idx = data.length;
-    series.push({ label: l.label, stroke: colour, width: 2, spanGaps: false, points: { show: l.points ?? true, size: 6, fill: colour } });
+    series.push({
+      label: l.label,
+      stroke: colour,
+      width: 2,
+      spanGaps: false,
+      points: { show: l.points ?? true, size: 6, fill: colour },
+    });
     data.push(l.values);
     if (l.band) {
       // The band's edges are series too (drawn invisible; their values show in the legend),
@@ -73,7 +79,9 @@ export async function chart(container: HTMLElement, spec: ChartSpec): Promise<vo
   });
   const fmt = spec.format ?? ((v: number) => String(Number(v.toPrecision(4))));
   const host = h('div', { class: 'chart', role: 'img', 'aria-label': summaryOf(spec, fmt) });
-  container.appendChild(h('figure', { class: 'figure' }, h('figcaption', {}, spec.title), host, dataTable(spec, fmt)));
+  container.appendChild(
+    h('figure', { class: 'figure' }, h('figcaption', {}, spec.title), host, dataTable(spec, fmt)),
+  );
   const opts: uPlot.Options = {
     width: widthOf(container),
     height: 220,
@@ -148,7 +156,12 @@ function dataTable(spec: ChartSpec, fmt: (v: number) => string): HTMLElement {
         const v = l.values[i];
         const lo = l.band?.lower[i];
         const hi = l.band?.upper[i];
-        return h('td', { class: 'num' }, v === null || v === undefined ? '–' : fmt(v), lo != null && hi != null ? ` (${fmt(lo)}–${fmt(hi)})` : '');
+        return h(
+          'td',
+          { class: 'num' },
+          v === null || v === undefined ? '–' : fmt(v),
+          lo != null && hi != null ? ` (${fmt(lo)}–${fmt(hi)})` : '',
+        );
       }),
     ),
   );
@@ -157,6 +170,20 @@ function dataTable(spec: ChartSpec, fmt: (v: number) => string): HTMLElement {
     'details',
     { class: 'chart-data', 'data-points': points },
     h('summary', {}, `Data (${points} points)`),
-    h('table', {}, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Time (UTC)'), ...spec.lines.map((l) => h('th', { scope: 'col' }, l.label)))), h('tbody', {}, ...rows)),
+    h(
+      'table',
+      {},
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Time (UTC)'),
+          ...spec.lines.map((l) => h('th', { scope: 'col' }, l.label)),
+        ),
+      ),
+      h('tbody', {}, ...rows),
+    ),
   );
 }

@@ -4,7 +4,11 @@
 export type Child = Node | string | number | null | undefined | false | Child[];
 type Attrs = Record<string, string | number | boolean | null | undefined | EventListener>;
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;
@@ -20,7 +24,8 @@ export function append(el: Node, children: Child[]): void {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
     if (Array.isArray(c)) append(el, c);
-    else el.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+    else
+      el.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
   }
 }
 
@@ -58,7 +63,12 @@ export function fmtPercent(n: number | null | undefined): string {
 
 export function fmtTime(iso: string | number): string {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso) : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return Number.isNaN(d.getTime())
+    ? String(iso)
+    : d
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z');
 }
 
 export function fmtDuration(ms: number | null | undefined): string {
@@ -80,7 +90,12 @@ export function announce(text: string, kind: 'ok' | 'error' = 'ok'): void {
  * A modal confirmation (native <dialog>: focus is trapped and Escape cancels). Resolves true
  * when the person confirms.
  */
-export function confirmDialog(title: string, body: Child, confirmLabel: string, danger = true): Promise<boolean> {
+export function confirmDialog(
+  title: string,
+  body: Child,
+  confirmLabel: string,
+  danger = true,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': 'dlg-title' });
     const done = (v: boolean) => {
@@ -96,7 +111,11 @@ export function confirmDialog(title: string, body: Child, confirmLabel: string, 
         'div',
         { class: 'actions' },
         h('button', { type: 'button', class: 'secondary', onclick: () => done(false) }, 'Cancel'),
-        h('button', { type: 'button', class: danger ? 'danger' : 'primary', onclick: () => done(true) }, confirmLabel),
+        h(
+          'button',
+          { type: 'button', class: danger ? 'danger' : 'primary', onclick: () => done(true) },
+          confirmLabel,
+        ),
       ),
     );
     dlg.addEventListener('cancel', () => done(false));
@@ -121,4 +140,18 @@ export function debounce<A extends unknown[]>(fn: (...a: A) => void, ms: number)
 export function caretAt(text: string, position: number): HTMLElement {
   const p = Math.max(0, Math.min(position, text.length));
   return h('pre', { class: 'caret', 'aria-hidden': 'true' }, `${text}\n${' '.repeat(p)}^`);
+}
+
+/**
+ * Names each body cell after its column (data-label), so the phone layout, where rows become
+ * cards and the header row is hidden, can still say what each value is.
+ */
+export function labelCells(table: HTMLTableElement): HTMLTableElement {
+  const names = [...table.querySelectorAll('thead th')].map((th) => th.textContent ?? '');
+  for (const tr of table.querySelectorAll('tbody tr')) {
+    [...tr.children].forEach((cell, i) => {
+      if (names[i]) cell.setAttribute('data-label', names[i]!);
+    });
+  }
+  return table;
 }

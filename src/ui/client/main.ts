@@ -45,7 +45,9 @@ async function experiments(): Promise<string[]> {
     // Archived experiments without scorers are still searchable.
     api<{ archivals: Array<{ experimentId: string }> }>('/archival').catch(() => ({ archivals: [] })),
   ]);
-  return [...new Set([...reg.experiments.map((e) => e.experimentId), ...arch.archivals.map((a) => a.experimentId)])].sort();
+  return [
+    ...new Set([...reg.experiments.map((e) => e.experimentId), ...arch.archivals.map((a) => a.experimentId)]),
+  ].sort();
 }
 
 async function refreshExperiments(select?: string): Promise<void> {
@@ -62,7 +64,11 @@ function route(): { name: string; arg: string; params: URLSearchParams } {
   const raw = location.hash.replace(/^#\/?/, '');
   const [path = '', query = ''] = raw.split('?');
   const [name = 'scorers', ...rest] = path.split('/');
-  return { name: PAGES[name] ? name : 'scorers', arg: decodeURIComponent(rest.join('/')), params: new URLSearchParams(query) };
+  return {
+    name: PAGES[name] ? name : 'scorers',
+    arg: decodeURIComponent(rest.join('/')),
+    params: new URLSearchParams(query),
+  };
 }
 
 async function show(): Promise<void> {
@@ -81,11 +87,24 @@ async function show(): Promise<void> {
   const root = h('div', { class: `page page-${r.name}` });
   render(main, root);
   try {
-    await spec.page(root, { experiment: switcher.value, params: r.params, arg: r.arg, signal: ac.signal, refreshExperiments });
+    await spec.page(root, {
+      experiment: switcher.value,
+      params: r.params,
+      arg: r.arg,
+      signal: ac.signal,
+      refreshExperiments,
+    });
   } catch (e) {
     if (ac.signal.aborted) return;
     if (e instanceof ApiError && e.status === 401) return;
-    render(root, h('p', { class: 'error', role: 'alert' }, `Could not load the page: ${e instanceof Error ? e.message : String(e)}`));
+    render(
+      root,
+      h(
+        'p',
+        { class: 'error', role: 'alert' },
+        `Could not load the page: ${e instanceof Error ? e.message : String(e)}`,
+      ),
+    );
   }
 }
 
@@ -93,13 +112,22 @@ function showLogin(message?: string): void {
   if (loggingIn) return;
   loggingIn = true;
   current?.abort();
-  const input = h('input', { type: 'password', name: 'token', autocomplete: 'current-password', required: true }) as HTMLInputElement;
+  const input = h('input', {
+    type: 'password',
+    name: 'token',
+    autocomplete: 'current-password',
+    required: true,
+  }) as HTMLInputElement;
   const err = h('p', { class: 'error', role: 'alert', id: 'login-error' }, message ?? '');
   const form = h(
     'form',
     { class: 'login card', 'aria-labelledby': 'login-title' },
     h('h1', { id: 'login-title' }, 'Sign in'),
-    h('p', {}, 'This scorecar has an admin token. Enter it to use the UI; it is kept for this browser tab only.'),
+    h(
+      'p',
+      {},
+      'This scorecar has an admin token. Enter it to use the UI; it is kept for this browser tab only.',
+    ),
     field('Admin token', input),
     err,
     h('button', { type: 'submit', class: 'primary' }, 'Sign in'),
@@ -115,7 +143,10 @@ function showLogin(message?: string): void {
       await show();
     } catch (e) {
       setToken('');
-      err.textContent = e instanceof ApiError && e.status === 401 ? 'That token is not accepted.' : `Sign-in failed: ${String(e)}`;
+      err.textContent =
+        e instanceof ApiError && e.status === 401
+          ? 'That token is not accepted.'
+          : `Sign-in failed: ${String(e)}`;
       input.focus();
     }
   });

@@ -16,7 +16,8 @@ export function parseMetrics(text: string): Sample[] {
     const m = LINE.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1]!] = l[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+    for (const l of (m[2] ?? '').matchAll(LABEL))
+      labels[l[1]!] = l[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
     const v = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
     out.push({ name: m[1]!, labels, value: v });
   }
@@ -36,6 +37,7 @@ export function sum(samples: readonly Sample[], name: string, where: Record<stri
 /** Sums of a metric grouped by one label. */
 export function byLabel(samples: readonly Sample[], name: string, label: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const x of samples) if (x.name === name) out.set(x.labels[label] ?? '', (out.get(x.labels[label] ?? '') ?? 0) + x.value);
+  for (const x of samples)
+    if (x.name === name) out.set(x.labels[label] ?? '', (out.get(x.labels[label] ?? '') ?? 0) + x.value);
   return out;
 }

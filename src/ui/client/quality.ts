@@ -18,23 +18,49 @@ const RANGES: Array<[string, string, number, number]> = [
 
 export async function qualityPage(root: HTMLElement, ctx: PageContext): Promise<void> {
   const exp = ctx.experiment;
-  const range = h('select', { name: 'range' }, ...RANGES.map(([v, l]) => h('option', { value: v }, l))) as HTMLSelectElement;
+  const range = h(
+    'select',
+    { name: 'range' },
+    ...RANGES.map(([v, l]) => h('option', { value: v }, l)),
+  ) as HTMLSelectElement;
   range.value = ctx.params.get('range') ?? '24h';
-  const scorerSel = h('select', { name: 'scorer' }, h('option', { value: '' }, 'All scorers')) as HTMLSelectElement;
+  const scorerSel = h(
+    'select',
+    { name: 'scorer' },
+    h('option', { value: '' }, 'All scorers'),
+  ) as HTMLSelectElement;
   const charts = h('div', { class: 'charts' });
-  const form = h('form', { class: 'row controls' }, field('Range', range), field('Scorer', scorerSel, 'One scorer: its versions are drawn together to compare them.'));
-  render(root, h('h1', {}, 'Quality'), exp ? null : h('p', { class: 'muted' }, 'No experiment yet.'), form, charts);
+  const form = h(
+    'form',
+    { class: 'row controls' },
+    field('Range', range),
+    field('Scorer', scorerSel, 'One scorer: its versions are drawn together to compare them.'),
+  );
+  render(
+    root,
+    h('h1', {}, 'Quality'),
+    exp ? null : h('p', { class: 'muted' }, 'No experiment yet.'),
+    form,
+    charts,
+  );
   if (!exp) return;
 
   const draw = async (): Promise<void> => {
     const [, , span, step] = RANGES.find(([v]) => v === range.value) ?? RANGES[2]!;
     const end = Date.now();
-    const q = await api<Quality>(`/experiments/${enc(exp)}/quality${qs({ startTime: end - span, endTime: end, step, scorer: scorerSel.value })}`, { signal: ctx.signal });
+    const q = await api<Quality>(
+      `/experiments/${enc(exp)}/quality${qs({ startTime: end - span, endTime: end, step, scorer: scorerSel.value })}`,
+      { signal: ctx.signal },
+    );
     // The scorer list offers every scorer with assessments in range.
     const names = [...new Set(q.series.map((s) => s.scorer.name))].sort();
     if (scorerSel.options.length <= 1 || scorerSel.value === '') {
       const keep = scorerSel.value;
-      render(scorerSel, h('option', { value: '' }, 'All scorers'), ...names.map((n) => h('option', { value: n }, n)));
+      render(
+        scorerSel,
+        h('option', { value: '' }, 'All scorers'),
+        ...names.map((n) => h('option', { value: n }, n)),
+      );
       scorerSel.value = keep;
     }
     render(charts);
@@ -62,7 +88,13 @@ export async function qualityPage(root: HTMLElement, ctx: PageContext): Promise<
           'h2',
           {},
           title,
-          h('span', { class: 'muted' }, last ? `  latest ${latest.kind === 'pass_rate' ? fmtPercent(last.estimate) : fmtNumber(last.estimate, 3)} over ${last.count} assessments` : ''),
+          h(
+            'span',
+            { class: 'muted' },
+            last
+              ? `  latest ${latest.kind === 'pass_rate' ? fmtPercent(last.estimate) : fmtNumber(last.estimate, 3)} over ${last.count} assessments`
+              : '',
+          ),
         ),
       );
       const at = (s: QualitySeries, pick: (p: QualitySeries['points'][number]) => number | null) => {
@@ -80,7 +112,11 @@ export async function qualityPage(root: HTMLElement, ctx: PageContext): Promise<
           xs,
           yRange: isRate ? [0, 1] : undefined,
           format: isRate ? (v) => `${Math.round(v * 100)}%` : undefined,
-          lines: list.map((s) => ({ label: label(s), values: at(s, (p) => p.estimate), band: { lower: at(s, (p) => p.lower), upper: at(s, (p) => p.upper) } })),
+          lines: list.map((s) => ({
+            label: label(s),
+            values: at(s, (p) => p.estimate),
+            band: { lower: at(s, (p) => p.lower), upper: at(s, (p) => p.upper) },
+          })),
         });
       }
       await chart(section, {
@@ -91,7 +127,12 @@ export async function qualityPage(root: HTMLElement, ctx: PageContext): Promise<
           { label: `${label(s)} errors`, values: at(s, (p) => p.errors) },
         ]),
       });
-      await chart(section, { title: 'Scoring latency', xs, format: (v) => `${Math.round(v)} ms`, lines: list.map((s) => ({ label: label(s), values: at(s, (p) => p.latencyMs) })) });
+      await chart(section, {
+        title: 'Scoring latency',
+        xs,
+        format: (v) => `${Math.round(v)} ms`,
+        lines: list.map((s) => ({ label: label(s), values: at(s, (p) => p.latencyMs) })),
+      });
       if (list.some((s) => s.points.some((p) => p.inputTokens + p.outputTokens > 0))) {
         await chart(section, {
           title: 'Judge tokens and cost',

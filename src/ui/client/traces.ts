@@ -1,8 +1,17 @@
 // Traces: search of an experiment's archive (filter string with errors at their position, time
 // range, order, paging) and the trace page (span waterfall, the GenAI inputs and outputs, every
 // assessment inline on the span it is about).
-import { ApiError, type Assessment, api, enc, qs, type Span, type TraceDetail, type TraceInfo } from './api.ts';
-import { caretAt, field, fmtDuration, fmtTime, h, render } from './dom.ts';
+import {
+  ApiError,
+  type Assessment,
+  api,
+  enc,
+  qs,
+  type Span,
+  type TraceDetail,
+  type TraceInfo,
+} from './api.ts';
+import { caretAt, field, fmtDuration, fmtTime, h, labelCells, render } from './dom.ts';
 import type { PageContext } from './main.ts';
 import { verdictChip } from './scorers.ts';
 
@@ -17,12 +26,34 @@ const RANGES: Array<[string, string, number]> = [
 export async function tracesPage(root: HTMLElement, ctx: PageContext): Promise<void> {
   const exp = ctx.experiment;
   const p = ctx.params;
-  const filter = h('input', { type: 'search', name: 'filter', value: p.get('filter') ?? '', class: 'mono', autocomplete: 'off', spellcheck: 'false', placeholder: "trace.status = 'OK' AND span.name = 'retrieve'" }) as HTMLInputElement;
-  const range = h('select', { name: 'range' }, ...RANGES.map(([v, l]) => h('option', { value: v }, l))) as HTMLSelectElement;
+  const filter = h('input', {
+    type: 'search',
+    name: 'filter',
+    value: p.get('filter') ?? '',
+    class: 'mono',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    placeholder: "trace.status = 'OK' AND span.name = 'retrieve'",
+  }) as HTMLInputElement;
+  const range = h(
+    'select',
+    { name: 'range' },
+    ...RANGES.map(([v, l]) => h('option', { value: v }, l)),
+  ) as HTMLSelectElement;
   range.value = p.get('range') ?? '24h';
-  const order = h('select', { name: 'order' }, h('option', { value: 'timestamp_ms DESC' }, 'Newest first'), h('option', { value: 'timestamp_ms ASC' }, 'Oldest first'), h('option', { value: 'execution_time_ms DESC' }, 'Slowest first')) as HTMLSelectElement;
+  const order = h(
+    'select',
+    { name: 'order' },
+    h('option', { value: 'timestamp_ms DESC' }, 'Newest first'),
+    h('option', { value: 'timestamp_ms ASC' }, 'Oldest first'),
+    h('option', { value: 'execution_time_ms DESC' }, 'Slowest first'),
+  ) as HTMLSelectElement;
   order.value = p.get('order') ?? 'timestamp_ms DESC';
-  const size = h('select', { name: 'size' }, ...[25, 50, 100].map((n) => h('option', { value: n }, `${n} per page`))) as HTMLSelectElement;
+  const size = h(
+    'select',
+    { name: 'size' },
+    ...[25, 50, 100].map((n) => h('option', { value: n }, `${n} per page`)),
+  ) as HTMLSelectElement;
   const filterMsg = h('div', { class: 'filter-msg', id: 'filter-msg', 'aria-live': 'polite' });
   filter.setAttribute('aria-describedby', 'filter-msg');
   const results = h('div', { class: 'table-wrap' });
@@ -36,7 +67,14 @@ export async function tracesPage(root: HTMLElement, ctx: PageContext): Promise<v
     field('Page size', size),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Search')),
   );
-  render(root, h('h1', {}, 'Traces'), exp ? null : h('p', { class: 'muted' }, 'No experiment yet.'), form, results, pager);
+  render(
+    root,
+    h('h1', {}, 'Traces'),
+    exp ? null : h('p', { class: 'muted' }, 'No experiment yet.'),
+    form,
+    results,
+    pager,
+  );
   if (!exp) return;
 
   // Tokens of the pages before the current one (the API pages forward only).
@@ -44,7 +82,13 @@ export async function tracesPage(root: HTMLElement, ctx: PageContext): Promise<v
   let pageToken: string | undefined;
   const search = async (): Promise<void> => {
     const span = RANGES.find(([v]) => v === range.value)?.[2] ?? 0;
-    const q = qs({ filter: filter.value.trim(), startTime: span ? Date.now() - span : undefined, orderBy: order.value, maxResults: size.value, pageToken });
+    const q = qs({
+      filter: filter.value.trim(),
+      startTime: span ? Date.now() - span : undefined,
+      orderBy: order.value,
+      maxResults: size.value,
+      pageToken,
+    });
     filter.removeAttribute('aria-invalid');
     render(filterMsg);
     let page: { traces: TraceInfo[]; nextPageToken?: string };
@@ -54,21 +98,40 @@ export async function tracesPage(root: HTMLElement, ctx: PageContext): Promise<v
       if (e instanceof ApiError && e.code === 'INVALID_FILTER') {
         filter.setAttribute('aria-invalid', 'true');
         const pos = e.details.position;
-        render(filterMsg, typeof pos === 'number' ? caretAt(filter.value.trim(), pos) : null, h('p', { class: 'error', role: 'alert' }, e.message));
+        render(
+          filterMsg,
+          typeof pos === 'number' ? caretAt(filter.value.trim(), pos) : null,
+          h('p', { class: 'error', role: 'alert' }, e.message),
+        );
         render(results);
         render(pager);
         return;
       }
       if (e instanceof ApiError && e.status === 404) {
-        render(results, h('p', { class: 'muted' }, `Experiment ${exp} is not archived: enable archival (POST /api/v1/experiments/{exp}/archival) to search its traces.`));
+        render(
+          results,
+          h(
+            'p',
+            { class: 'muted' },
+            `Experiment ${exp} is not archived: enable archival (POST /api/v1/experiments/{exp}/archival) to search its traces.`,
+          ),
+        );
         return;
       }
       throw e;
     }
     if (page.traces.length === 0) render(results, h('p', { class: 'muted' }, 'No traces match.'));
     else render(results, traceTable(page.traces));
-    const prev = h('button', { type: 'button', class: 'secondary', disabled: tokens.length === 0 }, 'Previous page');
-    const next = h('button', { type: 'button', class: 'secondary', disabled: !page.nextPageToken }, 'Next page');
+    const prev = h(
+      'button',
+      { type: 'button', class: 'secondary', disabled: tokens.length === 0 },
+      'Previous page',
+    );
+    const next = h(
+      'button',
+      { type: 'button', class: 'secondary', disabled: !page.nextPageToken },
+      'Next page',
+    );
     prev.addEventListener('click', () => {
       pageToken = tokens.pop();
       void search();
@@ -85,32 +148,52 @@ export async function tracesPage(root: HTMLElement, ctx: PageContext): Promise<v
     tokens.length = 0;
     pageToken = undefined;
     // Keep the query in the address, so the search survives a reload and can be shared.
-    history.replaceState(null, '', `#/traces${qs({ filter: filter.value.trim(), range: range.value, order: order.value })}`);
+    history.replaceState(
+      null,
+      '',
+      `#/traces${qs({ filter: filter.value.trim(), range: range.value, order: order.value })}`,
+    );
     void search();
   });
   await search();
 }
 
 function traceTable(traces: TraceInfo[]): HTMLElement {
-  return h(
-    'table',
-    { class: 'traces' },
-    h('caption', { class: 'sr-only' }, 'Archived traces'),
-    h('thead', {}, h('tr', {}, ...['Time', 'Trace', 'State', 'Duration', 'Request', 'Response', 'Verdicts'].map((c) => h('th', { scope: 'col' }, c)))),
+  return labelCells(
     h(
-      'tbody',
-      {},
-      ...traces.map((t) =>
+      'table',
+      { class: 'traces' },
+      h('caption', { class: 'sr-only' }, 'Archived traces'),
+      h(
+        'thead',
+        {},
         h(
           'tr',
           {},
-          h('td', { class: 'nowrap' }, fmtTime(t.requestTime)),
-          h('td', {}, h('a', { href: `#/trace/${t.traceId}`, class: 'mono' }, t.traceId.slice(0, 16))),
-          h('td', {}, h('span', { class: `badge state-${t.state}` }, t.state)),
-          h('td', { class: 'num' }, fmtDuration(t.executionTimeMs)),
-          h('td', { class: 'preview' }, t.requestPreview ?? ''),
-          h('td', { class: 'preview' }, t.responsePreview ?? ''),
-          h('td', { class: 'verdicts' }, t.assessments.map((a) => h('span', { title: a.name }, verdictChip(a)))),
+          ...['Time', 'Trace', 'State', 'Duration', 'Request', 'Response', 'Verdicts'].map((c) =>
+            h('th', { scope: 'col' }, c),
+          ),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...traces.map((t) =>
+          h(
+            'tr',
+            {},
+            h('td', { class: 'nowrap' }, fmtTime(t.requestTime)),
+            h('td', {}, h('a', { href: `#/trace/${t.traceId}`, class: 'mono' }, t.traceId.slice(0, 16))),
+            h('td', {}, h('span', { class: `badge state-${t.state}` }, t.state)),
+            h('td', { class: 'num' }, fmtDuration(t.executionTimeMs)),
+            h('td', { class: 'preview' }, t.requestPreview ?? ''),
+            h('td', { class: 'preview' }, t.responsePreview ?? ''),
+            h(
+              'td',
+              { class: 'verdicts' },
+              t.assessments.map((a) => h('span', { title: a.name }, verdictChip(a))),
+            ),
+          ),
         ),
       ),
     ),
@@ -144,7 +227,8 @@ export function spanTree(spans: readonly Span[]): Array<{ span: Span; depth: num
   return out;
 }
 
-const GENAI = /^(gen_ai\.|llm\.|input\.|output\.|mlflow\.span(Inputs|Outputs)|ai\.(prompt|response)|traceloop\.entity\.(input|output))/;
+const GENAI =
+  /^(gen_ai\.|llm\.|input\.|output\.|mlflow\.span(Inputs|Outputs)|ai\.(prompt|response)|traceloop\.entity\.(input|output))/;
 
 export async function tracePage(root: HTMLElement, ctx: PageContext): Promise<void> {
   const id = ctx.arg;
@@ -174,12 +258,39 @@ export async function tracePage(root: HTMLElement, ctx: PageContext): Promise<vo
         h(
           'summary',
           {},
-          h('span', { class: 'span-name', style: `padding-left:${depth * 1.1}rem` }, s.name, s.status.code === 'STATUS_CODE_ERROR' || s.status.code === 'ERROR' ? h('span', { class: 'badge state-ERROR' }, 'error') : null),
-          h('span', { class: 'bar-track', 'aria-hidden': 'true' }, h('span', { class: 'bar', style: `left:${left}%;width:${width}%` })),
+          h(
+            'span',
+            { class: 'span-name', style: `padding-left:${depth * 1.1}rem` },
+            s.name,
+            s.status.code === 'STATUS_CODE_ERROR' || s.status.code === 'ERROR'
+              ? h('span', { class: 'badge state-ERROR' }, 'error')
+              : null,
+          ),
+          h(
+            'span',
+            { class: 'bar-track', 'aria-hidden': 'true' },
+            h('span', { class: 'bar', style: `left:${left}%;width:${width}%` }),
+          ),
           h('span', { class: 'num dur' }, fmtDuration((s.endTimeUnixMicros - s.startTimeUnixMicros) / 1000)),
         ),
-        genai.length ? h('div', { class: 'kv' }, h('h4', {}, 'GenAI'), ...genai.map(([k, v]) => h('div', {}, h('code', {}, k), json(v)))) : null,
-        other.length ? h('div', { class: 'kv' }, h('h4', {}, 'Attributes'), ...other.map(([k, v]) => h('div', {}, h('code', {}, k), ' ', typeof v === 'string' ? v : JSON.stringify(v)))) : null,
+        genai.length
+          ? h(
+              'div',
+              { class: 'kv' },
+              h('h4', {}, 'GenAI'),
+              ...genai.map(([k, v]) => h('div', {}, h('code', {}, k), json(v))),
+            )
+          : null,
+        other.length
+          ? h(
+              'div',
+              { class: 'kv' },
+              h('h4', {}, 'Attributes'),
+              ...other.map(([k, v]) =>
+                h('div', {}, h('code', {}, k), ' ', typeof v === 'string' ? v : JSON.stringify(v)),
+              ),
+            )
+          : null,
       ),
       mine.length ? h('ul', { class: 'assessments' }, ...mine.map(assessmentItem)) : null,
     );
@@ -205,9 +316,35 @@ export async function tracePage(root: HTMLElement, ctx: PageContext): Promise<vo
           h('dd', {}, String(t.assessments.length)),
         )
       : h('p', { class: 'muted' }, 'This trace is not archived: only its assessments are known.'),
-    t.info ? h('div', { class: 'io' }, h('section', {}, h('h2', {}, 'Inputs'), json(t.request ?? null)), h('section', {}, h('h2', {}, 'Outputs'), json(t.response ?? null))) : null,
-    spans.length ? h('section', {}, h('h2', {}, 'Spans'), h('p', { class: 'muted' }, `${spans.length} spans over ${fmtDuration(total / 1000)}; open a span for its attributes.`), h('ul', { class: 'waterfall' }, ...rows)) : null,
-    orphan.length ? h('section', {}, h('h2', {}, 'Assessments'), h('ul', { class: 'assessments' }, ...orphan.map(assessmentItem))) : null,
+    t.info
+      ? h(
+          'div',
+          { class: 'io' },
+          h('section', {}, h('h2', {}, 'Inputs'), json(t.request ?? null)),
+          h('section', {}, h('h2', {}, 'Outputs'), json(t.response ?? null)),
+        )
+      : null,
+    spans.length
+      ? h(
+          'section',
+          {},
+          h('h2', {}, 'Spans'),
+          h(
+            'p',
+            { class: 'muted' },
+            `${spans.length} spans over ${fmtDuration(total / 1000)}; open a span for its attributes.`,
+          ),
+          h('ul', { class: 'waterfall' }, ...rows),
+        )
+      : null,
+    orphan.length
+      ? h(
+          'section',
+          {},
+          h('h2', {}, 'Assessments'),
+          h('ul', { class: 'assessments' }, ...orphan.map(assessmentItem)),
+        )
+      : null,
   );
 }
 
@@ -218,7 +355,11 @@ function assessmentItem(a: Assessment): HTMLElement {
     verdictChip(a),
     ' ',
     h('strong', {}, a.name),
-    h('span', { class: 'muted' }, ` ${a.scorer.name} v${a.scorer.version} · ${a.source.type === 'LLM_JUDGE' ? a.source.id : 'code'} · sampled at ${(a.sampleRate * 100).toFixed(0)}%`),
+    h(
+      'span',
+      { class: 'muted' },
+      ` ${a.scorer.name} v${a.scorer.version} · ${a.source.type === 'LLM_JUDGE' ? a.source.id : 'code'} · sampled at ${(a.sampleRate * 100).toFixed(0)}%`,
+    ),
     a.rationale ? h('p', { class: 'rationale' }, a.rationale) : null,
     a.error ? h('p', { class: 'error' }, `${a.error.code}: ${a.error.message}`) : null,
   );

@@ -9,7 +9,7 @@
 // dependency from the npm registry, loaded only by the pages that draw charts). Every asset is
 // local: the page works with no network but the admin port.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as nodeModule from 'node:module';
 import { extname, join } from 'node:path';
@@ -35,7 +35,15 @@ export interface UiSite {
 /** Where the page loads its modules and vendored files from. */
 export const UI_PREFIX = '/ui/';
 
-const CLIENT_DIR = fileURLToPath(new URL('./client/', import.meta.url));
+/**
+ * The pages' folder: next to this file when run from src/; from a build in dist/ (which
+ * compiles the server side only, bin/scorecar.js prefers it) the pages stay in src/ui/client.
+ */
+function clientDir(): string {
+  const here = fileURLToPath(new URL('./client/', import.meta.url));
+  if (existsSync(join(here, 'index.html'))) return here;
+  return fileURLToPath(new URL('../../src/ui/client/', import.meta.url));
+}
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -84,7 +92,7 @@ function makeAsset(body: Buffer, contentType: string): UiAsset {
 }
 
 export function createUiSite(opts: { dir?: string } = {}): UiSite {
-  const dir = opts.dir ?? CLIENT_DIR;
+  const dir = opts.dir ?? clientDir();
   const sources = new Map<string, string>();
   sources.set('/', join(dir, 'index.html'));
   for (const f of clientFiles(dir)) sources.set(`${UI_PREFIX}${f}`, join(dir, f));

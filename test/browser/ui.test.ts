@@ -266,6 +266,27 @@ archive: { commitIntervalMs: 200 }
     expect((await api(`/experiments/${EXP}/scorers/long_output`)).body.status).toBe('stopped');
   });
 
+  it('deletes one version, then the whole scorer, from the delete dialog', async () => {
+    await api(`/experiments/${EXP}/scorers`, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'long_output', definition: { type: 'code', source: '(ctx) => 2' } }),
+    });
+    await page.reload();
+    const row = page.locator('tr[data-scorer="long_output"]');
+    await row.getByRole('button', { name: 'Delete' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Delete').selectOption('2');
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expect
+      .poll(async () => (await api(`/experiments/${EXP}/scorers/long_output/versions`)).body.versions?.length)
+      .toBe(1);
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await row.waitFor({ state: 'detached' });
+    expect((await api(`/experiments/${EXP}/scorers/long_output`)).status).toBe(404);
+  });
+
   it('is usable at phone width: no sideways scrolling on any page', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [name, hash, ready] of [

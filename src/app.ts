@@ -9,6 +9,7 @@ import {
   qualityRoutes,
   traceRoutes,
 } from './api/index.ts';
+import type { CompleteTrace } from './assembly/index.ts';
 import type { Config } from './config/index.ts';
 import { Pipeline, type PipelineOptions } from './pipeline.ts';
 import type { Registry } from './registry/index.ts';
@@ -74,7 +75,24 @@ export class Scorecar {
   }
 
   async start(): Promise<Endpoints> {
-    const pipeline = await Pipeline.create(this.config, { ...this.opts, logger: this.log, metrics: this.metrics });
+    // The UI's dry runs on recent traffic: the last N completed traces (admin.ui.recentTraces).
+    const keep = this.config.admin.ui.recentTraces;
+    const recent: CompleteTrace[] = [];
+    const userOnTrace = this.opts.onTrace;
+    const onTrace =
+      keep > 0
+        ? (t: CompleteTrace) => {
+            recent.push(t);
+            if (recent.length > keep) recent.shift();
+            userOnTrace?.(t);
+          }
+        : userOnTrace;
+    const pipeline = await Pipeline.create(this.config, {
+      ...this.opts,
+      onTrace,
+      logger: this.log,
+      metrics: this.metrics,
+    });
     this.pipelineRef = pipeline;
     await pipeline.start();
     this.admin = createAdminServer({
@@ -101,6 +119,7 @@ export class Scorecar {
           registry: pipeline.registry,
           runner: pipeline.runner,
           archive: pipeline.archiver,
+          recentTraces: keep > 0 ? () => recent : undefined,
           view: {
             resolution: this.config.experiments.resolution,
             defaultExperiment: this.config.experiments.default,

@@ -4,6 +4,7 @@
 // definition or filter string (errors with their path and position, nothing registered), and a
 // dry run of a scorer over archived traces (verdicts returned, nothing emitted or stored).
 import { z } from 'zod';
+import type { CompleteTrace } from '../assembly/index.ts';
 import type { AggregateQuery, AggregateRow, Assessment, RecentQuery } from '../assessments/index.ts';
 import {
   type ArchivedTrace,
@@ -14,7 +15,7 @@ import {
   traceFromRow,
 } from '../archive/index.ts';
 import { MAX_FILTER_LENGTH, SCORER_NAME_PATTERN, type ScorerVersion } from '../definitions/index.ts';
-import { buildTraceView, type TraceViewOptions } from '../genai/index.ts';
+import { buildTraceView, type TraceView, type TraceViewOptions } from '../genai/index.ts';
 import type { Registry } from '../registry/index.ts';
 import { type ScorerRunner, validateScorerDefinition } from '../scoring/index.ts';
 import { compileFilter } from '../select/index.ts';
@@ -46,6 +47,8 @@ export interface QualityDeps {
   /** Runs scorers for the dry run (the pipeline's runner: no engine, no emission). */
   runner?: ScorerRunner;
   archive?: DryRunArchive;
+  /** The most recently completed traces, newest last (config admin.ui.recentTraces); none = off. */
+  recentTraces?: () => readonly CompleteTrace[];
   /** How a trace view is read (config experiments.* and genai.viewLimits). */
   view: TraceViewOptions;
   now?: () => number;
@@ -256,7 +259,13 @@ const tryBody = z
       .min(1)
       .max(20)
       .optional()
-      .describe('How many of the newest archived traces (default 5, at most 20)'),
+      .describe('How many of the newest traces (default 5, at most 20)'),
+    source: z
+      .enum(['archive', 'recent'])
+      .optional()
+      .describe(
+        'archive (default): archived traces; recent: traces completed lately, kept in memory (admin.ui.recentTraces)',
+      ),
     filterString: z
       .string()
       .max(MAX_FILTER_LENGTH)
@@ -324,6 +333,13 @@ function rowSpan(s: ArchivedTrace['spans'][number]): RowSpan {
       attributes: attributesMap(e.attributes as Parameters<typeof attributesMap>[0]),
     })),
   };
+}
+
+/** A short text of a trace's inputs or outputs, as the archive's previews. */
+function preview(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  const text = typeof v === 'string' ? v : JSON.stringify(v);
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }
 
 export function qualityRoutes(d: QualityDeps): AdminRoute[] {
@@ -478,12 +494,13 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
       path: '/experiments/{exp}/scorers:try',
       operationId: 'tryScorer',
       summary:
-        'Dry run: score the newest archived traces with a definition or a registered scorer; nothing is emitted or stored',
+        'Dry run: score the newest archived or recent traces with a definition or a registered scorer; nothing is emitted or stored',
       description:
         'Give a definition (checked as at registration) or the name (and version) of a registered scorer. Runs it on the ' +
-        'newest `limit` archived traces of the experiment (matching filterString when given) and returns the verdicts. ' +
-        'Judges are called for real (their tokens are spent) but outside the daily budget; the experiment must be ' +
-        'archived (409 FAILED_PRECONDITION).',
+        'newest `limit` traces of the experiment (matching filterString when given) and returns the verdicts: archived ' +
+        'ones (source archive, the default; the experiment must be archived, else 409 FAILED_PRECONDITION) or those ' +
+        'completed lately and kept in memory (source recent; needs admin.ui.recentTraces > 0, else 409). Judges are ' +
+        'called for real (their tokens are spent) but outside the daily budget.',
       tags: ['scorers'],
       body: tryBody,
       responses: {
@@ -541,11 +558,50 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
             { details: { field: 'body.definition' } },
           );
         }
-        if (!d.runner || !d.archive)
-          throw new ScorecarError('FAILED_PRECONDITION', 'dry runs need the scoring runner and the archive');
+        if (b.source === 'recent' && !d.recentTraces) {
+          throw new ScorecarError(
+            'FAILED_PRECONDITION',
+            'recent traces are not kept: set admin.ui.recentTraces, or try the archive',
+          );
+        }
+        if (!d.runner) throw new ScorecarError('FAILED_PRECONDITION', 'dry runs need the scoring runner');
+        const runner = d.runner;
+        const limit = b.limit ?? 5;
+        const results: Array<{
+          traceId: string;
+          requestPreview: string | null;
+          responsePreview: string | null;
+          assessments: Assessment[];
+        }> = [];
+        const score = async (
+          view: TraceView,
+          requestPreview: string | null,
+          responsePreview: string | null,
+        ) => {
+          const scored = await runner.run({ view, scorer, sampleRate: 1 }, req.signal);
+          results.push({
+            traceId: view.traceId,
+            requestPreview,
+            responsePreview,
+            assessments: scored.map((s) => s.assessment),
+          });
+        };
+        if (b.source === 'recent' && d.recentTraces) {
+          const filter = b.filterString ? compileFilter(b.filterString) : undefined;
+          const recent = d.recentTraces();
+          for (let i = recent.length - 1; i >= 0 && results.length < limit && !req.signal.aborted; i--) {
+            const view = buildTraceView(recent[i]!, d.view);
+            if (view.experimentId !== exp || (filter && !filter.matches(view))) continue;
+            await score(view, preview(view.inputs), preview(view.outputs));
+          }
+          return { status: 200, body: { results } };
+        }
+        if (!d.archive)
+          throw new ScorecarError('FAILED_PRECONDITION', 'dry runs on archived traces need the archive');
+        const archive = d.archive;
         let page: { traces: TraceInfo[] };
         try {
-          page = await d.archive.search(exp, { filter: b.filterString, maxResults: b.limit ?? 5 }, () => []);
+          page = await archive.search(exp, { filter: b.filterString, maxResults: limit }, () => []);
         } catch (e) {
           if (e instanceof ScorecarError && e.code === 'NOT_FOUND') {
             throw new ScorecarError(
@@ -555,22 +611,15 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
           }
           throw e;
         }
-        const results = [];
         for (const info of page.traces) {
           if (req.signal.aborted) break;
-          const t = await d.archive.getTrace(info.traceId);
+          const t = await archive.getTrace(info.traceId);
           if (!t) continue;
           const view = buildTraceView(traceFromRow(info.traceId, t.spans.map(rowSpan)), d.view);
           view.experimentId = exp;
           view.metadata = t.metadata ?? view.metadata;
           view.tags = t.tags ?? view.tags;
-          const scored = await d.runner.run({ view, scorer, sampleRate: 1 }, req.signal);
-          results.push({
-            traceId: info.traceId,
-            requestPreview: info.requestPreview,
-            responsePreview: info.responsePreview,
-            assessments: scored.map((s) => s.assessment),
-          });
+          await score(view, info.requestPreview, info.responsePreview);
         }
         return { status: 200, body: { results } };
       },

@@ -123,7 +123,7 @@ archive: { commitIntervalMs: 200 }
   it('tries the scorer on archived traces without emitting anything', async () => {
     const before = sc.app.pipeline.store.count();
     await page.locator('tr[data-scorer="has_output"]').getByRole('button', { name: 'Try' }).click();
-    await page.getByLabel('Newest archived traces').fill('3');
+    await page.getByLabel('How many (newest first)').fill('3');
     await page.getByRole('button', { name: 'Run' }).click();
     await page.locator('table.try-results tbody tr').first().waitFor();
     expect(await page.locator('table.try-results tbody tr').count()).toBe(3);

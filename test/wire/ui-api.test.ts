@@ -317,6 +317,13 @@ describe('web UI files and routes on the admin server', () => {
     });
     expect(noArchive.status).toBe(409);
     expect(noArchive.body.error.code).toBe('FAILED_PRECONDITION');
+    // Recent traces are kept only with admin.ui.recentTraces.
+    const noRecent = await api(`/experiments/${EXP}/scorers:try`, {
+      method: 'POST',
+      body: { definition: { type: 'code', source: '(ctx) => 1' }, source: 'recent' },
+    });
+    expect(noRecent.status).toBe(409);
+    expect(noRecent.body.error.message).toContain('admin.ui.recentTraces');
   });
 
   it('documents the new routes in the OpenAPI document', async () => {

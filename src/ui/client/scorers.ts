@@ -505,12 +505,19 @@ async function tryPanel(
   what: { name?: string; definition?: Record<string, unknown> },
 ): Promise<void> {
   const limit = h('input', { type: 'number', min: 1, max: 20, value: 5, name: 'limit' }) as HTMLInputElement;
+  const source = h(
+    'select',
+    { name: 'source' },
+    h('option', { value: 'archive' }, 'Archived traces'),
+    h('option', { value: 'recent' }, 'Recent traces (admin.ui.recentTraces)'),
+  ) as HTMLSelectElement;
   const results = h('div', { 'aria-live': 'polite' });
   const run = h('button', { type: 'submit', class: 'primary' }, 'Run');
   const form = h(
     'form',
     { class: 'row' },
-    field('Newest archived traces', limit),
+    field('Traces from', source),
+    field('How many (newest first)', limit),
     h('div', { class: 'actions' }, run),
   );
   box.hidden = false;
@@ -520,7 +527,7 @@ async function tryPanel(
     h(
       'p',
       { class: 'muted' },
-      'Runs the scorer on archived traces and shows its verdicts here only: nothing is emitted or stored (judges are called).',
+      'Runs the scorer on the newest archived or recent traces and shows its verdicts here only: nothing is emitted or stored (judges are called).',
     ),
     form,
     results,
@@ -535,10 +542,10 @@ async function tryPanel(
         results: Array<{ traceId: string; requestPreview: string | null; assessments: Assessment[] }>;
       }>(`/experiments/${enc(exp)}/scorers:try`, {
         method: 'POST',
-        body: { ...what, limit: Number(limit.value) },
+        body: { ...what, limit: Number(limit.value), source: source.value },
       });
       if (r.results.length === 0) {
-        render(results, h('p', { class: 'muted' }, 'No archived traces to try it on.'));
+        render(results, h('p', { class: 'muted' }, 'No traces of this experiment to try it on.'));
         return;
       }
       render(

@@ -1,11 +1,21 @@
 // The process: config -> components (the pipeline of src/pipeline.ts, the admin server) and the
 // process concerns around them: the start-up line, readiness, signals and exit codes.
-import { type AdminRoute, type AdminServer, archiveRoutes, backfillRoutes, createAdminServer, traceRoutes } from './api/index.ts';
+import {
+  type AdminRoute,
+  type AdminServer,
+  archiveRoutes,
+  backfillRoutes,
+  createAdminServer,
+  qualityRoutes,
+  traceRoutes,
+} from './api/index.ts';
+import type { CompleteTrace } from './assembly/index.ts';
 import type { Config } from './config/index.ts';
 import { MlflowExporter, MlflowRest, MlflowStore, mlflowTracingRoutes } from './mlflow/index.ts';
 import { Pipeline, type PipelineOptions } from './pipeline.ts';
 import type { Registry } from './registry/index.ts';
 import type { ScoringEngine } from './scoring/index.ts';
+import { createUiSite } from './ui/index.ts';
 import { createLogger, errorFields, type Logger, MetricsRegistry } from './util/index.ts';
 
 export interface ScorecarOptions extends PipelineOptions {
@@ -76,8 +86,21 @@ export class Scorecar {
       this.mlflowExporter = new MlflowExporter({ config: mlflowOut, metrics: this.metrics, log: this.log.child({ component: 'mlflow-exporter' }) });
     }
     const exporter = this.mlflowExporter;
+    // The UI's dry runs on recent traffic: the last N completed traces (admin.ui.recentTraces).
+    const keep = this.config.admin.ui.recentTraces;
+    const recent: CompleteTrace[] = [];
+    const userOnTrace = this.opts.onTrace;
+    const onTrace =
+      keep > 0
+        ? (t: CompleteTrace) => {
+            recent.push(t);
+            if (recent.length > keep) recent.shift();
+            userOnTrace?.(t);
+          }
+        : userOnTrace;
     const pipeline = await Pipeline.create(this.config, {
       ...this.opts,
+      onTrace,
       logger: this.log,
       metrics: this.metrics,
       traceSinks: [...(this.opts.traceSinks ?? []), ...(exporter ? [exporter] : [])],
@@ -97,6 +120,7 @@ export class Scorecar {
       allowedHosts: this.config.admin.allowedHosts,
       metricsAuth: this.config.admin.metricsAuth,
       corsAllowedOrigins: this.config.admin.cors.allowedOrigins,
+      ui: this.config.admin.ui.enabled ? createUiSite() : undefined,
       registry: pipeline.registry,
       metrics: this.metrics,
       logger: this.log.child({ component: 'admin' }),
@@ -109,6 +133,18 @@ export class Scorecar {
         ...traceRoutes(pipeline.store, pipeline.archiver),
         ...archiveRoutes(pipeline.archiver),
         ...backfillRoutes(pipeline.backfills),
+        ...qualityRoutes({
+          store: pipeline.store,
+          registry: pipeline.registry,
+          runner: pipeline.runner,
+          archive: pipeline.archiver,
+          recentTraces: keep > 0 ? () => recent : undefined,
+          view: {
+            resolution: this.config.experiments.resolution,
+            defaultExperiment: this.config.experiments.default,
+            limits: this.config.genai.viewLimits,
+          },
+        }),
         ...(this.opts.routes ?? []),
       ],
       scorerHealth: (exp, name) => pipeline.engine.scorerHealth(exp, name),

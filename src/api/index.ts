@@ -2,6 +2,18 @@
 export { ARCHIVAL_SCHEMA, type ArchivalService, archiveRoutes } from './archive.ts';
 export { BACKFILL_SCHEMA, type BackfillService, backfillRoutes } from './backfills.ts';
 export { errorBody } from './http.ts';
+export {
+  type CheckError,
+  checkScorer,
+  type DryRunArchive,
+  type Estimate,
+  type EstimateKind,
+  estimate,
+  MAX_BUCKETS,
+  type QualityDeps,
+  type QualityStore,
+  qualityRoutes,
+} from './quality.ts';
 export { API_PREFIX, buildOpenApi, type OpenApiDocument, type OpenApiOptions } from './openapi.ts';
 export {
   type AdminRequest,
@@ -26,4 +38,6 @@ export {
   type HealthReport,
   hostNameOf,
   parseEndpoint,
+  type StaticAsset,
+  type StaticSite,
 } from './server.ts';

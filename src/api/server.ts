@@ -1,5 +1,6 @@
 // The admin HTTP server (default :4320): the REST API under /api/v1 (scorer registry, kill
-// switches, OpenAPI document, routes other components add), /metrics, /healthz and /readyz.
+// switches, OpenAPI document, routes other components add), /metrics, /healthz, /readyz, and
+// the web UI's static files at / and /ui/ (src/ui, handed in by the app).
 // Owns: bearer-token auth (constant-time compare; without a token it binds loopback only),
 // routing, request checks (size, content type, JSON, schema) and the JSON error envelope.
 //
@@ -95,7 +96,37 @@ export interface AdminServerOptions {
   corsAllowedOrigins?: readonly string[];
   /** Paths served by other components with their own request and error formats (MLflow's REST API). */
   mounts?: readonly AdminMount[];
+  /** The web UI's files (GET / and /ui/…); none = no UI. */
+  ui?: StaticSite;
 }
+
+/** A static file as the UI serves it (src/ui UiAsset). */
+export interface StaticAsset {
+  body: Buffer;
+  gzip: Buffer | undefined;
+  contentType: string;
+  etag: string;
+}
+
+/** Static files by request path (src/ui UiSite). */
+export interface StaticSite {
+  asset(path: string): StaticAsset | undefined;
+}
+
+/**
+ * Headers of every UI file. The page holds no data (it fetches /api with the token), so the files
+ * need no token; they are never framed (clickjacking the kill switch), run only our own scripts,
+ * and are revalidated on every load (ETag), so an upgraded scorecar is never served stale.
+ */
+const UI_HEADERS: Record<string, string> = {
+  'cache-control': 'no-cache',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  // uPlot sizes its elements through inline style attributes: style-src needs 'unsafe-inline'.
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+};
 
 export interface AdminServer {
   listen(): Promise<{ port: number; host: string }>;
@@ -198,6 +229,24 @@ function match(c: CompiledRoute, segs: readonly string[]): Record<string, string
     }
   }
   return params;
+}
+
+/** Sends a UI file: 304 when the browser has it, gzip when it accepts it. */
+function serveStatic(req: IncomingMessage, res: ServerResponse, a: StaticAsset): void {
+  const headers: Record<string, string | number> = { ...UI_HEADERS, etag: a.etag, vary: 'accept-encoding' };
+  const inm = req.headers['if-none-match'];
+  if (inm?.split(',').some((t) => t.trim().replace(/^W\//, '') === a.etag)) {
+    res.writeHead(304, headers);
+    res.end();
+    return;
+  }
+  const gzip = a.gzip !== undefined && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  const body = gzip ? a.gzip! : a.body;
+  headers['content-type'] = a.contentType;
+  headers['content-length'] = body.length;
+  if (gzip) headers['content-encoding'] = 'gzip';
+  res.writeHead(200, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 export function createAdminServer(opts: AdminServerOptions): AdminServer {
@@ -503,6 +552,12 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
           const r = ready();
           sendJson(res, r ? 200 : 503, { ready: r });
         }
+        return;
+      }
+      const asset = opts.ui && isGet ? opts.ui.asset(path) : undefined;
+      if (asset) {
+        routeLabel = path === '/' ? '/' : '/ui';
+        serveStatic(req, res, asset);
         return;
       }
       throw new ScorecarError('NOT_FOUND', `no such endpoint: ${req.method} ${path}`);

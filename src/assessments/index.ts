@@ -11,5 +11,13 @@ export {
   scoreLabel,
   scoreValue,
 } from './otlp.ts';
-export { ASSESSMENTS_FILE_NAME, type AssessmentStore, SqliteAssessmentStore, type UsageTotals } from './store.ts';
+export {
+  type AggregateQuery,
+  type AggregateRow,
+  ASSESSMENTS_FILE_NAME,
+  type AssessmentStore,
+  type RecentQuery,
+  SqliteAssessmentStore,
+  type UsageTotals,
+} from './store.ts';
 export type { Assessment, AssessmentSourceType, AssessmentValue, ScoredAssessment } from './types.ts';

@@ -1,6 +1,7 @@
 // Assessment store: every assessment, upserted by its deterministic id (a replay or a retried
-// job never duplicates), listed per trace for GET /api/v1/traces/{traceId}, and summed per
-// experiment and day for judge budgets. Embedded default: SQLite (node:sqlite), its own file
+// job never duplicates), listed per trace for GET /api/v1/traces/{traceId}, summed per
+// experiment and day for judge budgets, and summed per scorer and time bucket for the quality
+// views (GET /api/v1/experiments/{exp}/quality, the web UI). Embedded default: SQLite (node:sqlite), its own file
 // next to the registry's so assessment writes never wait on registry transactions.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,54 @@ export interface UsageTotals {
   inputTokens: number;
   outputTokens: number;
   cost: number;
+}
+
+/** Filters of the recent-assessments list. */
+export interface RecentQuery {
+  scorer?: string | undefined;
+  /** At most this many, newest first. */
+  limit: number;
+}
+
+export interface AggregateQuery {
+  scorer?: string | undefined;
+  /** ISO-8601, inclusive. */
+  startIso: string;
+  /** ISO-8601, exclusive. */
+  endIso: string;
+  /** Where the first bucket starts (epoch seconds); buckets are stepSeconds wide from there. */
+  startSeconds: number;
+  /** Bucket width in seconds. */
+  stepSeconds: number;
+}
+
+/**
+ * Sums over the assessments of one (scorer, version, assessment name, time bucket): enough to
+ * compute an inclusion-weighted mean and its variance without the rows (w = 1 / sampleRate,
+ * y = the value as a number: booleans and yes/no as 1/0; sums over valued rows only).
+ */
+export interface AggregateRow {
+  scorerName: string;
+  scorerVersion: number;
+  name: string;
+  /** Bucket start, epoch seconds. */
+  bucket: number;
+  count: number;
+  errors: number;
+  /** Rows with a numeric reading (not errors, not categorical strings). */
+  valued: number;
+  /** Of those, booleans or yes/no (the rest are numbers). */
+  binary: number;
+  sumW: number;
+  sumW2: number;
+  sumWY: number;
+  sumW2Y: number;
+  sumW2Y2: number;
+  inputTokens: number;
+  outputTokens: number;
+  cost: number;
+  /** Mean scoring-job latency of the rows that recorded one (ms); null when none did. */
+  latencyMs: number | null;
 }
 
 export interface AssessmentStore {
@@ -51,7 +100,18 @@ const MIGRATIONS: string[] = [
    )`,
   'CREATE INDEX assessments_trace ON assessments (trace_id)',
   'CREATE INDEX assessments_experiment_time ON assessments (experiment_id, created_at)',
+  // The scoring job's duration, for judge latency over time (null for rows written before).
+  'ALTER TABLE assessments ADD COLUMN latency_ms REAL',
 ];
+
+// The numeric reading of value_json, as scoreValue() reads an assessment (booleans and yes/no
+// as 1/0, numbers as themselves); NULL for errors and categorical strings.
+const Y = `(CASE WHEN error_code IS NOT NULL THEN NULL
+  WHEN value_json IN ('true', '"yes"') THEN 1.0 WHEN value_json IN ('false', '"no"') THEN 0.0
+  WHEN json_type(value_json) IN ('integer', 'real') THEN CAST(value_json AS REAL) END)`;
+const BINARY = `(error_code IS NULL AND value_json IN ('true', 'false', '"yes"', '"no"'))`;
+// Inclusion weight: 1 / inclusion probability (a rate of 0 cannot select a trace; 1 guards it).
+const W = '(CASE WHEN sample_rate > 0 THEN 1.0 / sample_rate ELSE 1.0 END)';
 
 interface Row {
   assessment_id: string;
@@ -79,6 +139,9 @@ export class SqliteAssessmentStore implements AssessmentStore {
   private readonly selectUsage: StatementSync;
   private readonly selectExisting: StatementSync;
   private readonly selectAssessedBy: StatementSync;
+  private readonly selectRecent: StatementSync;
+  private readonly selectRecentScorer: StatementSync;
+  private readonly selectAggregate: StatementSync;
 
   constructor(opts: { dir?: string; path?: string }) {
     const path = opts.path ?? join(opts.dir ?? '.', ASSESSMENTS_FILE_NAME);
@@ -89,8 +152,31 @@ export class SqliteAssessmentStore implements AssessmentStore {
     this.insert = this.db.prepare(
       `INSERT OR REPLACE INTO assessments (assessment_id, trace_id, span_id, experiment_id, scorer_name, scorer_version,
          name, source_type, source_id, value_json, rationale, error_code, error_message, metadata_json, sample_rate,
-         input_tokens, output_tokens, cost, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         input_tokens, output_tokens, cost, created_at, latency_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // (experiment_id, created_at) is indexed: a time range of one experiment is one index range.
+    this.selectRecent = this.db.prepare(
+      'SELECT * FROM assessments WHERE experiment_id = ? ORDER BY created_at DESC, assessment_id LIMIT ?',
+    );
+    this.selectRecentScorer = this.db.prepare(
+      'SELECT * FROM assessments WHERE experiment_id = ? AND scorer_name = ? ORDER BY created_at DESC, assessment_id LIMIT ?',
+    );
+    const ifY = (expr: string) => `SUM(CASE WHEN ${Y} IS NOT NULL THEN ${expr} ELSE 0 END)`;
+    this.selectAggregate = this.db.prepare(
+      `SELECT scorer_name AS scorerName, scorer_version AS scorerVersion, name,
+         CAST(:origin AS INTEGER) + ((CAST(strftime('%s', created_at) AS INTEGER) - CAST(:origin AS INTEGER)) / CAST(:step AS INTEGER)) * CAST(:step AS INTEGER) AS bucket,
+         COUNT(*) AS count, SUM(error_code IS NOT NULL) AS errors, SUM(${Y} IS NOT NULL) AS valued,
+         SUM(${BINARY}) AS binary,
+         ${ifY(W)} AS sumW, ${ifY(`${W} * ${W}`)} AS sumW2, ${ifY(`${W} * ${Y}`)} AS sumWY,
+         ${ifY(`${W} * ${W} * ${Y}`)} AS sumW2Y, ${ifY(`${W} * ${W} * ${Y} * ${Y}`)} AS sumW2Y2,
+         SUM(input_tokens) AS inputTokens, SUM(output_tokens) AS outputTokens, SUM(cost) AS cost,
+         AVG(latency_ms) AS latencyMs
+       FROM assessments
+       WHERE experiment_id = :exp AND created_at >= :start AND created_at < :end
+         AND (:scorer IS NULL OR scorer_name = :scorer)
+       GROUP BY scorer_name, scorer_version, name, bucket
+       ORDER BY scorer_name, scorer_version, name, bucket`,
     );
     this.selectTrace = this.db.prepare('SELECT * FROM assessments WHERE trace_id = ? ORDER BY created_at, assessment_id');
     this.selectUsage = this.db.prepare(
@@ -139,7 +225,7 @@ export class SqliteAssessmentStore implements AssessmentStore {
     if (batch.length === 0) return;
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      for (const { assessment: a, usage } of batch) {
+      for (const { assessment: a, usage, latencyMs } of batch) {
         const md = a.metadata;
         this.insert.run(
           a.assessmentId,
@@ -161,6 +247,7 @@ export class SqliteAssessmentStore implements AssessmentStore {
           usage?.outputTokens ?? 0,
           usage?.cost ?? 0,
           a.createdAt,
+          latencyMs ?? null,
         );
       }
       this.db.exec('COMMIT');
@@ -177,24 +264,29 @@ export class SqliteAssessmentStore implements AssessmentStore {
   }
 
   byTrace(traceId: string): Assessment[] {
-    return (this.selectTrace.all(traceId.toLowerCase()) as unknown as Row[]).map((r) => {
-      const a: Assessment = {
-        assessmentId: r.assessment_id,
-        name: r.name,
-        traceId: r.trace_id,
-        spanId: r.span_id,
-        experimentId: r.experiment_id,
-        scorer: { name: r.scorer_name, version: r.scorer_version },
-        source: { type: r.source_type as Assessment['source']['type'], id: r.source_id },
-        value: JSON.parse(r.value_json) as AssessmentValue,
-        metadata: JSON.parse(r.metadata_json) as Record<string, string>,
-        sampleRate: r.sample_rate,
-        createdAt: r.created_at,
-      };
-      if (r.rationale !== null) a.rationale = r.rationale;
-      if (r.error_code !== null) a.error = { code: r.error_code, message: r.error_message ?? '' };
-      return a;
-    });
+    return (this.selectTrace.all(traceId.toLowerCase()) as unknown as Row[]).map(fromRow);
+  }
+
+  /** An experiment's newest assessments (optionally one scorer's), newest first. */
+  recent(experimentId: string, q: RecentQuery): Assessment[] {
+    const rows =
+      q.scorer === undefined
+        ? this.selectRecent.all(experimentId, q.limit)
+        : this.selectRecentScorer.all(experimentId, q.scorer, q.limit);
+    return (rows as unknown as Row[]).map(fromRow);
+  }
+
+  /** Sums per scorer version, assessment name and time bucket (see AggregateRow). */
+  aggregate(experimentId: string, q: AggregateQuery): AggregateRow[] {
+    const step = Math.max(1, Math.floor(q.stepSeconds));
+    return this.selectAggregate.all({
+      exp: experimentId,
+      start: q.startIso,
+      end: q.endIso,
+      step,
+      origin: Math.floor(q.startSeconds),
+      scorer: q.scorer ?? null,
+    }) as unknown as AggregateRow[];
   }
 
   usageSince(experimentId: string, sinceIso: string): UsageTotals {
@@ -209,4 +301,23 @@ export class SqliteAssessmentStore implements AssessmentStore {
   close(): void {
     if (this.db.isOpen) this.db.close();
   }
+}
+
+function fromRow(r: Row): Assessment {
+  const a: Assessment = {
+    assessmentId: r.assessment_id,
+    name: r.name,
+    traceId: r.trace_id,
+    spanId: r.span_id,
+    experimentId: r.experiment_id,
+    scorer: { name: r.scorer_name, version: r.scorer_version },
+    source: { type: r.source_type as Assessment['source']['type'], id: r.source_id },
+    value: JSON.parse(r.value_json) as AssessmentValue,
+    metadata: JSON.parse(r.metadata_json) as Record<string, string>,
+    sampleRate: r.sample_rate,
+    createdAt: r.created_at,
+  };
+  if (r.rationale !== null) a.rationale = r.rationale;
+  if (r.error_code !== null) a.error = { code: r.error_code, message: r.error_message ?? '' };
+  return a;
 }

@@ -32,4 +32,6 @@ export interface ScoredAssessment {
   assessment: Assessment;
   /** Judge calls only. */
   usage?: Usage | undefined;
+  /** How long the scoring job took (ms; the same for every assessment of one job), when measured. */
+  latencyMs?: number | undefined;
 }

@@ -341,6 +341,19 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        ui: z
+          .object({
+            /** Serve the web UI at / (its API calls follow the token rule of /api). */
+            enabled: z.boolean().default(true),
+            /**
+             * Keep the last N completed traces in memory for dry runs ("try before you start"
+             * on recent traces). 0 = off: with it on, the assembler buffers every trace, not
+             * only those a scorer or the archive wants.
+             */
+            recentTraces: z.number().int().min(0).max(1000).default(0),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

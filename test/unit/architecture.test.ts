@@ -46,8 +46,9 @@ const LAYERS: readonly (readonly string[])[] = [
   // search, backfills, which run scorers) and Kafka (the client module, job and assessment
   // topics, the worker, the Collector-format span receiver and exporter).
   ['archive', 'kafka'],
-  // The admin API and its client; the data-path pipeline that wires every stage.
-  ['api', 'sdk', 'pipeline'],
+  // The admin API and its client; the data-path pipeline that wires every stage; the web UI's
+  // files (served by the admin server, which the app hands them to: neither imports the other).
+  ['api', 'sdk', 'pipeline', 'ui'],
   // MLflow compatibility: MLflow's REST API mounted on the admin server, the MLflow exporter
   // wired around the pipeline.
   ['mlflow'],

@@ -282,7 +282,10 @@ export class ScoringEngine implements Consumer<SelectedJob>, JobAdmission, Compo
       if (!this.abort.signal.aborted) this.o.log.error('scoring job failed unexpectedly', { ...labels, err: errorFields(e) });
       return;
     }
-    this.m.duration.observe((this.now() - started) / 1000, { ...labels, type: isJudge ? 'judge' : 'code' });
+    const latencyMs = this.now() - started;
+    this.m.duration.observe(latencyMs / 1000, { ...labels, type: isJudge ? 'judge' : 'code' });
+    // Stored with the assessments: judge latency over time in the quality views.
+    for (const s of scored) s.latencyMs = latencyMs;
     let tokens = 0;
     let cost = 0;
     let authError: { code: string; message: string } | undefined;

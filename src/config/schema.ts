@@ -468,6 +468,12 @@ export const configSchema = z
          */
         viewWorkers: z.number().int().min(0).max(64).default(1),
         /**
+         * With view workers, traces of at most this many wire bytes still get their view on the
+         * event loop (same 5 ms slices): for a small trace, sending it to a worker and its view
+         * back costs more than building it. 0 = every view on a worker.
+         */
+        viewInlineMaxBytes: z.number().int().min(0).max(1024 * 1024).default(64 * 1024),
+        /**
          * Bounds of one trace's view, as OpenTelemetry's SpanLimits bound a span (wire/decode.ts
          * DEFAULT_VIEW_LIMITS): what is past them is skipped undecoded and counted.
          */

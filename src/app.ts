@@ -215,8 +215,10 @@ export async function runUntilSignalled(config: Config, shutdownMs: number): Pro
     await app.start();
   } catch (e) {
     await app.stop(1000).catch(() => {});
-    if (e instanceof Error && (e as { code?: string }).code === 'CONFIG_INVALID') {
-      process.stderr.write(`scorecar: ${e.message}\n`);
+    // TLS files checked at load can still change before the servers read them: the same exit.
+    const code = e instanceof Error ? (e as { code?: string }).code : undefined;
+    if (code === 'CONFIG_INVALID' || code === 'TLS_INVALID') {
+      process.stderr.write(`scorecar: ${(e as Error).message}\n`);
       return EXIT.config;
     }
     app.log.error('cannot start', { err: errorFields(e) });

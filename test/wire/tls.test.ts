@@ -7,7 +7,7 @@
 // certificate, open ones keep theirs, a broken pair is refused while the old one keeps serving).
 // Every certificate is made by the test (test/support/certs.ts).
 import { execFile } from 'node:child_process';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { join, resolve } from 'node:path';
@@ -516,5 +516,34 @@ describe('reload by polling (reloadIntervalMs)', () => {
     expect(await peerFingerprint(port, { alpn: 'http/1.1' })).toBe(serverB.fingerprint);
     const client = new ScorecarClient({ url: sc.adminUrl, tls: { ca: pki.ca.cert } });
     expect(Array.isArray(await client.listExperiments())).toBe(true);
+  });
+});
+
+describe('scorecar start with unusable TLS files', () => {
+  it('exits 78 and names the key path of every bad file', async () => {
+    const file = join(pki.dir, 'bad-tls.yaml');
+    writeFileSync(
+      file,
+      [
+        'receivers:',
+        '  otlp:',
+        `    grpc: {endpoint: "127.0.0.1:0", tls: {certFile: "${serverA.certFile}", keyFile: "${serverB.keyFile}"}}`,
+        `    http: {endpoint: "127.0.0.1:0", tls: {certFile: "${join(pki.dir, 'missing.crt')}", keyFile: "${serverA.keyFile}"}}`,
+        `admin: {endpoint: "127.0.0.1:0", tls: {certFile: "${serverA.certFile}", keyFile: "${serverA.keyFile}", clientCaFile: "${serverA.keyFile}"}}`,
+        `storage: {dir: "${join(pki.dir, 'data')}"}`,
+      ].join('\n'),
+    );
+    const r = await new Promise<{ code: number; stderr: string }>((done) => {
+      execFile(
+        join(ROOT, 'node_modules/.bin/node'),
+        [join(ROOT, 'bin/scorecar.js'), 'start', '--config', file],
+        { cwd: ROOT, env: { ...process.env, SCORECAR_CONFIG: '' } },
+        (err, _stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : 99) : 0, stderr }),
+      );
+    });
+    expect(r.code, r.stderr).toBe(78);
+    expect(r.stderr).toMatch(/receivers\.otlp\.grpc\.tls\.keyFile: TLS_INVALID: does not match the certificate/);
+    expect(r.stderr).toMatch(/receivers\.otlp\.http\.tls\.certFile: TLS_INVALID: cannot read .*missing\.crt: does not exist/);
+    expect(r.stderr).toMatch(/admin\.tls\.clientCaFile: TLS_INVALID: is not a PEM certificate bundle/);
   });
 });

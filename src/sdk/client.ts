@@ -2,7 +2,7 @@
 // the process-wide default configuration behind `configure()` and the SCORECAR_* environment.
 import type { ScorerDefinition } from '../definitions/index.ts';
 import type { DeleteResult, Experiment, Scorer as ScorerResource } from '../definitions/index.ts';
-import { readFileSync } from 'node:fs';
+import type fsModule from 'node:fs';
 import { ERRORS, type ErrorCode, isErrorCode, ScorecarError } from '../util/index.ts';
 import { type ClientTls, tlsFetch } from './tls-fetch.ts';
 
@@ -37,7 +37,8 @@ export function clientTls(given: ClientTls | undefined, env: Record<string, stri
     const file = env[name];
     if (!file) return undefined;
     try {
-      return readFileSync(file);
+      // Loaded only when the environment names a file (the SDK imports no Node-only module).
+      return (process.getBuiltinModule('node:fs') as typeof fsModule).readFileSync(file);
     } catch (e) {
       throw new ScorecarApiError('INVALID_ARGUMENT', `${name}: cannot read ${file}: ${(e as Error).message}`, 0);
     }

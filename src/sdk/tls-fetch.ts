@@ -5,7 +5,10 @@
 // needs (method, headers, a string body, an abort signal; status, headers, body) over it, with
 // the same failure shapes as fetch: TypeError('fetch failed', {cause}) when the server cannot be
 // reached or the handshake fails, the signal's reason when aborted.
-import https from 'node:https';
+//
+// node:https is loaded only when a client is given TLS settings (process.getBuiltinModule), so
+// importing the SDK stays free of Node-only modules for runtimes that bring their own fetch.
+import type httpsModule from 'node:https';
 
 /** What the client trusts and presents (PEM). */
 export interface ClientTls {
@@ -20,6 +23,7 @@ export interface ClientTls {
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
 export function tlsFetch(tls: ClientTls): typeof globalThis.fetch {
+  const https = process.getBuiltinModule('node:https') as typeof httpsModule;
   const agent = new https.Agent({
     keepAlive: true,
     ...(tls.ca !== undefined ? { ca: tls.ca } : {}),

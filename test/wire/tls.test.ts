@@ -140,17 +140,25 @@ function peerFingerprint(port: number, o: { alpn: string; client?: CertFiles }):
   });
 }
 
-function grpcExporter(port: number, client?: CertFiles): GrpcTraceExporter {
+/**
+ * How long an export may take, retries included. Generous, for a busy machine; the exports that
+ * must fail are told apart by the handshake-failure metric, not by how long they took.
+ */
+const EXPORT_TIMEOUT_MS = 20_000;
+/** Exports that must fail: the exporters retry a refused connection until this runs out. */
+const REFUSED_TIMEOUT_MS = 3_000;
+
+function grpcExporter(port: number, client?: CertFiles, timeoutMillis = EXPORT_TIMEOUT_MS): GrpcTraceExporter {
   return new GrpcTraceExporter({
     url: `https://127.0.0.1:${port}`,
     credentials: grpc.credentials.createSsl(pki.ca.cert, client?.key ?? null, client?.cert ?? null),
-    timeoutMillis: 5_000,
+    timeoutMillis,
   });
 }
 
-function httpExporter(kind: 'proto' | 'json', url: string, client?: CertFiles): SpanExporter {
+function httpExporter(kind: 'proto' | 'json', url: string, client?: CertFiles, timeoutMillis = EXPORT_TIMEOUT_MS): SpanExporter {
   const httpAgentOptions = { ca: pki.ca.cert, ...(client ? { cert: client.cert, key: client.key } : {}) };
-  const o = { url: `${url}/v1/traces`, httpAgentOptions, timeoutMillis: 5_000 };
+  const o = { url: `${url}/v1/traces`, httpAgentOptions, timeoutMillis };
   return kind === 'proto' ? new ProtoTraceExporter(o) : new JsonTraceExporter(o);
 }
 
@@ -198,12 +206,14 @@ describe('receivers over TLS', () => {
   });
 
   it('refuses a plaintext sender on the TLS port', async () => {
+    const failures = await metricOf(sc, 'scorecar_tls_handshake_failures_total', { server: 'http' });
     const sent = makeSpans(1, 'plaintext');
-    const exporter = new ProtoTraceExporter({ url: `http://127.0.0.1:${new URL(sc.httpUrl).port}/v1/traces`, timeoutMillis: 3_000 });
+    const exporter = new ProtoTraceExporter({ url: `http://127.0.0.1:${new URL(sc.httpUrl).port}/v1/traces`, timeoutMillis: REFUSED_TIMEOUT_MS });
     const r = await exportOnce(exporter, sent);
     await exporter.shutdown();
     expect(r.code).toBe(ExportResultCode.FAILED);
     expect(capture.spanIds()).not.toContain(sent[0]!.spanContext().spanId);
+    expect(await metricOf(sc, 'scorecar_tls_handshake_failures_total', { server: 'http' })).toBeGreaterThan(failures);
   });
 });
 
@@ -229,11 +239,12 @@ describe('receivers with mTLS (clientCaFile)', () => {
     ['OTLP/HTTP JSON', 'json', 'http'],
   ] as const)('%s: no client certificate or an untrusted one fails the handshake; a trusted one delivers', async (_l, kind, server) => {
     const port = Number(sc.grpcUrl.split(':')[1]);
-    const make = (client?: CertFiles) => (kind === 'grpc' ? grpcExporter(port, client) : httpExporter(kind, sc.httpUrl, client));
+    const make = (client?: CertFiles, timeout = EXPORT_TIMEOUT_MS) =>
+      kind === 'grpc' ? grpcExporter(port, client, timeout) : httpExporter(kind, sc.httpUrl, client, timeout);
     const failuresBefore = await metricOf(sc, 'scorecar_tls_handshake_failures_total', { server });
     for (const client of [undefined, strangerCert]) {
       const refused = makeSpans(1, `${kind}-refused`);
-      const exporter = make(client);
+      const exporter = make(client, REFUSED_TIMEOUT_MS);
       const r = await exportOnce(exporter, refused);
       await exporter.shutdown();
       expect(r.code, client ? 'untrusted certificate' : 'no certificate').toBe(ExportResultCode.FAILED);
@@ -272,7 +283,7 @@ describe('receivers with mTLS (clientCaFile)', () => {
 
   it("MLflow's /v1/traces on the admin port reaches the mTLS receiver (in-process, no client certificate needed)", async () => {
     const sent = makeSpans(3, 'mlflow');
-    const exporter = new ProtoTraceExporter({ url: `${sc.adminUrl}/v1/traces`, timeoutMillis: 5_000 });
+    const exporter = new ProtoTraceExporter({ url: `${sc.adminUrl}/v1/traces`, timeoutMillis: EXPORT_TIMEOUT_MS });
     const r = await exportOnce(exporter, sent);
     await exporter.shutdown();
     expect(r.error?.message).toBeUndefined();

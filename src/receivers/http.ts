@@ -94,6 +94,8 @@ export class OtlpHttpReceiver implements Component {
   private readonly conns: Connections;
   private readonly counters: RequestCounters;
   private readonly json: JsonPool;
+  /** TLS sockets whose handshake completed (under TLS, clientError also reports failed handshakes). */
+  private readonly secured = new WeakSet<object>();
   /**
    * Per client address, the turn of its latest OTLP/JSON request: JSON requests of one client
    * are handed on in the order they arrived, although large ones are converted on workers while
@@ -149,9 +151,7 @@ export class OtlpHttpReceiver implements Component {
         onRequest,
       );
       this.tls.attach(secure);
-      secure.on('tlsClientError', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.conns.closed('header_timeout');
-      });
+      secure.on('secureConnection', (socket) => this.secured.add(socket));
       this.server = secure;
     } else {
       this.server = http.createServer(httpOptions, onRequest);
@@ -165,6 +165,14 @@ export class OtlpHttpReceiver implements Component {
       socket.on('timeout', () => this.conns.closed('idle_timeout'));
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (this.tls && !this.secured.has(socket)) {
+        // https hands TLS failures (a handshake that timed out, no client certificate under mTLS,
+        // a plaintext request) to clientError too: there is no TLS session to answer on, and a
+        // plaintext 400 written there would wait for a handshake that never completes.
+        if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.conns.closed('header_timeout');
+        socket.destroy();
+        return;
+      }
       if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
         // headerTimeoutMs: silent connections and headers that trickle in.
         this.conns.closed('header_timeout');

@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
+import net from 'node:net';
 import { join, resolve } from 'node:path';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -556,5 +557,36 @@ describe('scorecar start with unusable TLS files', () => {
     expect(r.stderr).toMatch(/receivers\.otlp\.grpc\.tls\.keyFile: TLS_INVALID: does not match the certificate/);
     expect(r.stderr).toMatch(/receivers\.otlp\.http\.tls\.certFile: TLS_INVALID: cannot read .*missing\.crt: does not exist/);
     expect(r.stderr).toMatch(/admin\.tls\.clientCaFile: TLS_INVALID: is not a PEM certificate bundle/);
+  });
+});
+
+describe('a client that never starts its TLS handshake', () => {
+  let sc: TestScorecar;
+
+  beforeAll(async () => {
+    const t = `{certFile: "${serverA.certFile}", keyFile: "${serverA.keyFile}"}`;
+    sc = await startScorecar(
+      `receivers: {otlp: {grpc: {tls: ${t}, handshakeTimeoutMs: 300}, http: {tls: ${t}, headerTimeoutMs: 300}}}`,
+    );
+  });
+  afterAll(async () => {
+    await sc.stop();
+  });
+
+  it.each([
+    ['gRPC', 'grpc', 'handshake_timeout'],
+    ['HTTP', 'http', 'header_timeout'],
+  ] as const)('%s: is closed after the handshake timeout and counted', async (_l, transport, reason) => {
+    const port = transport === 'grpc' ? sc.app.pipeline.grpcReceiver!.address()!.port : sc.app.pipeline.httpReceiver!.address()!.port;
+    // Connected, silent: no ClientHello ever comes. The server must close it on its own.
+    const closed = await new Promise<boolean>((done, fail) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('error', fail);
+      socket.resume();
+      socket.once('close', () => done(true));
+    });
+    expect(closed).toBe(true);
+    expect(await metricOf(sc, 'scorecar_receiver_connections_closed_total', { transport, reason })).toBe(1);
+    expect(await metricOf(sc, 'scorecar_tls_handshake_failures_total', { server: transport })).toBe(1);
   });
 });

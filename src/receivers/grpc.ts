@@ -21,9 +21,9 @@
 // connections only (util/tls.ts).
 import http2 from 'node:http2';
 import type net from 'node:net';
+import type tls from 'node:tls';
 import zlib from 'node:zlib';
 import type { Component } from '../component/index.ts';
-import type tls from 'node:tls';
 import { GRPC, type Logger, type MetricsRegistry, receiverStatus, ScorecarError, ServerTls, type ServerTlsSettings } from '../util/index.ts';
 import { encodeRpcStatus, otlpType, type Signal, TYPE } from '../wire/index.ts';
 import type { Hold, MemoryBudget } from './budget.ts';

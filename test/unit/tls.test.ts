@@ -3,7 +3,8 @@
 // counted once, the old one kept). Certificates are made by the test.
 import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { MetricsRegistry, ScorecarError, ServerTls, silentLogger } from '../../src/util/index.ts';
@@ -101,36 +102,61 @@ describe('ServerTls', () => {
     expect((err as ScorecarError).message).toContain('admin.tls.keyFile');
   });
 
-  it('installs a changed good pair, refuses a bad one once, and reports each change', async () => {
+  it('asks for client certificates only with a clientCaFile', () => {
+    const plain = new ServerTls({ name: 'x', path: 'admin.tls', settings: { certFile: a.certFile, keyFile: a.keyFile }, log: silentLogger });
+    expect(plain.serverOptions()).toMatchObject({ requestCert: false, rejectUnauthorized: false, minVersion: 'TLSv1.2' });
+    const mutual = new ServerTls({
+      name: 'x',
+      path: 'admin.tls',
+      settings: { certFile: a.certFile, keyFile: a.keyFile, clientCaFile: pki.ca.certFile, minVersion: '1.3' },
+      log: silentLogger,
+    });
+    expect(mutual.serverOptions()).toMatchObject({ requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3', ca: pki.ca.cert });
+  });
+
+  it('installs a changed good pair on a real server, refuses a bad one once, and reports each change', async () => {
     const f = live('unit');
     const metrics = new MetricsRegistry();
     const logged: string[] = [];
     const log = { ...silentLogger, error: (m: string) => logged.push(m), child: () => log };
-    const t = new ServerTls({ name: 'grpc', path: 'receivers.otlp.grpc.tls', settings: { ...f, clientCaFile: pki.ca.certFile }, metrics, log });
-    const installed: tls.SecureContextOptions[] = [];
-    const server = { setSecureContext: (o: tls.SecureContextOptions) => installed.push(o), on: () => server };
-    t.attach(server as unknown as tls.Server);
+    const t = new ServerTls({ name: 'grpc', path: 'receivers.otlp.grpc.tls', settings: f, metrics, log });
+    const server = tls.createServer(t.serverOptions(), (s) => s.end());
+    t.attach(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    const shown = (): Promise<string> =>
+      new Promise((done, fail) => {
+        const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.cert }, () => {
+          done(s.getPeerCertificate().fingerprint256);
+          s.destroy();
+        });
+        s.once('error', fail);
+      });
     const seen: string[] = [];
     t.onReload((r) => seen.push(r.outcome));
-    expect(t.serverOptions()).toMatchObject({ requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
-
-    expect(await t.reload()).toEqual({ outcome: 'unchanged', fingerprint: a.fingerprint });
-    copyFileSync(b.certFile, f.certFile);
-    const refused = await t.reload(); // B's certificate, A's key: a half-finished rotation
-    expect(refused.outcome).toBe('refused');
-    expect(t.material.fingerprint).toBe(a.fingerprint);
-    expect(await t.reload()).toMatchObject({ outcome: 'refused' }); // the same files: not counted again
-    copyFileSync(b.keyFile, f.keyFile);
-    expect(await t.reload()).toEqual({ outcome: 'reloaded', fingerprint: b.fingerprint });
-    expect(installed).toHaveLength(1);
-    expect(installed[0]!.cert).toEqual(b.cert);
-    expect(installed[0]!.ca).toEqual(pki.ca.cert);
-    expect(seen).toEqual(['refused', 'reloaded']);
-    expect(logged).toEqual(['TLS reload refused: the previous certificate keeps serving']);
-    const text = metrics.render();
-    expect(sumMetric(text, 'scorecar_tls_reloads_total', { server: 'grpc', result: 'refused' })).toBe(1);
-    expect(sumMetric(text, 'scorecar_tls_reloads_total', { server: 'grpc', result: 'reloaded' })).toBe(1);
-    expect(sumMetric(text, 'scorecar_tls_certificate_expiry_timestamp_seconds', { server: 'grpc' })).toBe(Math.floor(t.material.validTo / 1000));
-    t.stop();
+    try {
+      expect(await shown()).toBe(a.fingerprint);
+      expect(await t.reload()).toEqual({ outcome: 'unchanged', fingerprint: a.fingerprint });
+      copyFileSync(b.certFile, f.certFile);
+      const refused = await t.reload(); // B's certificate, A's key: a half-finished rotation
+      expect(refused.outcome).toBe('refused');
+      expect(t.material.fingerprint).toBe(a.fingerprint);
+      expect(await shown()).toBe(a.fingerprint);
+      expect(await t.reload()).toMatchObject({ outcome: 'refused' }); // the same files: not counted again
+      copyFileSync(b.keyFile, f.keyFile);
+      expect(await t.reload()).toEqual({ outcome: 'reloaded', fingerprint: b.fingerprint });
+      expect(await shown()).toBe(b.fingerprint);
+      expect(seen).toEqual(['refused', 'reloaded']);
+      expect(logged).toEqual(['TLS reload refused: the previous certificate keeps serving']);
+      const text = metrics.render();
+      expect(sumMetric(text, 'scorecar_tls_reloads_total', { server: 'grpc', result: 'refused' })).toBe(1);
+      expect(sumMetric(text, 'scorecar_tls_reloads_total', { server: 'grpc', result: 'reloaded' })).toBe(1);
+      expect(sumMetric(text, 'scorecar_tls_certificate_expiry_timestamp_seconds', { server: 'grpc' })).toBe(
+        Math.floor(t.material.validTo / 1000),
+      );
+    } finally {
+      t.stop();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });

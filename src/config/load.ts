@@ -124,6 +124,12 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Applied last, after env (tests, CLI flags). */
   overrides?: (doc: { [k: string]: Json }) => void;
+  /**
+   * Read and check the files of the receivers' and admin port's tls blocks (default true). A
+   * process that serves none of those ports (`scorecar worker`) skips them, so a config shared
+   * with the sidecars does not need their certificates mounted.
+   */
+  checkTlsFiles?: boolean;
 }
 
 export function loadConfig(opts: LoadOptions = {}): Config {
@@ -157,7 +163,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     for (const i of parsed.error.issues) issues.push({ path: i.path.map(String).join('.'), message: i.message });
   }
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues, source);
-  issues.push(...tlsIssues(parsed.data));
+  if (opts.checkTlsFiles !== false) issues.push(...tlsIssues(parsed.data));
   if (issues.length > 0) throw new ConfigError(issues, source);
   return deepFreeze(parsed.data);
 }

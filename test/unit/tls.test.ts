@@ -64,6 +64,13 @@ describe('tls blocks at start', () => {
     expect(got.find((i) => i.path === 'receivers.otlp.http.tls.keyFile')!.message).toContain('does not match the certificate');
   });
 
+  it('leaves the files alone when asked to (scorecar worker serves none of these ports)', () => {
+    const missing = join(pki.dir, 'absent.crt');
+    const yaml = `admin: {tls: {certFile: "${missing}", keyFile: "${missing}"}}`;
+    expect(configIssues(yaml).map((i) => i.path)).toEqual(['admin.tls.certFile', 'admin.tls.keyFile']);
+    expect(loadConfig({ text: yaml, env: {}, checkTlsFiles: false }).admin.tls?.certFile).toBe(missing);
+  });
+
   // root reads any file whatever its mode: nothing to check there.
   it.skipIf(process.getuid?.() === 0)('reports an unreadable key file', () => {
     const locked = join(pki.dir, 'locked.key');

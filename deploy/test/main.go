@@ -238,15 +238,15 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 func check(objs []object, external []string) []error {
 	var errs []error
 	names := map[string]bool{}
-	for _, e := range external {
-		names[e] = true
-	}
 	for _, o := range objs {
 		key := o.gvk.Kind + "/" + o.meta.GetName()
 		if names[key] {
 			errs = append(errs, fmt.Errorf("%s: %s appears twice", o.source, key))
 		}
 		names[key] = true
+	}
+	for _, e := range external {
+		names[e] = true
 	}
 	wls := workloads(objs)
 	for _, w := range wls {

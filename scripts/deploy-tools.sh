@@ -25,6 +25,11 @@ command -v go >/dev/null || { echo "deploy-tools: Go is needed to build the tool
 # Module and build caches under .cache/go, shared with scripts/collector-kafka (same modules).
 export GOMODCACHE="$ROOT/.cache/go/mod" GOCACHE="$ROOT/.cache/go/build" GOTOOLCHAIN=local GOFLAGS=-mod=mod
 
+# One build at a time: test files running in parallel may all ask for the tools on a fresh clone.
+mkdir -p "$ROOT/.cache"
+exec 9>"$ROOT/.cache/deploy-tools.lock"
+flock 9
+
 hash_of() { cat "$@" | sha256sum | cut -c1-12; }
 
 # `go install mod/cmd@version` into a versioned directory; a directory is complete only once the

@@ -14,46 +14,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, InMemorySpanExporter, NodeTracerProvider, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { protobufToJson } from '../../src/wire/index.ts';
 import { type CaptureServer, startHttpCapture } from '../support/capture.ts';
 import { NODE } from '../support/child.ts';
-import { type Collector, CHART, type DeployTools, deployTools, find, helmTemplate, type K8s, parseManifests, ROOT, startCollector, startedPorts } from '../support/deploy.ts';
+import { CHART, type Collector, type DeployTools, deployTools, find, helmTemplate, type K8s, parseManifests, ROOT, startCollector, startedPorts } from '../support/deploy.ts';
+import { expectAssessments, expectIntact, sendGenAiTraces, sinkContents } from '../support/genai-app.ts';
 import { waitFor } from '../support/scorecar.ts';
 
 const N = 40; // traces, of three spans each
-
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes?: Array<{ key: string; value: Record<string, unknown> }>;
-  events?: Array<{ name: string; timeUnixNano: string }>;
-  status?: { code?: number; message?: string };
-}
-interface OtlpLog {
-  traceId: string;
-  spanId: string;
-  eventName?: string;
-  attributes?: Array<{ key: string; value: Record<string, unknown> }>;
-}
-
-function attrs(kvs: Array<{ key: string; value: Record<string, unknown> }> | undefined): Record<string, unknown> {
-  return Object.fromEntries((kvs ?? []).map((kv) => [kv.key, Object.values(kv.value)[0]]));
-}
-
-function nanos(t: [number, number]): string {
-  return (BigInt(t[0]) * 1_000_000_000n + BigInt(t[1])).toString();
-}
 
 describe('the Helm sidecar between two Collectors', () => {
   let tools: DeployTools | undefined;
@@ -137,7 +105,7 @@ describe('the Helm sidecar between two Collectors', () => {
     const ports = startedPorts(scOut)!;
     adminUrl = `http://127.0.0.1:${ports.admin}`;
     front = await startCollector(tools.otelcol, 'app-to-scorecar.yaml', { SCORECAR_ENDPOINT: `127.0.0.1:${ports.grpc}` });
-  }, 600_000);
+  }, 1_800_000); // a fresh clone builds the toolchains first (minutes)
 
   afterAll(async () => {
     if (sc && sc.exitCode === null) sc.kill('SIGKILL');
@@ -164,105 +132,15 @@ describe('the Helm sidecar between two Collectors', () => {
   it('passes every span of a real SDK app through both Collectors intact and adds the assessments', async () => {
     if (!tools) return;
     const appEnv = Object.fromEntries((pod.containers[0].env as K8s[]).map((e) => [e.name, e.value]));
-    const kept = new InMemorySpanExporter();
-    const provider = new NodeTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': appEnv.OTEL_SERVICE_NAME }),
-      spanProcessors: [
-        new SimpleSpanProcessor(kept),
-        new BatchSpanProcessor(new OTLPTraceExporter({ url: `http://127.0.0.1:${front!.http}/v1/traces` }), { scheduledDelayMillis: 50 }),
-      ],
-    });
-    const tracer = provider.getTracer('chat-app', '1.0.0');
-    const answers = new Map<string, string>(); // traceId -> the answer
-    for (let i = 0; i < N; i++) {
-      const answer = `answer ${'x'.repeat(i)}`;
-      const root = tracer.startSpan('chat', {
-        kind: SpanKind.SERVER,
-        attributes: { 'mlflow.spanInputs': JSON.stringify({ question: `question ${i}` }), 'mlflow.spanOutputs': JSON.stringify(answer), 'app.turn': i },
-      });
-      const ctx = trace.setSpan(context.active(), root);
-      const retrieve = tracer.startSpan('retrieve', { attributes: { 'openinference.span.kind': 'RETRIEVER', 'app.docs': ['a', 'b'] } }, ctx);
-      retrieve.addEvent('cache.miss', { 'cache.key': `k${i}` });
-      retrieve.end();
-      const llm = tracer.startSpan('chat gpt-4.1-mini', {
-        kind: SpanKind.CLIENT,
-        attributes: { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4.1-mini', 'gen_ai.usage.input_tokens': 12 + i, 'gen_ai.usage.output_tokens': 3.5 },
-      }, ctx);
-      if (i % 5 === 0) llm.setStatus({ code: SpanStatusCode.ERROR, message: 'rate limited once' });
-      llm.end();
-      root.end();
-      answers.set(root.spanContext().traceId, answer);
-    }
-    await provider.forceFlush();
-    const sent = [...kept.getFinishedSpans()]; // before shutdown, which empties the exporter
-    await provider.shutdown();
-    expect(sent).toHaveLength(3 * N);
-
-    const received = (): { spans: Array<OtlpSpan & { service: unknown }>; logs: OtlpLog[] } => {
-      const spans: Array<OtlpSpan & { service: unknown }> = [];
-      const logs: OtlpLog[] = [];
-      for (const r of capture.requests) {
-        // The back Collector's recipe compresses (as a backend would be sent).
-        const body = r.headers['content-encoding'] === 'gzip' ? gunzipSync(r.body) : r.body;
-        if (r.signal === 'traces') {
-          for (const rs of protobufToJson('traces', body).resourceSpans as Array<{ resource: { attributes: [] }; scopeSpans: Array<{ spans: OtlpSpan[] }> }>)
-            for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, service: attrs(rs.resource.attributes)['service.name'] });
-        } else if (r.signal === 'logs') {
-          for (const rl of protobufToJson('logs', body).resourceLogs as Array<{ scopeLogs: Array<{ logRecords: OtlpLog[] }> }>)
-            for (const sl of rl.scopeLogs) logs.push(...sl.logRecords);
-        }
-      }
-      return { spans, logs };
-    };
+    const sent = await sendGenAiTraces(`http://127.0.0.1:${front!.http}/v1/traces`, appEnv.OTEL_SERVICE_NAME, N);
+    expect(sent.spans).toHaveLength(3 * N);
     await waitFor(() => {
-      const { spans, logs } = received();
+      const { spans, logs } = sinkContents(capture);
       return spans.length >= 4 * N && logs.length >= N;
     }, 60_000, 'the spans and assessments at the sink');
-
-    const { spans, logs } = received();
-    const app = spans.filter((s) => !s.name.startsWith('evaluation '));
-    const evals = spans.filter((s) => s.name.startsWith('evaluation '));
-    // Exactly once, and intact: ids, parent, name, kind, times, attributes, events, status, resource.
-    expect(app).toHaveLength(sent.length);
-    const byId = new Map(app.map((s) => [s.spanId, s]));
-    expect(byId.size).toBe(sent.length);
-    for (const s of sent as ReadableSpan[]) {
-      const r = byId.get(s.spanContext().spanId);
-      expect(r, s.name).toBeDefined();
-      expect(r!.traceId).toBe(s.spanContext().traceId);
-      expect(r!.parentSpanId || undefined).toBe(s.parentSpanContext?.spanId);
-      expect(r!.name).toBe(s.name);
-      expect(r!.kind).toBe(s.kind + 1); // OTLP's enum counts UNSPECIFIED first
-      expect(r!.startTimeUnixNano).toBe(nanos(s.startTime));
-      expect(r!.endTimeUnixNano).toBe(nanos(s.endTime));
-      const got = attrs(r!.attributes);
-      const want = Object.fromEntries(
-        Object.entries(s.attributes).map(([k, v]) => [k, Array.isArray(v) ? { values: v.map((x) => ({ stringValue: x })) } : typeof v === 'number' && Number.isInteger(v) ? String(v) : v]),
-      );
-      expect(got).toEqual(want);
-      expect((r!.events ?? []).map((e) => [e.name, e.timeUnixNano])).toEqual(s.events.map((e) => [e.name, nanos(e.time)]));
-      expect(r!.status?.code ?? 0).toBe(s.status.code);
-      expect(r!.status?.message ?? '').toBe(s.status.message ?? '');
-      expect(r!.service).toBe('chat-app');
-    }
-    // One assessment per trace, on its root span: the evaluation span and the log record.
-    const roots = new Map(sent.filter((s) => !s.parentSpanContext).map((s) => [s.spanContext().traceId, s.spanContext().spanId]));
-    expect(evals).toHaveLength(N);
-    expect(new Set(evals.map((s) => s.traceId))).toEqual(new Set(roots.keys()));
-    for (const e of evals) {
-      expect(e.name).toBe('evaluation response_length');
-      expect(e.parentSpanId).toBe(roots.get(e.traceId));
-      expect(attrs(e.attributes)['gen_ai.evaluation.score.value']).toBe(answers.get(e.traceId)!.length);
-      expect(e.service).toBe('scorecar');
-    }
-    const results = logs.filter((l) => l.eventName === 'gen_ai.evaluation.result');
-    expect(results).toHaveLength(N);
-    for (const l of results) {
-      expect(l.spanId).toBe(roots.get(l.traceId));
-      const a = attrs(l.attributes);
-      expect(a['gen_ai.evaluation.name']).toBe('response_length');
-      expect(a['gen_ai.evaluation.score.value']).toBe(answers.get(l.traceId)!.length);
-    }
+    const got = sinkContents(capture);
+    expectIntact(sent, got.spans, 'chat-app');
+    expectAssessments(sent, got);
     const status = readFileSync(`/proc/${sc!.pid}/status`, 'utf8');
     console.log(`deploy e2e: the sidecar's peak RSS after ${N} traces: ${Number(/VmHWM:\s+(\d+)/.exec(status)![1]) >> 10} MiB`);
   }, 120_000);

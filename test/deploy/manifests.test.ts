@@ -4,7 +4,7 @@
 // errors; references between objects must resolve). The config each pod would read — the
 // ConfigMap's file with the container's environment overrides — must pass scorecar's own config
 // validation, and the Collector recipes must pass the Collector's.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,6 +134,29 @@ describe('deploy/ manifests', () => {
       expect(w.args).toEqual(['worker', '--config', '/etc/scorecar/scorecar.yaml']);
       const wcfg = podConfig(objs, podOf(objs, 'Deployment', 'scorecar-worker'), w);
       expect(wcfg.kafka.worker.metricsEndpoint).toBe('0.0.0.0:4321');
+    });
+
+    it('NOTES.txt tells how to point an app, for both patterns', async () => {
+      if (!tools) return;
+      // helm template leaves NOTES.txt out and an install needs a cluster: render it through a
+      // copy of the chart where a template passes the file to `tpl`.
+      const copy = join(tmp, 'chart');
+      cpSync(CHART, copy, { recursive: true });
+      cpSync(join(copy, 'templates/NOTES.txt'), join(copy, 'notes.txt'));
+      writeFileSync(join(copy, 'templates/notes-check.yaml'), 'notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n');
+      const notes = async (v: string): Promise<string> => {
+        const r = await run(tools!.helm, ['template', 'scorecar', copy, '--values', values(v), '--namespace', 'obs', '--kube-version', KUBE, '--show-only', 'templates/notes-check.yaml'], { env: helmEnv() });
+        return JSON.parse(r.stdout.split('notes: ')[1]!) as string;
+      };
+      const gateway = await notes('gateway');
+      expect(gateway).toContain('OTEL_EXPORTER_OTLP_ENDPOINT=http://scorecar.obs.svc:4318');
+      expect(gateway).toContain('several replicas without a shared store');
+      const sidecar = await notes('sidecar');
+      expect(sidecar).toContain('exports to http://localhost:4318');
+      expect(sidecar).toContain('helm get manifest scorecar -n obs');
+      const full = await notes('full');
+      expect(full).toContain('scoring via Kafka (kafka.kafka.svc:9092)');
+      expect(full).not.toContain('several replicas without a shared store');
     });
 
     it("the checker is strict: an unknown field, a mount without a volume and a Service that selects nothing are errors", async () => {

@@ -37,6 +37,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -96,9 +97,20 @@ func decode(source string, r io.Reader) ([]object, []error) {
 			errs = append(errs, fmt.Errorf("%s: document %d: %s is not a kind this checker knows: %w", source, i, gvk, err))
 			continue
 		}
-		// UnmarshalStrict: unknown fields, duplicate fields and type mismatches are errors.
-		if err := yaml.UnmarshalStrict(doc, typed); err != nil {
+		// As the API server decodes with strict field validation: YAML to JSON refusing duplicate
+		// keys, then case-sensitive JSON decoding where an unknown or duplicate field is an error
+		// (encoding/json alone would take `imagepullpolicy` for imagePullPolicy).
+		j, err := yaml.YAMLToJSONStrict(doc)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s (document %d): %w", source, gvk.Kind, i, err))
+			continue
+		}
+		strict, err := kjson.UnmarshalStrict(j, typed, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+		if err == nil && len(strict) > 0 {
+			err = errors.Join(strict...)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s/%s (document %d): %w", source, gvk.Kind, nameOf(j), i, err))
 			continue
 		}
 		m, ok := typed.(metav1.Object)
@@ -109,6 +121,17 @@ func decode(source string, r io.Reader) ([]object, []error) {
 		out = append(out, object{source: source, gvk: gvk, obj: typed, meta: m})
 	}
 	return out, errs
+}
+
+// nameOf reads metadata.name for error messages, before the object is known to decode.
+func nameOf(j []byte) string {
+	var m struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	_ = json.Unmarshal(j, &m)
+	return m.Metadata.Name
 }
 
 func stripComments(doc []byte) []byte {

@@ -159,16 +159,21 @@ describe('deploy/ manifests', () => {
       expect(full).not.toContain('several replicas without a shared store');
     });
 
-    it("the checker is strict: an unknown field, a mount without a volume and a Service that selects nothing are errors", async () => {
+    it('the checker is strict: unknown, miscased and duplicate fields, wrong types, a mount without a volume, a Service that selects nothing are errors', async () => {
       if (!tools) return;
       const text = await helmTemplate(tools.helm, [values('gateway')], [], KUBE);
       const unknown = await check(tools.checker, text.replace('imagePullPolicy: IfNotPresent', 'imagePullPolicy: IfNotPresent\n          imagePullPolicyy: Always'));
       expect(unknown.code).toBe(1);
-      expect(unknown.errors).toMatch(/Deployment \(document \d+\): .*unknown field "imagePullPolicyy"/);
+      expect(unknown.errors).toMatch(/Deployment\/scorecar \(document \d+\): unknown field "spec.template.spec.containers\[0\].imagePullPolicyy"/);
+      // Case-sensitive, as the API server: encoding/json alone would accept this one.
+      const cased = await check(tools.checker, text.replace('imagePullPolicy: IfNotPresent', 'imagepullpolicy: IfNotPresent'));
+      expect(cased.errors).toMatch(/unknown field "spec.template.spec.containers\[0\].imagepullpolicy"/);
+      const twice = await check(tools.checker, text.replace('imagePullPolicy: IfNotPresent', 'imagePullPolicy: IfNotPresent\n          imagePullPolicy: Always'));
+      expect(twice.errors).toMatch(/"imagePullPolicy" already set/);
       const mount = await check(tools.checker, text.replace('- name: scorecar-tmp\n              mountPath: /tmp', '- name: scratch\n              mountPath: /tmp'));
       expect(mount.errors).toMatch(/mounts volume "scratch"/);
-      const typed = await check(tools.checker, text.replace('targetCPUUtilizationPercentage', 'x').replace(/averageUtilization: 70/, 'averageUtilization: "seventy"'));
-      expect(typed.code).toBe(1);
+      const typed = await check(tools.checker, text.replace(/averageUtilization: 70/, 'averageUtilization: "seventy"'));
+      expect(typed.errors).toMatch(/HorizontalPodAutoscaler\/scorecar .*averageUtilization/);
       const sel = await check(tools.checker, text.replace(/(kind: Service\n[\s\S]*?selector:\n\s+app.kubernetes.io\/name:) scorecar/, '$1 nothing'));
       expect(sel.errors).toMatch(/Service\/scorecar: its selector matches no workload/);
     });

@@ -32,15 +32,18 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   exit 1
 fi
 KEY="$( (cat "$LOCK"; [ -f "$NODEPS" ] && cat "$NODEPS"; [ -f "$CHECK" ] && cat "$CHECK"; "$PY" -c 'import sys; print(sys.version)') | sha256sum | cut -c1-16)"
+# The cache by its real path: a venv's scripts name their python by absolute path, so one made
+# through a link (.ci/run links .cache to a cache outside the clone) must not depend on the link.
+mkdir -p "$ROOT/.cache/venv"
+CACHE="$(cd "$ROOT/.cache" && pwd -P)"
 # The default venv keeps the directory name it always had.
-if [ "$NAME" = requirements ]; then DIR="$ROOT/.cache/venv/$KEY"; else DIR="$ROOT/.cache/venv/$NAME-$KEY"; fi
+if [ "$NAME" = requirements ]; then DIR="$CACHE/venv/$KEY"; else DIR="$CACHE/venv/$NAME-$KEY"; fi
 if [ -f "$DIR/.ready" ]; then
   echo "$DIR/bin/python"
   exit 0
 fi
-mkdir -p "$ROOT/.cache/venv"
 # One installer at a time (test files may ask concurrently): the others wait, then reuse it.
-exec 9>"$ROOT/.cache/venv/.lock"
+exec 9>"$CACHE/venv/.lock"
 flock 9
 if [ ! -f "$DIR/.ready" ]; then
   rm -rf "$DIR"

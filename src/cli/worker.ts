@@ -3,10 +3,10 @@
 // experiments.*), scores the jobs sidecars publish and writes their assessments to the
 // assessments topic. SIGTERM/SIGINT: finish (or give back) the batch in hand, leave the group,
 // exit 0; a second signal exits at once.
-import { parseArgs } from 'node:util';
-import { type Config, ConfigError, loadConfig } from '../config/index.ts';
+import { ConfigError } from '../config/index.ts';
 import { createKafkaClient, ScoringWorker } from '../kafka/index.ts';
 import { createLogger, errorFields, MetricsRegistry } from '../util/index.ts';
+import { loadRunConfig, parseRunArgs } from './run-args.ts';
 
 const HELP = `Usage: scorecar worker [--config FILE] [--shutdown-timeout MS]
 
@@ -17,42 +17,15 @@ Serves /metrics, /healthz and /readyz on kafka.worker.metricsEndpoint (default 1
 `;
 
 export async function runWorker(argv: string[]): Promise<number> {
-  let values: { config?: string; 'shutdown-timeout'?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        'shutdown-timeout': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`scorecar worker: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  let config: Config;
-  try {
-    // A worker serves no receiver or admin port: their certificates need not be mounted here.
-    config = loadConfig({ file: values.config ?? process.env.SCORECAR_CONFIG, checkTlsFiles: false });
-    if (config.kafka.brokers.length === 0)
-      throw new ConfigError(
-        [{ path: 'kafka.brokers', message: 'scorecar worker needs kafka.brokers' }],
-        'worker',
-      );
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`scorecar: ${e.message}\n`);
-      return 78; // EX_CONFIG
-    }
-    throw e;
-  }
-  const shutdownMs = Number(values['shutdown-timeout'] ?? 10_000);
+  const args = parseRunArgs('worker', argv, HELP);
+  if (typeof args === 'number') return args;
+  const { shutdownMs } = args;
+  // A worker serves no receiver or admin port: their certificates need not be mounted here.
+  const config = loadRunConfig({ file: args.configFile, checkTlsFiles: false }, (c) => {
+    if (c.kafka.brokers.length === 0)
+      throw new ConfigError([{ path: 'kafka.brokers', message: 'scorecar worker needs kafka.brokers' }], 'worker');
+  });
+  if (typeof config === 'number') return config;
   const log = createLogger(config.logging).child({ process: 'worker' });
   const metrics = new MetricsRegistry();
   metrics.gauge('process_resident_memory_bytes', 'Resident set size', [], () => process.memoryUsage.rss());

@@ -94,8 +94,12 @@ scorers:
   it('delivers every span intact, once, with its assessment', async () => {
     if (!tools) return;
     const sent = await sendGenAiTraces(`http://127.0.0.1:${front!.http}/v1/traces`, 'chat-app', N);
-    await waitFor(() => sinkContents(capture).spans.length >= 4 * N, 90_000, 'the spans and evaluation spans at the sink').catch((e: Error) => {
-      throw new Error(`${e.message}: ${sinkContents(capture).spans.length} spans at the sink\n--- front Collector:\n${front!.output().slice(-3000)}\n--- scorecar:\n${out.slice(-3000)}`);
+    // Logs and spans reach the sink on separate pipelines of the back Collector: wait for both.
+    await waitFor(() => {
+      const { spans, logs } = sinkContents(capture);
+      return spans.length >= 4 * N && logs.length >= N;
+    }, 90_000, 'the spans, evaluation spans and assessment logs at the sink').catch((e: Error) => {
+      throw new Error(`${e.message}: ${sinkContents(capture).spans.length} spans, ${sinkContents(capture).logs.length} logs at the sink\n--- front Collector:\n${front!.output().slice(-3000)}\n--- scorecar:\n${out.slice(-3000)}`);
     });
     const got = sinkContents(capture);
     expectIntact(sent, got.spans, 'chat-app');

@@ -96,4 +96,11 @@ export interface RegistryStore {
 
   dump(): Promise<RegistryDump>;
   close(): Promise<void>;
+  /**
+   * Optional push notification of committed changes (PostgreSQL LISTEN/NOTIFY): onChange is
+   * called with the notification's payload (`<revision> <commit epoch ms>`, or '' after a
+   * reconnection, when changes may have been missed). Resolves once changes committed after it
+   * are sure to be reported. Stores without it are polled only.
+   */
+  watch?(onChange: (payload: string) => void): Promise<() => void>;
 }

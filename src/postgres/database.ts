@@ -111,6 +111,7 @@ export class PostgresDatabase {
   private lastError: { at: number; message: string } | undefined;
   private lastOk = 0;
   private readonly listeners: Listener[] = [];
+  private probe: NodeJS.Timeout | undefined;
 
   private constructor(opts: PostgresOptions) {
     this.opts = opts;
@@ -348,7 +349,11 @@ export class PostgresDatabase {
       return await Promise.race([
         this.query('SELECT 1', [], 'database').then(() => true),
         new Promise<boolean>((r) => {
-          timer = setTimeout(() => r(false), timeoutMs);
+          timer = setTimeout(() => {
+            // No answer at all (a hung network) counts as unreachable too.
+            this.noteError(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+            r(false);
+          }, timeoutMs);
         }),
       ]);
     } catch {
@@ -356,6 +361,19 @@ export class PostgresDatabase {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Pings every intervalMs while nothing else talks to the database, so connected() (and
+   * /readyz) follows the database even when idle.
+   */
+  startProbe(intervalMs = 2_000): void {
+    if (this.probe || this.closed) return;
+    this.probe = setInterval(() => {
+      if (Date.now() - Math.max(this.lastOk, this.lastError?.at ?? 0) < intervalMs) return;
+      void this.ping(intervalMs);
+    }, intervalMs);
+    this.probe.unref();
   }
 
   /** What /healthz shows. */
@@ -372,6 +390,7 @@ export class PostgresDatabase {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.probe);
     for (const l of this.listeners.splice(0)) l.stop();
     await this.pool.end().catch(() => undefined);
   }

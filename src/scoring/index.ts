@@ -7,6 +7,7 @@ export {
   type EngineOptions,
   JudgeBudgets,
   METADATA,
+  PostgresBudgetLedger,
   RUNNER_DEFAULTS,
   type ScorerHealth,
   type ScorerRunner,

@@ -155,27 +155,35 @@ export class JudgeBudgets {
 
   /**
    * Before a judge call: admitted (with a ticket for settle()) or refused with the reason.
-   * Experiments without a limit are admitted at once, with no store round trip.
+   * Synchronous when no store round trip is needed (no limit for the experiment, or local usage
+   * already loaded), so the scoring hot path pays no extra turn of the event loop; a promise when
+   * the shared ledger (or the day's first read of local usage) is asked.
    */
-  async admit(experimentId: string): Promise<Admission> {
+  admit(experimentId: string): Admission | Promise<Admission> {
     const limit = this.limitFor(experimentId);
     if (!limit) return FREE;
     const day = this.today();
-    if (this.ledger) {
-      try {
-        const r = await this.ledger.reserve(experimentId, day, limit);
-        if (r.ok) return { ok: true, ticket: { experimentId, day, id: r.id } };
-        const reason = this.reasonFor(limit, { day, tokens: r.tokens, cost: r.cost }, r.inFlight) ?? `daily budget spent on ${day} UTC (${r.inFlight} calls in flight)`;
-        return { ok: false, code: 'BUDGET_EXHAUSTED', reason: `${reason}, across replicas` };
-      } catch (e) {
-        // Fail closed: without the shared count, no replica knows what is left.
-        return { ok: false, code: 'STORE_UNAVAILABLE', reason: `judge budget cannot be reserved: ${(e as Error).message}` };
-      }
-    }
+    if (this.ledger) return this.reserve(this.ledger, experimentId, day, limit);
     const loading = this.load(experimentId);
-    if (loading) await loading.catch((e: unknown) => this.onError(e));
+    if (loading) return loading.catch((e: unknown) => this.onError(e)).then(() => this.localAdmission(experimentId, day));
+    return this.localAdmission(experimentId, day);
+  }
+
+  private localAdmission(experimentId: string, day: string): Admission {
     const reason = this.exhausted(experimentId);
     return reason ? { ok: false, code: 'BUDGET_EXHAUSTED', reason } : { ok: true, ticket: { experimentId, day } };
+  }
+
+  private async reserve(ledger: BudgetLedger, experimentId: string, day: string, limit: BudgetLimit): Promise<Admission> {
+    try {
+      const r = await ledger.reserve(experimentId, day, limit);
+      if (r.ok) return { ok: true, ticket: { experimentId, day, id: r.id } };
+      const reason = this.reasonFor(limit, { day, tokens: r.tokens, cost: r.cost }, r.inFlight) ?? `daily budget spent on ${day} UTC (${r.inFlight} calls in flight)`;
+      return { ok: false, code: 'BUDGET_EXHAUSTED', reason: `${reason}, across replicas` };
+    } catch (e) {
+      // Fail closed: without the shared count, no replica knows what is left.
+      return { ok: false, code: 'STORE_UNAVAILABLE', reason: `judge budget cannot be reserved: ${(e as Error).message}` };
+    }
   }
 
   /** After an admitted call: what it used. */

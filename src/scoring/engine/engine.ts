@@ -263,7 +263,9 @@ export class ScoringEngine implements Consumer<SelectedJob>, JobAdmission, Compo
     let ticket: BudgetTicket | undefined;
     if (isJudge) {
       // A shared budget (PostgreSQL) reserves the call in the database before it is made.
-      const admission = await this.o.budgets.admit(exp);
+      const pending = this.o.budgets.admit(exp);
+      // Awaited only when it is a promise: without a shared budget, judges start in this turn.
+      const admission = pending instanceof Promise ? await pending : pending;
       this.m.budgetPaused.set(admission.ok ? 0 : 1, { experiment: exp });
       if (!admission.ok) {
         this.m.dropped.inc({ ...labels, reason: admission.code === 'BUDGET_EXHAUSTED' ? 'budget_exhausted' : 'budget_unavailable' });

@@ -299,6 +299,38 @@ export class PostgresDatabase {
     }
   }
 
+  /**
+   * Runs fn holding a session advisory lock (on a connection of its own, kept for the duration):
+   * one holder per schema and purpose across every replica.
+   */
+  async withLock<T>(purpose: string, fn: () => Promise<T>, what = 'store'): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw this.mapError(e, what);
+    }
+    const [k1, k2] = this.lockKey(purpose);
+    let broken: Error | undefined;
+    try {
+      try {
+        await client.query('SELECT pg_advisory_lock($1, $2)', [k1, k2]);
+      } catch (e) {
+        broken = e as Error;
+        throw this.mapError(e, what);
+      }
+      try {
+        return await fn();
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1, $2)', [k1, k2]).catch((e: unknown) => {
+          broken = e as Error;
+        });
+      }
+    } finally {
+      client.release(broken);
+    }
+  }
+
   /** Applied migrations of a component, oldest first. */
   async migrations(component: string): Promise<Array<{ version: number; name: string }>> {
     const { rows } = await this.query<{ version: number; name: string }>(

@@ -160,6 +160,10 @@ export class PostgresRegistryStore implements RegistryStore {
     );
   }
 
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.db.withLock('registry-reconcile', fn, WHAT);
+  }
+
   private read<T>(fn: (q: Tx) => Promise<T>): Promise<T> {
     // Reads of several statements see one snapshot (REPEATABLE READ), as SQLite's read transaction.
     return this.db.tx(async (tx) => {

@@ -601,6 +601,26 @@ export class Registry {
       );
     }
 
+    // Replicas on a shared store reconcile one at a time (each sees what the previous wrote).
+    const results = this.store.exclusive ? await this.store.exclusive(() => this.applyEntries(prepared)) : await this.applyEntries(prepared);
+    await this.mutated();
+    for (const r of results) {
+      if (r.definition !== 'unchanged' || r.sampling !== 'unchanged') {
+        this.log.info('config scorer reconciled', {
+          experiment: r.experimentId,
+          scorer: r.name,
+          version: r.version,
+          definition: r.definition,
+          sampling: r.sampling,
+        });
+      }
+    }
+    return results;
+  }
+
+  private async applyEntries(
+    prepared: ReadonlyArray<{ e: ScorerEntry; def: ScorerDefinition; filter: string | null }>,
+  ): Promise<ReconcileResult[]> {
     const results: ReconcileResult[] = [];
     for (const { e, def, filter } of prepared) {
       let current: Scorer | null = null;
@@ -653,18 +673,6 @@ export class Registry {
         definition: action,
         sampling,
       });
-    }
-    await this.mutated();
-    for (const r of results) {
-      if (r.definition !== 'unchanged' || r.sampling !== 'unchanged') {
-        this.log.info('config scorer reconciled', {
-          experiment: r.experimentId,
-          scorer: r.name,
-          version: r.version,
-          definition: r.definition,
-          sampling: r.sampling,
-        });
-      }
     }
     return results;
   }

@@ -103,4 +103,10 @@ export interface RegistryStore {
    * are sure to be reported. Stores without it are polled only.
    */
   watch?(onChange: (payload: string) => void): Promise<() => void>;
+  /**
+   * Optional: runs fn while no other process runs an exclusive section on the same store (a
+   * PostgreSQL advisory lock). Config-as-code reconciliation uses it, so replicas starting
+   * together with the same `scorers:` file add one version, not one each.
+   */
+  exclusive?<T>(fn: () => Promise<T>): Promise<T>;
 }

@@ -15,14 +15,17 @@ import { waitFor } from '../support/scorecar.ts';
 
 const CODE = { type: 'code', source: "(ctx) => String(ctx.outputs ?? '').length" };
 
-function replicaYaml(url: string, schema: string, extra = ''): string {
+function replicaYaml(extra = ''): string {
   return `
-storage: { postgres: { url: "${url}", schema: "${schema}", connectTimeoutMs: 2000 } }
 experiments: { resolution: ["header:x-mlflow-experiment-id"] }
 assembler: { settleMs: 20, idleTimeoutMs: 1000 }
-logging: { level: info }
 ${extra}
 `;
+}
+
+/** The shared store through the environment, as an operator sets it (SCORECAR_STORAGE__POSTGRES__*). */
+function pgEnv(url: string, schema: string): Record<string, string> {
+  return { SCORECAR_STORAGE__POSTGRES__URL: url, SCORECAR_STORAGE__POSTGRES__SCHEMA: schema, SCORECAR_STORAGE__POSTGRES__CONNECTTIMEOUTMS: '2000' };
 }
 
 async function api(
@@ -65,15 +68,13 @@ describe('three replicas on one PostgreSQL database', () => {
     url = await sharedPostgres();
     model = await startModelServer();
     const yaml = replicaYaml(
-      url,
-      schema,
       `scoring:
   providers: {openai: {baseUrl: "${model.url}/v1", apiKey: "test-key", concurrency: 1}}
   defaultModel: "openai:/scorecar-judge"
   budgets: { budgeted: { tokensPerDay: 3000 } }`,
     );
     // Started together on an empty schema: the migrations run once, under the advisory lock.
-    replicas = await Promise.all([startChild(yaml), startChild(yaml), startChild(yaml)]);
+    replicas = await Promise.all([0, 1, 2].map(() => startChild(yaml, pgEnv(url, schema))));
   }, 120_000);
 
   afterAll(async () => {
@@ -253,7 +254,7 @@ describe('three replicas on one PostgreSQL database', () => {
   });
 
   it('a replica killed in the middle of registry writes leaves the registry consistent', async () => {
-    const victim = await startChild(replicaYaml(url, schema));
+    const victim = await startChild(replicaYaml(), pgEnv(url, schema));
     let writes = 0;
     let stop = false;
     const writer = (async () => {
@@ -314,12 +315,10 @@ describe('the database restarted under load', () => {
   beforeAll(async () => {
     url = await server.start();
     const yaml = replicaYaml(
-      url,
-      'public',
       `scorers:
   - {experiment: load, name: out_len, definition: ${JSON.stringify(CODE)}, sampleRate: 1.0}`,
     );
-    replicas = await Promise.all([startChild(yaml), startChild(yaml)]);
+    replicas = await Promise.all([startChild(yaml, pgEnv(url, 'public')), startChild(yaml, pgEnv(url, 'public'))]);
   }, 120_000);
 
   afterAll(async () => {

@@ -5,8 +5,10 @@ export { type Archival, ARCHIVAL_FILE_NAME, Archiver, type ArchiverOptions, ROW_
 export {
   BACKFILLS_FILE_NAME,
   type BackfillJobStore,
+  type BackfillProgress,
   type BackfillRow,
   type BackfillState,
+  type NewBackfill,
   PostgresBackfillStore,
   SqliteBackfillStore,
 } from './backfill-store.ts';

@@ -2,6 +2,7 @@
 // and the code-scorer sandbox. Each part is its own folder; this index names what other
 // folders may use.
 export {
+  type BudgetLedger,
   type BudgetLimit,
   createScorerRunner,
   type EngineOptions,

@@ -328,6 +328,10 @@ describe('the database restarted under load', () => {
     await server.clean();
   });
 
+  it('replicas started together with the same config-as-code scorer add one version of it', async () => {
+    expect(await count(url, 'public', "SELECT COUNT(*) AS n FROM scorer_versions WHERE experiment_id = 'load' AND name = 'out_len'")).toBe(1);
+  });
+
   it('replicas reconnect, and every trace sent is scored and stored exactly once', async () => {
     const ids: string[] = [];
     let n = 0;

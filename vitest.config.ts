@@ -19,7 +19,7 @@ export default defineConfig({
     // tests exercise.
     coverage: {
       provider: 'v8',
-      include: ['src/**'],
+      include: ['src/**/*.ts'],
       // The web UI's browser modules run in Chromium (test/browser), not in the test processes.
       exclude: ['src/ui/client/**'],
       reporter: ['text-summary', 'json-summary', 'html'],

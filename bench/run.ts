@@ -13,10 +13,11 @@
 //   5. scoring: traces/s with a code scorer at rate 1.0, with a judge at rate 0.1 against the
 //      local model server, and memory while a judge is slower than the traffic;
 //   6. archive: rows/s and MB/s the archive writes while the data plane runs, a backfill's
-//      traces/s with a code scorer, search latency over 1,000,000 archived traces (archive.ts).
+//      traces/s with a code scorer, search latency over 1,000,000 archived traces (archive.ts);
+//   7. tls: OTLP/HTTP and OTLP/gRPC receiver throughput in plaintext and over TLS (tls.ts).
 //
 // Flags (after `npm run bench --`):
-//   --only hotpath,wire,memory,latency,scoring,archive   a subset; a part may be one run: wire.realistic,
+//   --only hotpath,wire,memory,latency,scoring,archive,tls   a subset; a part may be one run: wire.realistic,
 //                                                scoring.code (names as in baseline.json)
 //   --compare                   after the run, each figure against bench/baseline.json
 //   --save-baseline             write this run's figures into bench/baseline.json
@@ -37,6 +38,7 @@ import type { HotPathResult } from './hotpath.ts';
 import type { MemoryResult } from './memory.ts';
 import { REALISTIC_SCORERS, WIRE_RUNS } from './scorers.ts';
 import { codeScorerThroughput, judgeThroughput, pythonSandboxCalls, pythonScorerThroughput, slowJudgeMemory } from './scoring.ts';
+import { receiverThroughput } from './tls.ts';
 import { latency, type ThroughputResult, throughput } from './wire.ts';
 
 const TARGET_SPANS_PER_CORE = 200_000;
@@ -287,6 +289,25 @@ if (runs('archive')) {
     figures.add('archive.search.hourFilteredMs', s.hourFiltered[0], 'ms', 'lower');
     figures.add('archive.search.daySpanFilterMs', s.daySpanFilter[0], 'ms', 'lower');
     figures.add('archive.search.getByIdMs', s.getById[0], 'ms', 'lower');
+  }
+}
+
+if (runs('tls')) {
+  console.log(`\n7. TLS on the receivers (no scorers: receive + forward; ${WIRE_SECONDS} s each, plaintext then TLS):`);
+  for (const transport of ['http', 'grpc'] as const) {
+    const got: Record<string, number> = {};
+    for (const tls of [false, true]) {
+      const name = `tls.${transport}${tls ? 'Tls' : 'Plain'}`;
+      if (!runs(name)) continue;
+      const r = await receiverThroughput(transport, tls, WIRE_SECONDS);
+      got[tls ? 'tls' : 'plain'] = r.spansPerCpuSec;
+      console.log(
+        `   ${transport === 'http' ? 'OTLP/HTTP protobuf' : 'OTLP/gRPC'}${tls ? ' over TLS' : ', plaintext'}: ${k(r.spansPerCpuSec)} spans per scorecar CPU-second, ${k(r.spansPerSec)} spans/s wall; ${int(r.accepted)} spans in ${r.cpu.toFixed(1)} CPU-s (${load()})`,
+      );
+      figures.add(`${name}.spansPerCpuSec`, r.spansPerCpuSec, 'spans/CPU-s', 'higher');
+      figures.add(`${name}.spansPerSec`, r.spansPerSec, 'spans/s', 'higher');
+    }
+    if (got.plain && got.tls) console.log(`      TLS costs ${pct(1 - got.tls / got.plain)} of the spans per CPU-second`);
   }
 }
 

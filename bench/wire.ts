@@ -40,7 +40,7 @@ export function threadCpu(pid: number): Record<string, number> {
   return out;
 }
 
-function procStat(pid: number): ProcStat {
+export function procStat(pid: number): ProcStat {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const p = f.slice(f.lastIndexOf(')') + 2).split(' ');
   // Fields after the command: state(0) ppid pgrp session tty tpgid flags minflt(7) cminflt
@@ -58,7 +58,7 @@ interface Sink {
   close(): Promise<void>;
 }
 
-async function startSink(): Promise<Sink> {
+export async function startSink(): Promise<Sink> {
   const sink: Sink = { url: '', bytes: 0, requests: 0, arrivals: new Map(), track: false, close: async () => {} };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];

@@ -117,6 +117,7 @@ export class Scorecar {
     this.admin = createAdminServer({
       endpoint: this.config.admin.endpoint,
       token: this.config.admin.token,
+      tls: this.config.admin.tls,
       allowedHosts: this.config.admin.allowedHosts,
       metricsAuth: this.config.admin.metricsAuth,
       corsAllowedOrigins: this.config.admin.cors.allowedOrigins,
@@ -162,10 +163,8 @@ export class Scorecar {
                 store: mlflowStore,
                 assessmentsOf: (id) => pipeline.store.byTrace(id),
                 otlpHttp: () => {
-                  const a = pipeline.httpReceiver?.address();
-                  if (!a) return undefined;
-                  const any = a.address === '0.0.0.0' || a.address === '::';
-                  return { host: any ? '127.0.0.1' : a.address, port: a.port };
+                  const rx = pipeline.httpReceiver;
+                  return rx?.address() ? (req, res) => rx.serve(req, res) : undefined;
                 },
               }),
             }),
@@ -217,8 +216,10 @@ export async function runUntilSignalled(config: Config, shutdownMs: number): Pro
     await app.start();
   } catch (e) {
     await app.stop(1000).catch(() => {});
-    if (e instanceof Error && (e as { code?: string }).code === 'CONFIG_INVALID') {
-      process.stderr.write(`scorecar: ${e.message}\n`);
+    // TLS files checked at load can still change before the servers read them: the same exit.
+    const code = e instanceof Error ? (e as { code?: string }).code : undefined;
+    if (code === 'CONFIG_INVALID' || code === 'TLS_INVALID') {
+      process.stderr.write(`scorecar: ${(e as Error).message}\n`);
       return EXIT.config;
     }
     app.log.error('cannot start', { err: errorFields(e) });

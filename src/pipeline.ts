@@ -433,6 +433,7 @@ export class Pipeline implements Component {
       queueMaxBytes: sc.queueMaxBytes,
       viewLimits: config.genai.viewLimits,
       viewWorkers: config.genai.viewWorkers,
+      viewInlineMaxBytes: config.genai.viewInlineMaxBytes,
       metrics,
       log: log.child({ component: 'sampler' }),
     });

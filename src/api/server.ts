@@ -17,12 +17,26 @@
 //     an x-scorecar-request header, even without a body. A cross-origin page can send neither
 //     without a CORS preflight, which we refuse, so no "simple request" (a form post, a
 //     no-cors fetch) can stop or register scorers. The SDK and the CLI send the header.
+//
+// With admin.tls the port is https (HTTP/1.1): the same checks run over it, mTLS refuses a
+// client without a trusted certificate in the handshake (probes then need one too), and a
+// reloaded certificate is used by new connections only (util/tls.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from '../registry/index.ts';
-import { errorMessage, type Logger, type MetricsRegistry, PROMETHEUS_CONTENT_TYPE, ScorecarError, silentLogger } from '../util/index.ts';
+import {
+  errorMessage,
+  type Logger,
+  type MetricsRegistry,
+  PROMETHEUS_CONTENT_TYPE,
+  ScorecarError,
+  ServerTls,
+  type ServerTlsSettings,
+  silentLogger,
+} from '../util/index.ts';
 import {
   fieldErrors,
   hasBody,
@@ -98,6 +112,8 @@ export interface AdminServerOptions {
   mounts?: readonly AdminMount[];
   /** The web UI's files (GET / and /ui/…); none = no UI. */
   ui?: StaticSite;
+  /** Serve over https (config admin.tls); undefined = plaintext. */
+  tls?: ServerTlsSettings | undefined;
 }
 
 /** A static file as the UI serves it (src/ui UiAsset). */
@@ -133,6 +149,8 @@ export interface AdminServer {
   close(): Promise<void>;
   /** The OpenAPI document served at /api/v1/openapi.json. */
   readonly openapi: OpenApiDocument;
+  /** The certificate and its reloads, when served over https. */
+  readonly tls: ServerTls | undefined;
 }
 
 interface CompiledRoute {
@@ -258,6 +276,10 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
   const ready = opts.ready ?? (() => true);
   const allowedHosts = new Set([...LOOPBACK_HOST_NAMES, ...(opts.allowedHosts ?? []).map(normaliseHostName)]);
   const hostChecked = !token || (opts.allowedHosts ?? []).length > 0;
+  // Read and checked now: unusable files fail the start (TLS_INVALID), not the first handshake.
+  const tls = opts.tls
+    ? new ServerTls({ name: 'admin', path: 'admin.tls', settings: opts.tls, metrics: opts.metrics, log })
+    : undefined;
   const metricsSecured = token !== '' && (opts.metricsAuth ?? 'token') === 'token';
   const corsOrigins = new Set((opts.corsAllowedOrigins ?? []).map(normaliseOrigin));
   const requests = opts.metrics.counter(
@@ -591,6 +613,7 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
 
   return {
     openapi,
+    tls,
     async listen() {
       if (server) throw new Error('admin server already listening');
       const ep = parseEndpoint(opts.endpoint);
@@ -604,9 +627,21 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
         );
         host = '127.0.0.1';
       }
-      const srv = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+      const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
         void handle(req, res);
-      });
+      };
+      const httpOptions = { requestTimeout: 30_000, headersTimeout: 10_000 };
+      let srv: Server;
+      if (tls) {
+        const secure = createHttpsServer(
+          { ...httpOptions, ...tls.serverOptions(), ALPNProtocols: ['http/1.1'], handshakeTimeout: 10_000 },
+          onRequest,
+        );
+        tls.attach(secure);
+        srv = secure;
+      } else {
+        srv = createServer(httpOptions, onRequest);
+      }
       // Long enough that a client reusing an idle connection (fetch keeps them for the server's
       // hint minus 1 s) does not race the server closing it: with 5 s, a busy machine's late
       // client timer let the SDK send on a socket the server had just closed (other side closed).
@@ -628,12 +663,14 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
         host: addr.address,
         port: addr.port,
         auth: token ? 'bearer' : 'none',
+        tls: tls ? (tls.mutual ? 'mtls' : 'tls') : 'off',
         metrics: metricsSecured ? 'bearer' : 'open',
         hosts: hostChecked ? [...allowedHosts].join(',') : 'any',
       });
       return { port: addr.port, host: addr.address };
     },
     async close() {
+      tls?.stop();
       const srv = server;
       if (!srv) return;
       server = undefined;

@@ -3,7 +3,7 @@
 // as `scorecar scorers`: human output by default, --json for scripts; exit codes 0 ok, 1 refused
 // by the server, 2 usage error, 3 server unreachable or failing.
 import { parseArgs } from 'node:util';
-import { type BackfillResource, ScorecarApiError, ScorecarClient } from '../sdk/index.ts';
+import { type BackfillResource, clientTls, ScorecarApiError, ScorecarClient } from '../sdk/index.ts';
 import { table } from './format.ts';
 
 export const ARCHIVAL_USAGE = `Usage: scorecar archival <enable|disable|status> [options]
@@ -12,7 +12,7 @@ export const ARCHIVAL_USAGE = `Usage: scorecar archival <enable|disable|status> 
   disable                     stop archiving (the tables stay)
   status                      the experiment's archival (--all-experiments: every one)
 
-Options: --url, --token, -e/--experiment, --json, -h/--help (as for 'scorecar scorers')
+Options: --url, --token, --ca, -e/--experiment, --json, -h/--help (as for 'scorecar scorers')
 `;
 
 export const TRACES_USAGE = `Usage: scorecar traces <search|get> [options]
@@ -21,7 +21,7 @@ export const TRACES_USAGE = `Usage: scorecar traces <search|get> [options]
                               an archived experiment's traces (T: epoch ms or ISO-8601)
   get <traceId>               a trace's assessments and, when archived, its spans
 
-Options: --url, --token, -e/--experiment, --json, -h/--help
+Options: --url, --token, --ca, -e/--experiment, --json, -h/--help
 `;
 
 export const BACKFILL_USAGE = `Usage: scorecar backfill [start] --scorer NAME[:RATE] [--scorer …] [--start T] [--end T] [--no-wait]
@@ -33,7 +33,7 @@ export const BACKFILL_USAGE = `Usage: scorecar backfill [start] --scorer NAME[:R
   cancel   stop a job (what it scored stays)
   list     the experiment's backfills
 
-Options: --url, --token, -e/--experiment, --json, -h/--help
+Options: --url, --token, --ca, -e/--experiment, --json, -h/--help
 `;
 
 export interface CliIo {
@@ -51,15 +51,17 @@ class UsageError extends Error {}
 const COMMON = {
   url: { type: 'string' },
   token: { type: 'string' },
+  ca: { type: 'string' },
   experiment: { type: 'string', short: 'e' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function clientOf(values: { url?: string; token?: string; experiment?: string }, env: NodeJS.ProcessEnv): ScorecarClient {
+function clientOf(values: { url?: string; token?: string; ca?: string; experiment?: string }, env: NodeJS.ProcessEnv): ScorecarClient {
   return new ScorecarClient({
     url: values.url ?? env.SCORECAR_URL,
     token: values.token ?? (env.SCORECAR_ADMIN_TOKEN || undefined),
+    tls: clientTls(undefined, values.ca ? { ...env, SCORECAR_ADMIN_CA: values.ca } : env),
     experimentId: values.experiment ?? (env.SCORECAR_EXPERIMENT || undefined),
   });
 }

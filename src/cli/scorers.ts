@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Scorer } from '../definitions/index.ts';
-import { ScorecarApiError, ScorecarClient } from '../sdk/index.ts';
+import { clientTls, ScorecarApiError, ScorecarClient } from '../sdk/index.ts';
 import { experimentTable, scorerDetails, scorerTable, versionTable } from './format.ts';
 
 export const SCORERS_USAGE = `Usage: scorecar scorers <command> [options]
@@ -30,6 +30,8 @@ Commands:
 Options:
   --url <url>              admin server (env SCORECAR_URL, default http://127.0.0.1:4320)
   --token <token>          admin token (env SCORECAR_ADMIN_TOKEN; prefer the env var)
+  --ca <file>              PEM CA of an https admin port (env SCORECAR_ADMIN_CA; client
+                           certificate for mTLS: env SCORECAR_ADMIN_CLIENT_CERT / _KEY)
   -e, --experiment <id>    experiment (env SCORECAR_EXPERIMENT, default "default")
   --json                   print the API's JSON instead of tables
   -h, --help               this text
@@ -48,6 +50,7 @@ class UsageError extends Error {}
 const OPTIONS = {
   url: { type: 'string' },
   token: { type: 'string' },
+  ca: { type: 'string' },
   experiment: { type: 'string', short: 'e' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -79,7 +82,7 @@ const ACCEPTS: Record<string, readonly string[]> = {
   delete: ['version'],
   'stop-all': ['all-experiments'],
 };
-const COMMON = new Set(['url', 'token', 'experiment', 'json', 'help']);
+const COMMON = new Set(['url', 'token', 'ca', 'experiment', 'json', 'help']);
 const NEEDS_NAME = new Set(['get', 'versions', 'register', 'start', 'update', 'stop', 'delete']);
 
 function readArg(v: string, what: string): string {
@@ -173,6 +176,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const client = new ScorecarClient({
     url: values.url ?? io.env.SCORECAR_URL,
     token: values.token ?? (io.env.SCORECAR_ADMIN_TOKEN || undefined),
+    tls: clientTls(undefined, values.ca ? { ...io.env, SCORECAR_ADMIN_CA: values.ca } : io.env),
     experimentId: values.experiment ?? (io.env.SCORECAR_EXPERIMENT || undefined),
   });
   const json = values.json === true;

@@ -40,7 +40,8 @@ export async function runWorker(argv: string[]): Promise<number> {
   }
   let config: Config;
   try {
-    config = loadConfig({ file: values.config ?? process.env.SCORECAR_CONFIG });
+    // A worker serves no receiver or admin port: their certificates need not be mounted here.
+    config = loadConfig({ file: values.config ?? process.env.SCORECAR_CONFIG, checkTlsFiles: false });
     if (config.kafka.brokers.length === 0)
       throw new ConfigError(
         [{ path: 'kafka.brokers', message: 'scorecar worker needs kafka.brokers' }],

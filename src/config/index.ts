@@ -10,4 +10,5 @@ export {
   type MlflowExporterConfig,
   type RetryConfig,
   type ScorerEntry,
+  type ServerTlsConfig,
 } from './schema.ts';

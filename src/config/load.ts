@@ -2,7 +2,7 @@
 // overrides, validates everything at once and freezes the result.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { ScorecarError } from '../util/index.ts';
+import { readTlsFilesSync, ScorecarError } from '../util/index.ts';
 import { type Config, configSchema } from './schema.ts';
 
 export interface ConfigIssue {
@@ -124,6 +124,12 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Applied last, after env (tests, CLI flags). */
   overrides?: (doc: { [k: string]: Json }) => void;
+  /**
+   * Read and check the files of the receivers' and admin port's tls blocks (default true). A
+   * process that serves none of those ports (`scorecar worker`) skips them, so a config shared
+   * with the sidecars does not need their certificates mounted.
+   */
+  checkTlsFiles?: boolean;
 }
 
 export function loadConfig(opts: LoadOptions = {}): Config {
@@ -157,5 +163,26 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     for (const i of parsed.error.issues) issues.push({ path: i.path.map(String).join('.'), message: i.message });
   }
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues, source);
+  if (opts.checkTlsFiles !== false) issues.push(...tlsIssues(parsed.data));
+  if (issues.length > 0) throw new ConfigError(issues, source);
   return deepFreeze(parsed.data);
+}
+
+/**
+ * The files of every tls block, read and checked now, so a missing file or a key that does not
+ * match its certificate stops the start with the key path of the file instead of failing the
+ * first handshake. Each message names the code TLS_INVALID (docs/errors.md).
+ */
+function tlsIssues(c: Config): ConfigIssue[] {
+  const blocks: [string, Config['admin']['tls']][] = [
+    ['receivers.otlp.grpc.tls', c.receivers.otlp.grpc.tls],
+    ['receivers.otlp.http.tls', c.receivers.otlp.http.tls],
+    ['admin.tls', c.admin.tls],
+  ];
+  const out: ConfigIssue[] = [];
+  for (const [path, tls] of blocks) {
+    if (!tls) continue;
+    for (const i of readTlsFilesSync(path, tls).issues) out.push({ path: i.path, message: `TLS_INVALID: ${i.message}` });
+  }
+  return out;
 }

@@ -32,6 +32,27 @@ const tls = z
   })
   .strict();
 
+/**
+ * Server TLS of a receiver or the admin port, as the OpenTelemetry Collector's configtls server
+ * settings (cert_file, key_file, client_ca_file, min_version, reload_interval) in this file's
+ * camelCase. Absent (or null) = plaintext. The files are read and checked at start (load.ts).
+ */
+const serverTls = z
+  .object({
+    /** PEM certificate (chain) the server presents. */
+    certFile: z.string().min(1),
+    /** PEM private key of certFile (unencrypted). */
+    keyFile: z.string().min(1),
+    /** PEM CA bundle: set, clients must present a certificate it signed (mTLS); others fail the handshake. */
+    clientCaFile: z.string().min(1).optional(),
+    minVersion: z.enum(['1.2', '1.3']).default('1.2'),
+    /** How often the three files are read again; a changed, valid pair is used for new connections. 0 = never. */
+    reloadIntervalMs: z.number().int().nonnegative().default(60_000),
+  })
+  .strict();
+
+const optionalServerTls = serverTls.nullish().transform((v) => v ?? undefined);
+
 const exporter = z
   .object({
     /** http(s)://host:port = OTLP/HTTP protobuf; grpc(s)://host:port = OTLP/gRPC; '' = none. */
@@ -193,6 +214,8 @@ export const configSchema = z
                 requestTimeoutMs: z.number().int().positive().default(60_000),
                 /** A connection without a call in progress for this long is closed (GOAWAY). */
                 idleTimeoutMs: z.number().int().positive().default(60_000),
+                /** Serve OTLP/gRPC over TLS (ALPN h2) instead of plaintext h2c. */
+                tls: optionalServerTls,
               })
               .strict()
               .prefault({}),
@@ -211,6 +234,8 @@ export const configSchema = z
                 idleTimeoutMs: z.number().int().positive().default(65_000),
                 /** Worker threads converting OTLP/JSON bodies over 64 KiB to protobuf, off the event loop. */
                 jsonWorkers: z.number().int().min(1).max(64).default(2),
+                /** Serve OTLP/HTTP over TLS (https, HTTP/1.1) instead of plaintext. */
+                tls: optionalServerTls,
               })
               .strict()
               .prefault({}),
@@ -328,6 +353,8 @@ export const configSchema = z
           .default([]),
         /** /metrics with a token set: token = needs the bearer token as /api does; none = open to scrapers. */
         metricsAuth: z.enum(['token', 'none']).default('token'),
+        /** Serve the admin port (API, UI, /metrics, probes) over https. */
+        tls: optionalServerTls,
         cors: z
           .object({
             /** Browser origins allowed to call /api cross-origin; none by default (no CORS headers sent). */
@@ -496,6 +523,12 @@ export const configSchema = z
          */
         viewWorkers: z.number().int().min(0).max(64).default(1),
         /**
+         * With view workers, traces of at most this many wire bytes still get their view on the
+         * event loop (same 5 ms slices): for a small trace, sending it to a worker and its view
+         * back costs more than building it. 0 = every view on a worker.
+         */
+        viewInlineMaxBytes: z.number().int().min(0).max(1024 * 1024).default(64 * 1024),
+        /**
          * Bounds of one trace's view, as OpenTelemetry's SpanLimits bound a span (wire/decode.ts
          * DEFAULT_VIEW_LIMITS): what is past them is skipped undecoded and counted.
          */
@@ -589,4 +622,5 @@ export type MlflowConfig = Config['mlflow'];
 export type RetryConfig = z.infer<typeof retry>;
 export type ScorerEntry = z.infer<typeof scorerEntry>;
 export type ArchiveConfig = Config['archive'];
+export type ServerTlsConfig = z.infer<typeof serverTls>;
 export type BackfillConfig = Config['backfill'];

@@ -2,13 +2,14 @@
 // what MLflow's client reads verdicts with:
 //  - GET /version: MLflow's SDK logs spans over OTLP only to a server of at least 3.4;
 //  - POST /v1/traces (OTLP, protobuf or JSON, with x-mlflow-experiment-id): handed to scorecar's
-//    own OTLP/HTTP receiver, so the same limits, memory budget, refusals and forwarding apply;
+//    own OTLP/HTTP receiver in-process (no loopback hop, so a receiver behind TLS or mTLS works
+//    the same), so the same limits, memory budget, refusals and forwarding apply;
 //    the header's numeric MLflow id becomes the scorecar experiment it aliases (store.ts);
 //  - POST /api/3.0/mlflow/traces (StartTraceV3): answered with the trace info it sent, tagged
 //    mlflow.trace.spansLocation = TRACKING_STORE, so the SDK uploads no span artifact;
 //  - GET /api/3.0/mlflow/traces/tr-<id> and /traces/get: a trace's info with its assessments as
 //    MLflow Feedback (mlflow.get_trace(id).info.assessments); spans are not kept here.
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Assessment } from '../assessments/index.ts';
 import { ScorecarError } from '../util/index.ts';
 import { feedbackJson } from './exporter.ts';
@@ -20,8 +21,8 @@ export interface MlflowTracingOptions {
   store: MlflowStore;
   /** A trace's assessments (the assessment store). */
   assessmentsOf: (traceId: string) => Promise<Assessment[]>;
-  /** Where scorecar's OTLP/HTTP receiver listens; undefined when it is off. */
-  otlpHttp: () => { host: string; port: number } | undefined;
+  /** scorecar's OTLP/HTTP receiver (its in-process entry, resolving once answered); undefined when it is off. */
+  otlpHttp: () => ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
 }
 
 const TRACE_ID = /^tr-([0-9a-f]{32})$/;
@@ -60,29 +61,13 @@ export function mlflowTracingRoutes(o: MlflowTracingOptions): MlflowExtraRoute[]
   };
 
   const forwardOtlp = (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const target = o.otlpHttp();
-    if (!target) throw new ScorecarError('NOT_FOUND', 'the OTLP/HTTP receiver is off (receivers.otlp.http.endpoint)');
-    const headers: Record<string, string | string[]> = {};
-    for (const k of ['content-type', 'content-encoding', 'content-length', 'transfer-encoding']) {
-      const v = req.headers[k];
-      if (v !== undefined) headers[k] = v;
-    }
+    const serve = o.otlpHttp();
+    if (!serve) throw new ScorecarError('NOT_FOUND', 'the OTLP/HTTP receiver is off (receivers.otlp.http.endpoint)');
+    // MLflow's SDK names the experiment by its numeric MLflow id: the receiver reads the name.
     const exp = req.headers['x-mlflow-experiment-id'];
     const id = Array.isArray(exp) ? exp[0] : exp;
-    if (id !== undefined && id !== '') headers['x-mlflow-experiment-id'] = o.store.byId(id)?.name ?? id;
-    return new Promise<void>((resolve, reject) => {
-      const out = httpRequest({ host: target.host, port: target.port, method: 'POST', path: '/v1/traces', headers }, (up) => {
-        res.writeHead(up.statusCode ?? 502, {
-          'content-type': up.headers['content-type'] ?? 'application/x-protobuf',
-          ...(up.headers['retry-after'] ? { 'retry-after': up.headers['retry-after'] } : {}),
-        });
-        up.pipe(res);
-        up.once('end', () => resolve());
-        up.once('error', reject);
-      });
-      out.once('error', (e) => reject(new ScorecarError('SHUTTING_DOWN', `the OTLP receiver is not reachable: ${e.message}`)));
-      req.pipe(out);
-    });
+    if (id !== undefined && id !== '') req.headers['x-mlflow-experiment-id'] = o.store.byId(id)?.name ?? id;
+    return serve(req, res);
   };
 
   return [

@@ -14,11 +14,17 @@
 // are limited (maxConnections), must complete the HTTP/2 handshake within handshakeTimeoutMs and
 // are closed (GOAWAY) after idleTimeoutMs without a call; calls per connection are limited by
 // SETTINGS_MAX_CONCURRENT_STREAMS.
+//
+// With a tls block the same server runs on http2.createSecureServer (ALPN h2 only, as gRPC
+// requires): the TLS handshake is bounded by handshakeTimeoutMs too, mTLS refuses a client
+// without a trusted certificate in the handshake, and a reloaded certificate is used by new
+// connections only (util/tls.ts).
 import http2 from 'node:http2';
 import type net from 'node:net';
+import type tls from 'node:tls';
 import zlib from 'node:zlib';
 import type { Component } from '../component/index.ts';
-import { GRPC, type Logger, type MetricsRegistry, receiverStatus, ScorecarError } from '../util/index.ts';
+import { GRPC, type Logger, type MetricsRegistry, receiverStatus, ScorecarError, ServerTls, type ServerTlsSettings } from '../util/index.ts';
 import { encodeRpcStatus, otlpType, type Signal, TYPE } from '../wire/index.ts';
 import type { Hold, MemoryBudget } from './budget.ts';
 import { Connections } from './connections.ts';
@@ -35,6 +41,8 @@ export interface GrpcReceiverOptions {
   handshakeTimeoutMs?: number;
   requestTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** Serve over TLS (receivers.otlp.grpc.tls); undefined = plaintext h2c. */
+  tls?: ServerTlsSettings | undefined;
 }
 
 interface Service {
@@ -86,8 +94,10 @@ function peer(s: { remoteAddress?: string | undefined; remotePort?: number | und
 }
 
 export class OtlpGrpcReceiver implements Component {
-  private readonly opts: Required<GrpcReceiverOptions>;
-  private readonly server: http2.Http2Server;
+  private readonly opts: Required<Omit<GrpcReceiverOptions, 'tls'>>;
+  private readonly server: http2.Http2Server | http2.Http2SecureServer;
+  /** The certificate and its reloads, when served over TLS. */
+  readonly tls: ServerTls | undefined;
   private readonly ingest: OtlpIngest;
   private readonly budget: MemoryBudget;
   private readonly log: Logger;
@@ -102,28 +112,51 @@ export class OtlpGrpcReceiver implements Component {
   private closing: Promise<void> | undefined;
 
   constructor(opts: GrpcReceiverOptions, ingest: OtlpIngest, budget: MemoryBudget, metrics: MetricsRegistry, log: Logger) {
+    const { tls: tlsSettings, ...rest } = opts;
     this.opts = {
       maxConnections: 4096,
       maxConcurrentStreams: 100,
       handshakeTimeoutMs: 10_000,
       requestTimeoutMs: 60_000,
       idleTimeoutMs: 60_000,
-      ...opts,
+      ...rest,
     };
     this.ingest = ingest;
     this.budget = budget;
     this.log = log;
     this.counters = new RequestCounters(metrics);
-    this.server = http2.createServer({
+    const h2 = {
       settings: { maxConcurrentStreams: this.opts.maxConcurrentStreams },
       // Node's default (10 MB) refuses new streams of a busy connection with ENHANCE_YOUR_CALM;
       // what a connection holds is bounded by flow control and the memory budget instead.
       maxSessionMemory: 256,
-    });
+    };
+    this.tls = tlsSettings
+      ? new ServerTls({ name: 'grpc', path: 'receivers.otlp.grpc.tls', settings: tlsSettings, metrics, log })
+      : undefined;
+    if (this.tls) {
+      const secure = http2.createSecureServer({
+        ...h2,
+        ...this.tls.serverOptions(),
+        // gRPC is HTTP/2 only: a client that does not offer h2 in ALPN is refused.
+        ALPNProtocols: ['h2'],
+        allowHTTP1: false,
+        handshakeTimeout: this.opts.handshakeTimeoutMs,
+      });
+      this.tls.attach(secure);
+      secure.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.conns.closed('handshake_timeout');
+      });
+      this.server = secure;
+    } else {
+      this.server = http2.createServer(h2);
+    }
     this.conns = new Connections(this.server, 'grpc', this.opts.maxConnections, metrics);
     this.server.on('session', (session: http2.ServerHttp2Session) => this.onSession(session));
-    // Node emits 'session' from its own 'connection' listener, so by now the session is known.
-    this.server.on('connection', (socket: net.Socket) => {
+    // Node emits 'session' from its own listener of 'connection' (plaintext) or 'secureConnection'
+    // (TLS, after the handshake), registered before this one, so by now the session is known.
+    // Under TLS the socket to cut is the TLS socket (destroying it closes the TCP one too).
+    this.server.on(this.tls ? 'secureConnection' : 'connection', (socket: net.Socket | tls.TLSSocket) => {
       const key = peer(socket);
       const state = this.awaitingSocket.get(key);
       this.awaitingSocket.delete(key);
@@ -171,6 +204,7 @@ export class OtlpGrpcReceiver implements Component {
   /** Stops accepting, lets calls in progress finish (GOAWAY), then closes every connection. */
   async close(): Promise<void> {
     this.draining = true;
+    this.tls?.stop();
     if (!this.server.listening) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     if (this.calls > 0) {
@@ -258,7 +292,7 @@ export class OtlpGrpcReceiver implements Component {
 
   // What a Call needs of its receiver.
 
-  get options(): Required<GrpcReceiverOptions> {
+  get options(): Required<Omit<GrpcReceiverOptions, 'tls'>> {
     return this.opts;
   }
   get isDraining(): boolean {

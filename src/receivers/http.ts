@@ -11,10 +11,16 @@
 // when their headers do not come (headerTimeoutMs) or they stay idle (idleTimeoutMs). A request
 // refused before its body was read is answered at once and its body is then read and discarded
 // (up to a bound), so the sender reads a complete status instead of a reset connection.
+//
+// With a tls block it is served over https (HTTP/1.1 only, ALPN http/1.1: OTLP/HTTP senders
+// that offer h2 fall back to it); the TLS handshake must complete within headerTimeoutMs, mTLS
+// refuses a client without a trusted certificate in the handshake, and a reloaded certificate is
+// used by new connections only (util/tls.ts).
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Component } from '../component/index.ts';
-import { type Logger, type MetricsRegistry, receiverStatus, ScorecarError } from '../util/index.ts';
+import { type Logger, type MetricsRegistry, receiverStatus, ScorecarError, ServerTls, type ServerTlsSettings } from '../util/index.ts';
 import { type Body, encodeRpcStatus, otlpType, rpcStatusJson, type Signal, TYPE } from '../wire/index.ts';
 import { BodyReader, ENCODINGS } from './body.ts';
 import type { MemoryBudget } from './budget.ts';
@@ -33,6 +39,8 @@ export interface HttpReceiverOptions {
   requestTimeoutMs?: number;
   idleTimeoutMs?: number;
   jsonWorkers?: number;
+  /** Serve over TLS (receivers.otlp.http.tls); undefined = plaintext. */
+  tls?: ServerTlsSettings | undefined;
 }
 
 const MiB = 1024 * 1024;
@@ -76,14 +84,18 @@ function join(pieces: readonly Buffer[], size: number, own: boolean): Buffer {
 }
 
 export class OtlpHttpReceiver implements Component {
-  private readonly opts: Required<HttpReceiverOptions>;
+  private readonly opts: Required<Omit<HttpReceiverOptions, 'tls'>>;
+  /** The certificate and its reloads, when served over TLS. */
+  readonly tls: ServerTls | undefined;
   private readonly ingest: OtlpIngest;
   private readonly budget: MemoryBudget;
   private readonly log: Logger;
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
   private readonly conns: Connections;
   private readonly counters: RequestCounters;
   private readonly json: JsonPool;
+  /** TLS sockets whose handshake completed (under TLS, clientError also reports failed handshakes). */
+  private readonly secured = new WeakSet<object>();
   /**
    * Per client address, the turn of its latest OTLP/JSON request: JSON requests of one client
    * are handed on in the order they arrived, although large ones are converted on workers while
@@ -101,13 +113,14 @@ export class OtlpHttpReceiver implements Component {
   private closing: Promise<void> | undefined;
 
   constructor(opts: HttpReceiverOptions, ingest: OtlpIngest, budget: MemoryBudget, metrics: MetricsRegistry, log: Logger) {
+    const { tls: tlsSettings, ...rest } = opts;
     this.opts = {
       maxConnections: 4096,
       headerTimeoutMs: 10_000,
       requestTimeoutMs: 60_000,
       idleTimeoutMs: 65_000,
       jsonWorkers: 2,
-      ...opts,
+      ...rest,
     };
     this.ingest = ingest;
     this.budget = budget;
@@ -115,24 +128,51 @@ export class OtlpHttpReceiver implements Component {
     this.discardLimit = Math.max(64 * MiB, 4 * this.opts.maxRequestBodyBytes);
     this.counters = new RequestCounters(metrics);
     this.json = new JsonPool(this.opts.jsonWorkers, this.opts.maxRequestBodyBytes);
-    this.server = http.createServer(
-      {
-        keepAliveTimeout: this.opts.idleTimeoutMs,
-        headersTimeout: this.opts.headerTimeoutMs,
-        // The body has a timeout of its own (requestTimeoutMs), answered from the error table.
-        requestTimeout: 0,
-        connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(this.opts.headerTimeoutMs / 4))),
-      },
-      (req, res) => this.onRequest(req, res, false),
-    );
+    const httpOptions: http.ServerOptions = {
+      keepAliveTimeout: this.opts.idleTimeoutMs,
+      headersTimeout: this.opts.headerTimeoutMs,
+      // The body has a timeout of its own (requestTimeoutMs), answered from the error table.
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(this.opts.headerTimeoutMs / 4))),
+    };
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.onRequest(req, res, false);
+    this.tls = tlsSettings
+      ? new ServerTls({ name: 'http', path: 'receivers.otlp.http.tls', settings: tlsSettings, metrics, log })
+      : undefined;
+    if (this.tls) {
+      const secure = https.createServer(
+        {
+          ...httpOptions,
+          ...this.tls.serverOptions(),
+          ALPNProtocols: ['http/1.1'],
+          // headersTimeout starts once the handshake is done; a silent TLS client is bounded here.
+          handshakeTimeout: this.opts.headerTimeoutMs,
+        },
+        onRequest,
+      );
+      this.tls.attach(secure);
+      secure.on('secureConnection', (socket) => this.secured.add(socket));
+      this.server = secure;
+    } else {
+      this.server = http.createServer(httpOptions, onRequest);
+    }
     // Expect: 100-continue: the body is asked for only once the request is admitted.
-    this.server.on('checkContinue', (req, res) => this.onRequest(req, res, true));
+    this.server.on('checkContinue', (req, res) => void this.onRequest(req, res, true));
     this.conns = new Connections(this.server, 'http', this.opts.maxConnections, metrics);
-    this.server.on('connection', (socket) => {
+    // Under TLS the HTTP parser runs on the TLS socket, so its keep-alive timeout is set there.
+    this.server.on(this.tls ? 'secureConnection' : 'connection', (socket: import('node:net').Socket) => {
       // Node sets the socket timeout only between requests (keep-alive) and closes it when it fires.
       socket.on('timeout', () => this.conns.closed('idle_timeout'));
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (this.tls && !this.secured.has(socket)) {
+        // https hands TLS failures (a handshake that timed out, no client certificate under mTLS,
+        // a plaintext request) to clientError too: there is no TLS session to answer on, and a
+        // plaintext 400 written there would wait for a handshake that never completes.
+        if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.conns.closed('header_timeout');
+        socket.destroy();
+        return;
+      }
       if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
         // headerTimeoutMs: silent connections and headers that trickle in.
         this.conns.closed('header_timeout');
@@ -180,6 +220,7 @@ export class OtlpHttpReceiver implements Component {
   /** Stops accepting connections and waits for requests in progress. */
   async close(): Promise<void> {
     this.draining = true;
+    this.tls?.stop();
     if (!this.server.listening) return;
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -196,12 +237,22 @@ export class OtlpHttpReceiver implements Component {
     this.draining = true;
   }
 
-  private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
+  /**
+   * Handles an OTLP request that arrived on another server of this process (MLflow's
+   * /v1/traces on the admin port): the same checks, limits, memory budget and answers as on the
+   * receiver's own port, without a hop over the network, so it works whatever TLS and client
+   * certificates the receiver's port requires. Resolves once answered.
+   */
+  serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    return this.onRequest(req, res, false);
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): Promise<void> {
     this.inflight++;
     const x: Exchange = { req, res, reader: new BodyReader(), continued: !expectContinue, timer: undefined, discarding: false };
     x.timer = setTimeout(() => this.onRequestTimeout(x), this.opts.requestTimeoutMs);
     x.timer.unref();
-    this.handle(x).finally(() => {
+    return this.handle(x).finally(() => {
       this.inflight--;
       if (this.inflight === 0) this.idle?.();
     });

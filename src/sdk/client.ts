@@ -2,7 +2,9 @@
 // the process-wide default configuration behind `configure()` and the SCORECAR_* environment.
 import type { ScorerDefinition } from '../definitions/index.ts';
 import type { DeleteResult, Experiment, Scorer as ScorerResource } from '../definitions/index.ts';
+import type fsModule from 'node:fs';
 import { ERRORS, type ErrorCode, isErrorCode, ScorecarError } from '../util/index.ts';
+import { type ClientTls, tlsFetch } from './tls-fetch.ts';
 
 /** Where the admin API is and how to talk to it. Every field is optional. */
 export interface ClientConfig {
@@ -16,6 +18,37 @@ export interface ClientConfig {
   timeoutMs?: number;
   /** A fetch implementation (default: the global fetch). */
   fetch?: typeof globalThis.fetch;
+  /**
+   * TLS of an https admin port (admin.tls) signed by a private CA, or requiring a client
+   * certificate: PEM contents. Each part defaults to the file named by env SCORECAR_ADMIN_CA,
+   * SCORECAR_ADMIN_CLIENT_CERT, SCORECAR_ADMIN_CLIENT_KEY. Without any, the global fetch is used
+   * (the system store, plus NODE_EXTRA_CA_CERTS if it was set when the process started).
+   */
+  tls?: ClientTls;
+}
+
+/**
+ * The TLS parts a client uses: given ones, else the files the environment names
+ * (SCORECAR_ADMIN_CA, SCORECAR_ADMIN_CLIENT_CERT, SCORECAR_ADMIN_CLIENT_KEY); undefined when none.
+ */
+export function clientTls(given: ClientTls | undefined, env: Record<string, string | undefined>): ClientTls | undefined {
+  const part = (v: string | Buffer | undefined, name: string): string | Buffer | undefined => {
+    if (v !== undefined) return v;
+    const file = env[name];
+    if (!file) return undefined;
+    try {
+      // Loaded only when the environment names a file (the SDK imports no Node-only module).
+      return (process.getBuiltinModule('node:fs') as typeof fsModule).readFileSync(file);
+    } catch (e) {
+      throw new ScorecarApiError('INVALID_ARGUMENT', `${name}: cannot read ${file}: ${(e as Error).message}`, 0);
+    }
+  };
+  const tls: ClientTls = {
+    ca: part(given?.ca, 'SCORECAR_ADMIN_CA'),
+    cert: part(given?.cert, 'SCORECAR_ADMIN_CLIENT_CERT'),
+    key: part(given?.key, 'SCORECAR_ADMIN_CLIENT_KEY'),
+  };
+  return tls.ca === undefined && tls.cert === undefined && tls.key === undefined ? undefined : tls;
 }
 
 export const DEFAULT_URL = 'http://127.0.0.1:4320';
@@ -107,7 +140,8 @@ export class ScorecarClient {
     this.token = config.token ?? (env.SCORECAR_ADMIN_TOKEN || undefined);
     this.experimentId = config.experimentId ?? (env.SCORECAR_EXPERIMENT || DEFAULT_EXPERIMENT);
     this.timeoutMs = config.timeoutMs ?? 30_000;
-    this.fetchImpl = config.fetch ?? globalThis.fetch;
+    const tls = config.fetch ? undefined : clientTls(config.tls, env);
+    this.fetchImpl = config.fetch ?? (tls ? tlsFetch(tls) : globalThis.fetch);
     if (!/^https?:\/\/[^/\s]+/.test(this.url)) {
       throw new ScorecarApiError(
         'INVALID_ARGUMENT',

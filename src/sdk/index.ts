@@ -13,6 +13,7 @@ export {
   type ArchivalResource,
   type BackfillResource,
   type ClientConfig,
+  clientTls,
   configure,
   DEFAULT_EXPERIMENT,
   DEFAULT_URL,
@@ -25,6 +26,7 @@ export {
   type TracePage,
   type TraceResource,
 } from './client.ts';
+export { type ClientTls, tlsFetch } from './tls-fetch.ts';
 export {
   type BuiltinJudgeOptions,
   type ClientOption,

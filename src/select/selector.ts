@@ -11,7 +11,8 @@
 // what a span, a log record and a trace may carry; what is cut is counted, per kind, and marked
 // on the view), and either on view worker threads (genai.viewWorkers ≥ 1, the default of the
 // config: view-workers.ts), or, with none, on the event loop in slices of at most `sliceMs` per
-// turn. Within the limits one view can still take hundreds of milliseconds (many spans), longer
+// turn. With workers, small traces (genai.viewInlineMaxBytes) still get theirs on the event loop,
+// in the same slices: copying one to a worker and its view back costs more than building it. Within the limits one view can still take hundreds of milliseconds (many spans), longer
 // than any slice: with workers, the event loop only copies the trace's bytes out and receives
 // the built view. A job's memory (approxBytes) is its share of what its view's decode built
 // (plus the ctx.trace text built with it), not an estimate from wire bytes.
@@ -131,6 +132,13 @@ export interface SelectorOptions {
    * loop, in slices of at most `sliceMs`.
    */
   viewWorkers?: number | undefined;
+  /**
+   * With view workers: traces of at most this many wire bytes get their view on the event loop
+   * anyway, in the same bounded slices (config genai.viewInlineMaxBytes; default 0 here: every
+   * view on a worker). A small trace's view costs less to build than to send to a worker and
+   * back (copy, message, structured clone of the view), and its size bounds its time.
+   */
+  viewInlineMaxBytes?: number | undefined;
   /** Longest run of view building per turn of the event loop, without view workers (default 5 ms). */
   sliceMs?: number;
   /**
@@ -182,6 +190,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
   private readonly m;
   private readonly queueMaxBytes: number;
   private readonly sliceMs: number;
+  private readonly inlineMaxBytes: number;
   private readonly schedule: (fn: () => void) => void;
   private readonly now: () => number;
   private readonly limits: Readonly<ViewLimits>;
@@ -205,6 +214,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     this.o = o;
     this.queueMaxBytes = o.queueMaxBytes ?? DEFAULT_QUEUE_BYTES;
     this.sliceMs = o.sliceMs ?? 5;
+    this.inlineMaxBytes = o.viewInlineMaxBytes ?? 0;
     this.schedule = o.schedule ?? ((fn) => setImmediate(fn));
     this.now = o.now ?? (() => performance.now());
     this.limits = o.viewLimits ?? DEFAULT_VIEW_LIMITS;
@@ -222,6 +232,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
       values: metrics.counter('scorecar_sampler_view_values_total', 'Attribute values decoded into GenAI views (array items and map entries included): the work of building them', ['experiment']),
       cut: metrics.counter('scorecar_sampler_view_items_cut_total', 'Items the view limits (genai.viewLimits) cut from GenAI views, by kind', ['experiment', 'item']),
       truncated: metrics.counter('scorecar_sampler_views_truncated_total', 'GenAI views the view limits cut something from', ['experiment']),
+      built: metrics.counter('scorecar_sampler_views_built_total', 'GenAI views built, by where: event_loop (in bounded slices) or worker (a view worker thread)', ['where']),
     };
     metrics.gauge('scorecar_sampler_queue_traces', 'Completed traces waiting for their GenAI view', [], () => this.depth);
     metrics.gauge('scorecar_sampler_queue_bytes', 'Wire bytes of completed traces waiting for their GenAI view', [], () => this.queuedBytes);
@@ -332,28 +343,51 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
 
   // ------------------------------------------------------------------ view workers
 
-  /** Hands queued traces to the view workers while they have room, in batches. */
+  /**
+   * Hands queued traces on, in queue order: a small one (viewInlineMaxBytes) gets its view here,
+   * within this turn's slice; the others go to the view workers in batches while they have room.
+   */
   private pump(): void {
     const workers = this.workers!;
-    while (this.head < this.queue.length && workers.hasRoom && !this.closed) {
+    const started = this.now();
+    let sliceSpent = false;
+    while (this.head < this.queue.length && !this.closed) {
+      const first = this.queue[this.head]!;
+      if (first.wireBytes <= this.inlineMaxBytes) {
+        if (this.now() - started >= this.sliceMs) {
+          sliceSpent = true;
+          break;
+        }
+        this.queue[this.head++] = undefined as unknown as Pending;
+        this.queuedBytes -= first.wireBytes;
+        this.pendingJobCount -= first.sampled.length;
+        this.select(first);
+        continue;
+      }
+      if (!workers.hasRoom) break;
       const items: Pending[] = [];
       let bytes = 0;
       while (this.head < this.queue.length && items.length < MAX_BATCH_TRACES) {
         const p = this.queue[this.head]!;
+        if (p.wireBytes <= this.inlineMaxBytes) break;
         if (items.length > 0 && bytes + p.wireBytes > MAX_BATCH_BYTES) break;
         this.queue[this.head++] = undefined as unknown as Pending;
         items.push(p);
         bytes += p.wireBytes;
       }
-      this.compact();
       const batch: Batch = { items, abandoned: false };
       this.inFlight.add(batch);
       this.inFlightTraces += items.length;
+      this.m.built.inc({ where: 'worker' }, items.length);
       const built = workers.build(items.map((p) => ({ trace: p.trace!, withJson: p.withJson })));
       // The worker has its own copy of the bytes now.
       for (const p of items) p.trace = undefined;
       void built.then((outcomes) => this.landed(batch, outcomes));
     }
+    this.compact();
+    // Small traces left over wait for the next turn; big ones for a worker's room (landed()).
+    if (sliceSpent) this.kick();
+    this.maybeIdle();
   }
 
   private landed(batch: Batch, outcomes: readonly ViewOutcome[]): void {
@@ -417,6 +451,7 @@ export class TraceSelector implements Consumer<CompleteTrace>, TraceInterest, Co
     const trace = p.trace!;
     p.trace = undefined;
     const dec = new ViewDecoder(this.limits);
+    this.m.built.inc({ where: 'event_loop' });
     let view: TraceView;
     try {
       view = buildTraceView(trace, { resolution: this.o.resolution, defaultExperiment: this.o.defaultExperiment }, dec);

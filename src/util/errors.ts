@@ -78,6 +78,7 @@ export const ERRORS = {
   SHUTTING_DOWN: e('capacity', 503, GRPC.UNAVAILABLE, true, 'scorecar is shutting down; retry on another replica or later.'),
   // Configuration, found at start.
   CONFIG_INVALID: e('config', 400, GRPC.INVALID_ARGUMENT, false, 'The configuration is invalid; every problem is listed with its key path (exit code 78).'),
+  TLS_INVALID: e('config', 400, GRPC.INVALID_ARGUMENT, false, 'A TLS certificate, key or client CA file is missing, unreadable, not PEM, or the key does not match the certificate; at start it is listed under CONFIG_INVALID with its key path, on reload the new files are refused and the old ones keep serving.'),
   // Downstream services.
   DOWNSTREAM_UNAVAILABLE: e('downstream', 503, GRPC.UNAVAILABLE, true, 'The downstream OTLP endpoint cannot be reached.'),
   STORE_UNAVAILABLE: e('downstream', 503, GRPC.UNAVAILABLE, true, 'The shared store (PostgreSQL, storage.postgres.url) cannot be reached; admin writes are refused, assessments wait in a bounded buffer, replicas reconnect on their own.'),

@@ -182,12 +182,17 @@ archive: { commitIntervalMs: 200 }
     expect(await page.locator('table.traces tbody tr').count()).toBeGreaterThanOrEqual(traceIds.length);
     await audit('traces');
     await shot('traces');
-    await page.locator(`a[href="#/trace/${traceIds[0]}"]`).click();
+    // A trace whose content the GenAI view read (the verdict is true), so the page shows real inputs and outputs.
+    const byTrace = await Promise.all(traceIds.map((id) => sc.app.pipeline.store.byTrace(id)));
+    const shown = traceIds.find((_, i) => byTrace[i]!.some((a) => a.value === true));
+    expect(shown).toBeDefined();
+    await page.locator(`a[href="#/trace/${shown}"]`).click();
     await page.locator('.waterfall li.span').first().waitFor();
     // The assessment sits inside the span it was made on.
     const inline = page.locator('.waterfall li.span li.assessment[data-assessment="has_output"]');
     await inline.first().waitFor();
     expect(await inline.count()).toBe(1);
+    expect(await page.locator('.io section').nth(1).textContent()).not.toMatch(/^Outputs\s*null$/);
     await page.locator('.waterfall summary').first().click();
     await audit('trace');
     await shot('trace');

@@ -13,7 +13,7 @@ import { createLogger } from '../../src/util/index.ts';
 import { type CaptureServer, startHttpCapture } from '../support/capture.ts';
 import { scrape } from '../support/metrics.ts';
 import { OwnBroker, startWorker, uniqueTopic, type WorkerChild } from '../support/kafka.ts';
-import { downstreamIds, kafkaYaml, SCORERS, storeRows, topicIds } from '../support/kafka-assert.ts';
+import { expectExactlyOnce, kafkaYaml, SCORERS, storeRows } from '../support/kafka-assert.ts';
 import { expectedPairs, makeTraces, sendTraces } from '../support/kafka-traces.ts';
 import { startScorecar, type TestScorecar, waitFor } from '../support/scorecar.ts';
 
@@ -88,32 +88,7 @@ describe('kafka mode acceptance: worker killed, broker restarted, worker joining
 
     await sending;
     await waitFor(() => stored() >= expected.size, 300_000, `${expected.size} stored assessments`);
-    const admin = client.admin();
-    try {
-      await waitFor(
-        async () => (await admin.lag(names.workers, names.jobs)) === 0,
-        120_000,
-        'every job committed',
-      );
-      await waitFor(
-        async () => (await admin.lag(names.emitter, names.assessments)) === 0,
-        120_000,
-        'every assessment message committed',
-      );
-    } finally {
-      await admin.close();
-    }
-    await sc.app.whenIdle();
-
-    const rows = storeRows(dir);
-    expect(rows.ids).toHaveLength(expected.size);
-    expect(new Set(rows.pairs)).toEqual(expected);
-    await waitFor(() => downstreamIds(capture).length >= expected.size, 60_000, 'assessments downstream');
-    const down = downstreamIds(capture);
-    expect(down).toHaveLength(expected.size);
-    expect(new Set(down)).toEqual(new Set(rows.ids));
-    const onTopic = await topicIds(client, names.assessments, expected.size);
-    expect(new Set(onTopic)).toEqual(new Set(rows.ids));
+    const onTopic = await expectExactlyOnce({ client, names, app: sc.app, dir, capture, expected, timeoutMs: 120_000 });
     // Every job was published once; none was dropped, even with the broker away for a while.
     expect(await sc.metric('scorecar_kafka_jobs_total')).toBe(expected.size);
     expect(await sc.metric('scorecar_kafka_jobs_dropped_total')).toBe(0);

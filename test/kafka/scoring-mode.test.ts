@@ -9,7 +9,7 @@ import { createKafkaClient, type KafkaClient } from '../../src/kafka/index.ts';
 import { createLogger } from '../../src/util/index.ts';
 import { type CaptureServer, startHttpCapture } from '../support/capture.ts';
 import { sharedBroker, startWorker, uniqueTopic, type WorkerChild } from '../support/kafka.ts';
-import { downstreamIds, kafkaYaml, SCORERS, storeRows, topicIds } from '../support/kafka-assert.ts';
+import { expectExactlyOnce, kafkaYaml, SCORERS, storeRows } from '../support/kafka-assert.ts';
 import { expectedPairs, makeTraces, sendTraces } from '../support/kafka-traces.ts';
 import { startScorecar, type TestScorecar, waitFor } from '../support/scorecar.ts';
 
@@ -92,32 +92,7 @@ for (const clientKind of ['platformatic', 'kafkajs'] as const) {
         }
         throw e;
       }
-      await sc.app.whenIdle();
-      const admin = client.admin();
-      try {
-        await waitFor(
-          async () => (await admin.lag(names.workers, names.jobs)) === 0,
-          60_000,
-          'every job committed',
-        );
-        await waitFor(
-          async () => (await admin.lag(names.emitter, names.assessments)) === 0,
-          60_000,
-          'every assessment message committed',
-        );
-      } finally {
-        await admin.close();
-      }
-      await sc.app.whenIdle();
-      const rows = storeRows(dir);
-      expect(new Set(rows.pairs)).toEqual(expected);
-      expect(rows.ids).toHaveLength(expected.size);
-      await waitFor(() => downstreamIds(capture).length >= expected.size, 30_000, 'assessments downstream');
-      const down = downstreamIds(capture);
-      expect(down).toHaveLength(expected.size);
-      expect(new Set(down)).toEqual(new Set(rows.ids));
-      const onTopic = await topicIds(client, names.assessments, expected.size);
-      expect(new Set(onTopic)).toEqual(new Set(rows.ids));
+      await expectExactlyOnce({ client, names, app: sc.app, dir, capture, expected, timeoutMs: 60_000 });
       expect(
         await sc.metric('scorecar_kafka_jobs_total', { experiment: 'kafka-e2e', scorer: 'answer_length' }),
       ).toBe(N);

@@ -1,6 +1,7 @@
 // What the Kafka tests check, and the config they share: the store's rows, the assessments
 // received downstream, every assessment id on a topic, and the kafka-mode YAML.
 import { DatabaseSync } from 'node:sqlite';
+import { expect } from 'vitest';
 import type { KafkaClient } from '../../src/kafka/index.ts';
 import { protobufToJson } from '../../src/wire/index.ts';
 import type { CaptureServer } from './capture.ts';
@@ -58,6 +59,46 @@ export async function topicIds(client: KafkaClient, topic: string, atLeast: numb
     await running;
   }
   return ids;
+}
+
+/**
+ * Kafka mode's outcome, exactly once in effect: once both groups have committed everything
+ * (jobs read by the workers, assessment messages read by the emitter), the store holds each
+ * expected (trace, scorer) pair once, and downstream and the assessments topic carry exactly the
+ * store's ids (downstream with no repeat). Returns the topic's ids, with the repeats it may carry.
+ */
+export async function expectExactlyOnce(o: {
+  client: KafkaClient;
+  names: { jobs: string; assessments: string; workers: string; emitter: string };
+  app: { whenIdle(): Promise<void> };
+  dir: string;
+  capture: CaptureServer;
+  expected: ReadonlySet<string>;
+  timeoutMs: number;
+}): Promise<string[]> {
+  await o.app.whenIdle();
+  const admin = o.client.admin();
+  try {
+    await waitFor(async () => (await admin.lag(o.names.workers, o.names.jobs)) === 0, o.timeoutMs, 'every job committed');
+    await waitFor(
+      async () => (await admin.lag(o.names.emitter, o.names.assessments)) === 0,
+      o.timeoutMs,
+      'every assessment message committed',
+    );
+  } finally {
+    await admin.close();
+  }
+  await o.app.whenIdle();
+  const rows = storeRows(o.dir);
+  expect(new Set(rows.pairs)).toEqual(o.expected);
+  expect(rows.ids).toHaveLength(o.expected.size);
+  await waitFor(() => downstreamIds(o.capture).length >= o.expected.size, o.timeoutMs, 'assessments downstream');
+  const down = downstreamIds(o.capture);
+  expect(down).toHaveLength(o.expected.size);
+  expect(new Set(down)).toEqual(new Set(rows.ids));
+  const onTopic = await topicIds(o.client, o.names.assessments, o.expected.size);
+  expect(new Set(onTopic)).toEqual(new Set(rows.ids));
+  return onTopic;
 }
 
 export function kafkaYaml(o: {

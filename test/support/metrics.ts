@@ -7,6 +7,11 @@ export async function scrape(
   labels: Record<string, string> = {},
 ): Promise<number> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  return sumMetric(text, name, labels);
+}
+
+/** Sums a metric family of a Prometheus text page (e.g. MetricsRegistry.render()), filtered by labels. */
+export function sumMetric(text: string, name: string, labels: Record<string, string> = {}): number {
   let sum = 0;
   for (const line of text.split('\n')) {
     const m = /^([^{ ]+)(?:\{([^}]*)\})? (.+)$/.exec(line);

@@ -6,7 +6,7 @@ import { Scorecar, type ScorecarOptions } from '../../src/app.ts';
 import type { CompleteTrace } from '../../src/assembly/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/util/log.ts';
-import { scrape } from './metrics.ts';
+import { scrape, sumMetric } from './metrics.ts';
 
 export interface TestScorecar {
   app: Scorecar;
@@ -58,15 +58,17 @@ export async function startScorecar(
     onTrace,
   });
   const ep = await app.start();
-  const adminUrl = `http://127.0.0.1:${ep.admin}`;
+  const adminTls = config.admin.tls !== undefined;
+  const adminUrl = `${adminTls ? 'https' : 'http'}://127.0.0.1:${ep.admin}`;
   return {
     app,
-    httpUrl: `http://127.0.0.1:${ep.http}`,
+    httpUrl: `${config.receivers.otlp.http.tls ? 'https' : 'http'}://127.0.0.1:${ep.http}`,
     grpcUrl: `127.0.0.1:${ep.grpc}`,
     adminUrl,
     traces,
     stop: () => app.stop(5_000),
-    metric: (name, labels = {}) => scrape(adminUrl, name, labels),
+    // An https admin port is signed by the test's own CA: read the registry in-process instead.
+    metric: async (name, labels = {}) => (adminTls ? sumMetric(app.metrics.render(), name, labels) : scrape(adminUrl, name, labels)),
   };
 }
 

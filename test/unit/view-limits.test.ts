@@ -390,7 +390,7 @@ function codeScorer(experimentId: string, name: string, source: string, filter?:
   };
 }
 
-function selector(scorers: ActiveScorer[], opts: { viewWorkers?: number; viewLimits?: ViewLimits } = {}) {
+function selector(scorers: ActiveScorer[], opts: { viewWorkers?: number; viewLimits?: ViewLimits; viewInlineMaxBytes?: number } = {}) {
   const byExp = new Map<string, ActiveScorer[]>();
   for (const s of scorers) byExp.set(s.experimentId, [...(byExp.get(s.experimentId) ?? []), s]);
   const out = new Sink<SelectedJob>();
@@ -468,6 +468,32 @@ describe('the selection stage with view limits', () => {
     // On the event loop the whole view is one turn's work; on a worker the loop is free meanwhile.
     expect(await turnsUntilBuilt(0)).toBe(1);
     expect(await turnsUntilBuilt(1)).toBeGreaterThan(20);
+  });
+
+  it('with view workers, small traces get their view on the event loop in slices, big ones on a worker', async () => {
+    const { sel, out, metric } = selector([codeScorer('svc', 's', '(ctx) => 1')], { viewWorkers: 1, viewInlineMaxBytes: 4096 });
+    const rootId = randomBytes(8);
+    const big = traceOf(
+      Array.from({ length: 200 }, (_, i) => ({
+        spanId: i === 0 ? rootId : randomBytes(8),
+        ...(i === 0 ? {} : { parentSpanId: rootId }),
+        name: `s${i}`,
+        attributes: attrs(5),
+      })),
+    );
+    expect(big.wireBytes).toBeGreaterThan(4096);
+    const small = Array.from({ length: 300 }, () => traceOf([{ spanId: randomBytes(8), name: 'root', attributes: attrs(3) }]));
+    expect(small.every((t) => t.wireBytes <= 4096)).toBe(true);
+    // Big ones before, among and after the small ones: queue order is kept per path.
+    for (const t of [big, ...small.slice(0, 150), { ...big, traceId: 'b'.repeat(32) }, ...small.slice(150)]) sel.consume(t);
+    await sel.whenIdle();
+    expect(out.items).toHaveLength(302);
+    expect(out.items.filter((j) => j.view.spans.length === 200)).toHaveLength(2);
+    expect(metric('scorecar_sampler_views_built_total', { where: 'event_loop' })).toBe(300);
+    expect(metric('scorecar_sampler_views_built_total', { where: 'worker' })).toBe(2);
+    expect(sel.depth).toBe(0);
+    expect(sel.bytes).toBe(0);
+    await sel.shutdown(Date.now() + 10_000);
   });
 
   it('with view workers, a trace whose view cannot be built is counted, and shutdown drops what is left (counted)', async () => {

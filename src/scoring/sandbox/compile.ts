@@ -10,6 +10,7 @@
 // shown to be wrong. QuickJS is loaded on first use, so importing this module costs nothing.
 import type { QuickJSWASMModule } from 'quickjs-emscripten';
 import { ScorecarError } from '../../util/index.ts';
+import { threadCpuMs } from './thread-clock.ts';
 
 const CHECK_MEMORY_BYTES = 16 * 1024 * 1024;
 /** CPU time one check may use. Evaluating a function expression takes microseconds. */
@@ -34,11 +35,6 @@ function quickjs(): Promise<QuickJSWASMModule> {
   return loading;
 }
 
-/** CPU time of the calling thread, in milliseconds. */
-function threadCpuMs(): number {
-  const u = process.threadCpuUsage();
-  return (u.user + u.system) / 1000;
-}
 
 /** The expression the sandbox evaluates for a source (a trailing semicolon is tolerated). */
 export function wrapSource(source: string): string {

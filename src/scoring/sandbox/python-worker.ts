@@ -25,30 +25,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadPyodide, type PyodideInterface } from 'pyodide';
+import { raceWallClock, threadCpuMs } from './thread-clock.ts';
 import type { WorkerInit, WorkerJob, WorkerReady, WorkerReply, WorkerResult } from './worker.ts';
 
 const init = (workerData ?? {}) as Partial<WorkerInit>;
 const port = parentPort;
 if (!port) throw new Error('python-worker.ts runs as a worker thread');
 
-function threadCpuMs(): number {
-  const u = process.threadCpuUsage();
-  return (u.user + u.system) / 1000;
-}
 
-if (init.wallClockStepMs) {
-  // Tests: a thread so descheduled that every wall-clock reading jumps (see WorkerInit).
-  const step = init.wallClockStepMs;
-  const perfNow = performance.now.bind(performance);
-  const wallNow = Date.now.bind(Date);
-  let skew = 0;
-  const later = (): number => {
-    skew += step;
-    return skew;
-  };
-  performance.now = () => perfNow() + later();
-  Date.now = () => wallNow() + later();
-}
+// Tests: a thread so descheduled that every wall-clock reading jumps (see WorkerInit).
+if (init.wallClockStepMs) raceWallClock(init.wallClockStepMs);
 
 // WebAssembly is a global of every Node thread; the project's TypeScript lib has no typings for it.
 interface WasmMemory {

@@ -7,8 +7,8 @@
 // thread may be descheduled for long stretches, and a scorer must not be stopped for time it
 // did not use (compile.ts checks sources the same way).
 //
-// Runs under Node's type stripping (no imports from the rest of the project, so the worker
-// starts fast and a broken sibling module cannot take it down).
+// Runs under Node's type stripping (no imports from the rest of the project but the leaf
+// thread-clock.ts, so the worker starts fast and a broken sibling module cannot take it down).
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   newQuickJSWASMModuleFromVariant,
@@ -17,6 +17,7 @@ import {
   type QuickJSHandle,
   RELEASE_SYNC,
 } from 'quickjs-emscripten';
+import { raceWallClock, threadCpuMs } from './thread-clock.ts';
 
 /** Sent once, when the worker can take jobs. */
 export interface WorkerReady {
@@ -107,18 +108,7 @@ const MAX_PAGES = 32_768; // 2 GiB, the build's ceiling
 // hard cap: the module's base plus twice the heap limit. Past it, allocations fail inside
 // QuickJS and surface as "out of memory" like any other.
 const init = (workerData ?? {}) as Partial<WorkerInit>;
-if (init.wallClockStepMs) {
-  const step = init.wallClockStepMs;
-  const wallNow = Date.now.bind(Date);
-  const perfNow = performance.now.bind(performance);
-  let skew = 0;
-  const later = (): number => {
-    skew += step;
-    return skew;
-  };
-  Date.now = () => wallNow() + later();
-  performance.now = () => perfNow() + later();
-}
+if (init.wallClockStepMs) raceWallClock(init.wallClockStepMs);
 const capPages = Math.min(
   MAX_PAGES,
   INITIAL_PAGES + Math.ceil((2 * (init.memoryBytes ?? 64 * 1024 * 1024)) / WASM_PAGE),
@@ -136,17 +126,6 @@ const QuickJS = await newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, {
 // Wasm memory only grows. A job that grew it by more than half its heap limit gets the worker
 // recycled, so a burst of allocation does not stay resident in every worker for good.
 const baselineWasmBytes = QuickJS.getWasmMemory().buffer.byteLength;
-
-/**
- * CPU time this thread has used, in ms: the clock of the per-call limit. QuickJS calls the
- * interrupt handler about every 0.2 ms of scorer execution (measured: ~5,200 calls per second
- * of a busy loop) and one reading costs about 0.2 µs, so reading it on every call costs ~0.1%:
- * no need to sample only every Nth call.
- */
-function threadCpuMs(): number {
-  const u = process.threadCpuUsage();
-  return (u.user + u.system) / 1000;
-}
 
 /**
  * The thread's CPU time at its last message to the host. A job's budget counts from there, not

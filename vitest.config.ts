@@ -3,9 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Makes the directory where the run's one Kafka broker lives (started by the first test file
-    // that needs it) and stops that broker at the end.
-    globalSetup: ['test/support/kafka-global.ts'],
+    // Make the directories where the run's one Kafka broker and one PostgreSQL server live
+    // (each started by the first test file that needs it) and stop them at the end.
+    globalSetup: ['test/support/kafka-global.ts', 'test/support/postgres-global.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

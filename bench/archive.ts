@@ -230,7 +230,7 @@ async function time(fn: () => Promise<unknown>): Promise<[number, number]> {
 export async function searchLatency(): Promise<SearchResult> {
   const { path, endUs } = await millionRowTable();
   const reader = new TraceArchiveReader(path, 'chat-app');
-  const none = () => [];
+  const none = async () => [];
   let hour = 0;
   let day = 0;
   const endMs = endUs / 1000;

@@ -125,7 +125,8 @@ export class Scorecar {
       registry: pipeline.registry,
       metrics: this.metrics,
       logger: this.log.child({ component: 'admin' }),
-      ready: () => this.ready,
+      // Shared store: not ready while PostgreSQL cannot be reached (storage.postgres.requiredForReadiness).
+      ready: () => this.ready && pipeline.storeReady(),
       health: () => ({
         ok: !this.stopping,
         checks: { receivers: this.ready ? 'listening' : 'not listening', ...pipeline.checks() },

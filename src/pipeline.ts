@@ -55,8 +55,8 @@
 // and the emitter's assessments through a listener; the assembler buffers a trace when the
 // selection stage OR the archive wants it.
 import { readFileSync } from 'node:fs';
-import { Archiver, BackfillManager, backfillEmitter } from './archive/index.ts';
-import { AssessmentEmitter, type AssessmentListener, type EmitItem, SqliteAssessmentStore } from './assessments/index.ts';
+import { Archiver, BackfillManager, backfillEmitter, PostgresBackfillStore } from './archive/index.ts';
+import { AssessmentEmitter, type AssessmentListener, type AssessmentStore, type EmitItem, PostgresAssessmentStore, SqliteAssessmentStore } from './assessments/index.ts';
 import { Assembler, type CompleteTrace, type TraceInterest } from './assembly/index.ts';
 import { type Component, type Consumer, fanout, Lifecycle } from './component/index.ts';
 import type { Config } from './config/index.ts';
@@ -76,10 +76,12 @@ import {
   type TopicSpec,
 } from './kafka/index.ts';
 import { MemoryBudget, OtlpGrpcReceiver, OtlpHttpReceiver, OtlpIngest } from './receivers/index.ts';
-import { openSqliteRegistry, type Registry } from './registry/index.ts';
+import { PostgresDatabase } from './postgres/index.ts';
+import { openSqliteRegistry, PostgresRegistryStore, Registry } from './registry/index.ts';
 import {
   createScorerRunner,
   JudgeBudgets,
+  PostgresBudgetLedger,
   type ScorerRunner,
   ScoringEngine,
   validateScorerDefinition,
@@ -190,7 +192,9 @@ export class Pipeline implements Component {
   readonly metrics: MetricsRegistry;
   readonly budget: MemoryBudget;
   readonly registry: Registry;
-  readonly store: SqliteAssessmentStore;
+  readonly store: AssessmentStore;
+  /** storage.postgres.url: the database every store of this process shares with the other replicas. */
+  readonly shared: SharedStores | undefined;
   readonly runner: ScorerRunner;
   readonly emitter: AssessmentEmitter;
   readonly engine: ScoringEngine;
@@ -222,12 +226,26 @@ export class Pipeline implements Component {
   static async create(config: Config, opts: PipelineOptions = {}): Promise<Pipeline> {
     const log = opts.logger ?? createLogger(config.logging);
     const metrics = opts.metrics ?? new MetricsRegistry();
-    const registry = await openSqliteRegistry({
-      dir: config.storage.dir,
-      logger: log.child({ component: 'registry' }),
-      metrics,
-      validateDefinition: validateScorerDefinition,
-    });
+    const shared = config.storage.postgres.url ? await openShared(config, log, metrics) : undefined;
+    let registry: Registry;
+    try {
+      registry = shared
+        ? await Registry.open({
+            store: shared.registry,
+            logger: log.child({ component: 'registry' }),
+            metrics,
+            validateDefinition: validateScorerDefinition,
+          })
+        : await openSqliteRegistry({
+            dir: config.storage.dir,
+            logger: log.child({ component: 'registry' }),
+            metrics,
+            validateDefinition: validateScorerDefinition,
+          });
+    } catch (e) {
+      await shared?.db.close();
+      throw e;
+    }
     try {
       const results = await registry.reconcile(config.scorers);
       for (const r of results) {
@@ -240,9 +258,10 @@ export class Pipeline implements Component {
         });
       }
       const kafka = usesKafka(config) ? await kafkaClientFor(config, log) : undefined;
-      return new Pipeline(config, registry, { ...opts, logger: log, metrics, kafka });
+      return new Pipeline(config, registry, { ...opts, logger: log, metrics, kafka, shared });
     } catch (e) {
       await registry.close();
+      await shared?.db.close();
       throw e;
     }
   }
@@ -250,7 +269,7 @@ export class Pipeline implements Component {
   private constructor(
     config: Config,
     registry: Registry,
-    opts: PipelineOptions & { logger: Logger; metrics: MetricsRegistry; kafka: KafkaClient | undefined },
+    opts: PipelineOptions & { logger: Logger; metrics: MetricsRegistry; kafka: KafkaClient | undefined; shared: SharedStores | undefined },
   ) {
     this.config = config;
     this.registry = registry;
@@ -260,7 +279,8 @@ export class Pipeline implements Component {
     const sc = config.scoring;
 
     // emit <- score <- select <- assemble <- (forward, receive): built from the end back.
-    this.store = new SqliteAssessmentStore({ dir: config.storage.dir });
+    this.shared = opts.shared;
+    this.store = opts.shared?.assessments ?? new SqliteAssessmentStore({ dir: config.storage.dir });
     this.forwarder = new OtlpForwarder(config.exporters.otlp, metrics, log.child({ component: 'exporter' }), undefined, {
       storageDir: config.storage.dir,
     });
@@ -328,7 +348,11 @@ export class Pipeline implements Component {
     });
     const emit: Consumer<readonly EmitItem[]> = this.emitter;
     // One set of daily judge budgets for live scoring and backfills.
-    const budgets = new JudgeBudgets(sc.budgets, this.store);
+    // Shared store: usage and reservations in PostgreSQL, one budget for every replica.
+    const budgets = new JudgeBudgets(sc.budgets, this.store, Date.now, {
+      ledger: opts.shared?.ledger,
+      onError: (e) => scoringLog.warn('judge budget usage not recorded', { err: e }),
+    });
     const judgeConcurrency = (uri: string): number => {
       const parsed = parseModelUri(uri);
       return (parsed.ok ? sc.providers[parsed.value.provider]?.concurrency : undefined) ?? sc.concurrency;
@@ -371,6 +395,7 @@ export class Pipeline implements Component {
       },
       assessedBy: (exp, scorer, version, ids) => this.store.tracesAssessedBy(scorer, version, exp, ids),
       flushAssessments: () => this.emitter.flush(),
+      store: opts.shared?.backfills,
       engine: this.backfillEngine,
       metrics,
       log: log.child({ component: 'backfill' }),
@@ -533,6 +558,8 @@ export class Pipeline implements Component {
 
     // Start order, sinks first; shutdown runs it backwards (receivers first, stores last).
     this.lifecycle = new Lifecycle([
+      // Closed last: every store of this process uses it.
+      ...(opts.shared ? [closing(() => opts.shared!.db.close())] : []),
       closing(() => this.registry.close()),
       closing(() => this.store.close()),
       closing(() => this.runner.close()),
@@ -578,7 +605,7 @@ export class Pipeline implements Component {
       await this.selector.whenIdle();
       await this.engine.whenIdle();
       await this.backfillEngine.whenIdle();
-      this.emitter.flush();
+      await this.emitter.flush();
       if (
         this.assembler.traceCount === 0 &&
         this.selector.depth === 0 &&
@@ -599,9 +626,19 @@ export class Pipeline implements Component {
     return { grpc: this.grpcReceiver?.address()?.port, http: this.httpReceiver?.address()?.port };
   }
 
+  /**
+   * Whether the stores can be reached (/readyz): always with SQLite; with PostgreSQL, as of the
+   * last round trip (probed every 2 s when idle), unless storage.postgres.requiredForReadiness is off.
+   */
+  storeReady(): boolean {
+    if (!this.shared || !this.config.storage.postgres.requiredForReadiness) return true;
+    return this.shared.db.connected();
+  }
+
   /** What /healthz reports about the data path. */
   checks(): Record<string, unknown> {
     return {
+      store: this.shared ? { ...this.shared.db.status(), pendingAssessments: this.emitter.unstoredCount } : { kind: 'sqlite', dir: this.config.storage.dir },
       exportQueueBytes: this.forwarder.queuedBytes(),
       bufferedTraces: this.assembler.traceCount,
       tracesWaitingForView: this.selector.depth,
@@ -611,5 +648,45 @@ export class Pipeline implements Component {
       archiveBufferBytes: this.archiver.bytes,
       memoryBudgetUsedBytes: this.budget.used(),
     };
+  }
+}
+
+/** The PostgreSQL-backed stores of storage.postgres (one database, one pool, per process). */
+export interface SharedStores {
+  db: PostgresDatabase;
+  registry: PostgresRegistryStore;
+  assessments: PostgresAssessmentStore;
+  backfills: PostgresBackfillStore;
+  ledger: PostgresBudgetLedger;
+}
+
+/** Connects and migrates (each store's migrations under the database's advisory lock). */
+async function openShared(config: Config, log: Logger, metrics: MetricsRegistry): Promise<SharedStores> {
+  const pgc = config.storage.postgres;
+  const db = await PostgresDatabase.open({
+    url: pgc.url,
+    schema: pgc.schema,
+    poolSize: pgc.poolSize,
+    connectTimeoutMs: pgc.connectTimeoutMs,
+    statementTimeoutMs: pgc.statementTimeoutMs,
+    applicationName: `scorecar-${VERSION}`,
+    logger: log.child({ component: 'postgres' }),
+    metrics,
+  });
+  try {
+    const stores: SharedStores = {
+      db,
+      registry: await PostgresRegistryStore.open(db),
+      assessments: await PostgresAssessmentStore.open(db),
+      backfills: await PostgresBackfillStore.open(db),
+      // A reservation outlives any judge call with its retries.
+      ledger: await PostgresBudgetLedger.open(db, Math.max(60_000, config.scoring.timeoutMs * 4)),
+    };
+    db.startProbe();
+    log.info('shared store: PostgreSQL', db.status());
+    return stores;
+  } catch (e) {
+    await db.close();
+    throw e;
   }
 }

@@ -9,8 +9,8 @@ import { type JsonSchema, schemaRef } from './schemas.ts';
 /** What the routes need of the backfill manager (src/archive BackfillManager). */
 export interface BackfillService {
   create(experimentId: string, req: BackfillRequest): Promise<BackfillJob>;
-  get(jobId: string): BackfillJob;
-  list(experimentId: string): BackfillJob[];
+  get(jobId: string): Promise<BackfillJob>;
+  list(experimentId: string): Promise<BackfillJob[]>;
   cancel(jobId: string): Promise<BackfillJob>;
 }
 
@@ -114,7 +114,7 @@ export function backfillRoutes(backfills: BackfillService): AdminRoute[] {
       responses: {
         '200': { description: 'Backfills', schema: { type: 'object', required: ['backfills'], properties: { backfills: { type: 'array', items: BACKFILL_SCHEMA } } } },
       },
-      handler: (req) => ({ status: 200, body: { backfills: backfills.list(req.params.exp!) } }),
+      handler: async (req) => ({ status: 200, body: { backfills: await backfills.list(req.params.exp!) } }),
     }),
     defineRoute({
       method: 'GET',
@@ -123,7 +123,7 @@ export function backfillRoutes(backfills: BackfillService): AdminRoute[] {
       summary: 'A backfill: state, progress (scanned, selected, skipped, scored, errors) and ETA',
       tags,
       responses: { '200': { description: 'The job', schema: BACKFILL_SCHEMA } },
-      handler: (req) => ({ status: 200, body: backfills.get(req.params.jobId!) }),
+      handler: async (req) => ({ status: 200, body: await backfills.get(req.params.jobId!) }),
     }),
     defineRoute({
       method: 'POST',

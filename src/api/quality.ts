@@ -24,11 +24,11 @@ import { type AdminRoute, defineRoute } from './routes.ts';
 import { type JsonSchema, schemaRef } from './schemas.ts';
 import { ASSESSMENT_SCHEMA } from './traces.ts';
 
-/** What the routes read of the assessment store (src/assessments SqliteAssessmentStore). */
+/** What the routes read of the assessment store (src/assessments AssessmentStore). */
 export interface QualityStore {
-  recent(experimentId: string, q: RecentQuery): Assessment[];
-  aggregate(experimentId: string, q: AggregateQuery): AggregateRow[];
-  byTrace(traceId: string): Assessment[];
+  recent(experimentId: string, q: RecentQuery): Promise<Assessment[]>;
+  aggregate(experimentId: string, q: AggregateQuery): Promise<AggregateRow[]>;
+  byTrace(traceId: string): Promise<Assessment[]>;
 }
 
 /** What the dry run needs of the archive (src/archive Archiver). */
@@ -36,7 +36,7 @@ export interface DryRunArchive {
   search(
     experimentId: string,
     q: SearchQuery,
-    assessmentsOf: (traceId: string) => Assessment[],
+    assessmentsOf: (traceId: string) => Promise<Assessment[]>,
   ): Promise<{ traces: TraceInfo[]; nextPageToken?: string }>;
   getTrace(traceId: string): Promise<ArchivedTrace | undefined>;
 }
@@ -362,10 +362,10 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
           },
         },
       },
-      handler: (req) => ({
+      handler: async (req) => ({
         status: 200,
         body: {
-          assessments: d.store.recent(req.params.exp!, {
+          assessments: await d.store.recent(req.params.exp!, {
             scorer: req.query.scorer,
             limit: req.query.maxResults === undefined ? 20 : Number(req.query.maxResults),
           }),
@@ -389,7 +389,7 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
       responses: {
         '200': { description: 'Series by scorer version and assessment name', schema: QUALITY_SCHEMA },
       },
-      handler: (req) => {
+      handler: async (req) => {
         const q = req.query;
         // Whole seconds: buckets start at startTime (in seconds) plus multiples of step.
         const end = Math.ceil((timeOf(q.endTime, 'endTime') ?? now()) / 1000) * 1000;
@@ -410,7 +410,7 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
             },
           );
         }
-        const rows = d.store.aggregate(req.params.exp!, {
+        const rows = await d.store.aggregate(req.params.exp!, {
           scorer: q.scorer,
           startIso: new Date(start).toISOString(),
           endIso: new Date(end).toISOString(),
@@ -601,7 +601,7 @@ export function qualityRoutes(d: QualityDeps): AdminRoute[] {
         const archive = d.archive;
         let page: { traces: TraceInfo[] };
         try {
-          page = await archive.search(exp, { filter: b.filterString, maxResults: limit }, () => []);
+          page = await archive.search(exp, { filter: b.filterString, maxResults: limit }, async () => []);
         } catch (e) {
           if (e instanceof ScorecarError && e.code === 'NOT_FOUND') {
             throw new ScorecarError(

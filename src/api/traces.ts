@@ -49,7 +49,7 @@ export const ASSESSMENT_SCHEMA: JsonSchema = {
 
 /** What the trace routes need of the archive (src/archive Archiver). */
 export interface TraceArchiveService {
-  search(experimentId: string, q: SearchQuery, assessmentsOf: (traceId: string) => Assessment[]): Promise<{ traces: TraceInfo[]; nextPageToken?: string }>;
+  search(experimentId: string, q: SearchQuery, assessmentsOf: (traceId: string) => Promise<Assessment[]>): Promise<{ traces: TraceInfo[]; nextPageToken?: string }>;
   getTrace(traceId: string): Promise<ArchivedTrace | undefined>;
 }
 
@@ -187,7 +187,7 @@ export function traceRoutes(store: AssessmentStore, archive?: TraceArchiveServic
         const id = req.params.traceId!;
         if (!TRACE_ID.test(id)) throw new ScorecarError('INVALID_ARGUMENT', `traceId must be 32 hex characters, got '${id.slice(0, 64)}'`);
         const traceId = id.toLowerCase();
-        const assessments = store.byTrace(traceId);
+        const assessments = await store.byTrace(traceId);
         const archived = await archive?.getTrace(traceId);
         if (assessments.length === 0 && !archived) {
           throw new ScorecarError('NOT_FOUND', `no archived trace and no assessments for trace ${id}`, { details: { resource: 'trace' } });

@@ -175,7 +175,7 @@ export class Archiver implements Consumer<CompleteTrace>, TraceInterest, Compone
   search(
     experimentId: string,
     q: SearchQuery,
-    assessmentsOf: (traceId: string) => Assessment[],
+    assessmentsOf: (traceId: string) => Promise<Assessment[]>,
   ): Promise<{ traces: TraceInfo[]; nextPageToken?: string }> {
     const a = this.enabled.get(experimentId);
     if (!a) {

@@ -12,15 +12,15 @@
 // are emitted like live ones (store, OTLP, archive, metrics) with metadata scorecar.source =
 // backfill.
 //
-// Jobs are remembered in <storage.dir>/backfills.db with their frozen scorer versions, the list
-// of files they scan and a checkpoint (file index, row), saved once every job submitted up to it
-// has been scored. A restart resumes a running job from its checkpoint: at most the traces after
-// the last checkpoint are read again, and those scored already are skipped. One job runs per
-// experiment at a time (a second gets BACKFILL_RUNNING with the running job's id).
+// Jobs are remembered in a BackfillJobStore (backfill-store.ts: <storage.dir>/backfills.db, or
+// PostgreSQL shared by the replicas) with their frozen scorer versions, the list of files they
+// scan and a checkpoint (file index, row), saved once every job submitted up to it has been
+// scored. A restart resumes a running job from its checkpoint: at most the traces after the last
+// checkpoint are read again, and those scored already are skipped. One job runs per experiment at
+// a time (a second gets BACKFILL_RUNNING with the running job's id). With the shared store a job
+// is run by the replica that owns it (a lease renewed while it runs); a job whose owner stopped or
+// died is resumed by the next replica that starts (or claims it) and archives its experiment.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { EmitItem } from '../assessments/index.ts';
 import type { Component, Consumer } from '../component/index.ts';
 import type { BackfillConfig } from '../config/index.ts';
@@ -29,14 +29,12 @@ import { buildTraceView, type TraceView } from '../genai/index.ts';
 import { type CompiledFilter, compileFilter, inclusionProbability, isSelected, type SelectedJob } from '../select/index.ts';
 import { errorFields, errorMessage, type Logger, type MetricsRegistry, ScorecarError } from '../util/index.ts';
 import type { Archival } from './archiver.ts';
+import { type BackfillJobStore, type BackfillRow, type BackfillState, SqliteBackfillStore } from './backfill-store.ts';
 import { type RowSpan, traceFromRow } from './rows.ts';
 import { TraceArchiveReader } from './search.ts';
 
-export const BACKFILLS_FILE_NAME = 'backfills.db';
 /** The metadata key that marks a backfill's assessments. */
 export const SOURCE_METADATA = 'scorecar.source';
-
-export type BackfillState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface BackfillScorer {
   name: string;
@@ -84,12 +82,18 @@ export interface BackfillDeps {
   /** The latest version of a scorer with its current sampling (throws NOT_FOUND). */
   scorerOf(experimentId: string, name: string): Promise<{ version: number; definition: ScorerDefinition; sampleRate: number; filterString: string | null }>;
   /** Which of these traces already have an assessment of this scorer version. */
-  assessedBy(experimentId: string, scorer: string, version: number, traceIds: readonly string[]): Set<string>;
+  assessedBy(experimentId: string, scorer: string, version: number, traceIds: readonly string[]): Promise<Set<string>>;
   /**
    * Writes what the emitter buffers to the store now: a checkpoint is saved only once the
    * assessments before it are stored, or a crash right after it would lose them for good.
    */
-  flushAssessments(): void;
+  flushAssessments(): Promise<void>;
+  /** Where jobs are remembered (default: SQLite in storageDir). */
+  store?: BackfillJobStore | undefined;
+  /** This process, as the owner of the jobs it runs (shared store). */
+  owner?: string | undefined;
+  /** How long a job stays this process's without a heartbeat (shared store; default 60 s). */
+  leaseMs?: number | undefined;
   /** The backfill's scoring engine (budgets shared with live scoring). */
   engine: Consumer<SelectedJob> & { readonly depth: number; whenIdle(): Promise<void> };
   metrics: MetricsRegistry;
@@ -97,26 +101,7 @@ export interface BackfillDeps {
   now?: () => number;
 }
 
-interface Row {
-  job_id: string;
-  experiment_id: string;
-  state: BackfillState;
-  scorers_json: string;
-  start_ms: number;
-  end_ms: number;
-  files_json: string;
-  file_index: number;
-  row_index: number;
-  scanned: number;
-  total: number;
-  selected: number;
-  skipped: number;
-  scored: number;
-  errors: number;
-  error: string | null;
-  created_at: string;
-  updated_at: string;
-}
+type Row = BackfillRow;
 
 interface Running {
   jobId: string;
@@ -136,8 +121,10 @@ export interface BackfillRequest {
 
 export class BackfillManager implements Component {
   private readonly d: BackfillDeps;
-  private readonly db: DatabaseSync;
-  private readonly q: Record<'insert' | 'get' | 'list' | 'active' | 'progress' | 'state' | 'resumable', StatementSync>;
+  private readonly store: BackfillJobStore;
+  private readonly owner: string;
+  private readonly leaseMs: number;
+  private heartbeat: NodeJS.Timeout | undefined;
   private readonly running = new Map<string, Running>();
   /** Scoring jobs of each backfill in flight, keyed by job id: counted as they finish. */
   private readonly pending = new Map<string, { scored: number; errors: number; scanned: number }>();
@@ -150,32 +137,9 @@ export class BackfillManager implements Component {
   constructor(d: BackfillDeps) {
     this.d = d;
     this.now = d.now ?? Date.now;
-    mkdirSync(d.storageDir, { recursive: true });
-    this.db = new DatabaseSync(join(d.storageDir, BACKFILLS_FILE_NAME));
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS backfills (
-      job_id TEXT PRIMARY KEY, experiment_id TEXT NOT NULL, state TEXT NOT NULL, scorers_json TEXT NOT NULL,
-      start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, files_json TEXT NOT NULL,
-      file_index INTEGER NOT NULL DEFAULT 0, row_index INTEGER NOT NULL DEFAULT 0,
-      scanned INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL DEFAULT 0, selected INTEGER NOT NULL DEFAULT 0,
-      skipped INTEGER NOT NULL DEFAULT 0, scored INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
-      error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)`);
-    this.db.exec('CREATE INDEX IF NOT EXISTS backfills_experiment ON backfills (experiment_id, created_at)');
-    this.q = {
-      insert: this.db.prepare(
-        `INSERT INTO backfills (job_id, experiment_id, state, scorers_json, start_ms, end_ms, files_json, total, created_at, updated_at)
-         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      get: this.db.prepare('SELECT * FROM backfills WHERE job_id = ?'),
-      list: this.db.prepare('SELECT * FROM backfills WHERE experiment_id = ? ORDER BY created_at DESC, job_id'),
-      active: this.db.prepare("SELECT job_id FROM backfills WHERE experiment_id = ? AND state IN ('pending', 'running')"),
-      progress: this.db.prepare(
-        `UPDATE backfills SET file_index = ?, row_index = ?, scanned = ?, selected = ?, skipped = ?, scored = ?, errors = ?, updated_at = ?
-         WHERE job_id = ?`,
-      ),
-      state: this.db.prepare('UPDATE backfills SET state = ?, error = ?, updated_at = ? WHERE job_id = ?'),
-      resumable: this.db.prepare("SELECT job_id FROM backfills WHERE state IN ('pending', 'running') ORDER BY created_at"),
-    };
+    this.store = d.store ?? new SqliteBackfillStore(d.storageDir);
+    this.owner = d.owner ?? randomUUID();
+    this.leaseMs = d.leaseMs ?? 60_000;
     const metrics = d.metrics;
     this.m = {
       traces: metrics.counter('scorecar_backfill_traces_total', 'Archived traces read by backfills', ['experiment']),
@@ -188,25 +152,44 @@ export class BackfillManager implements Component {
     metrics.gauge('scorecar_backfills_running', 'Backfill jobs running', [], () => this.running.size);
   }
 
-  /** Resumes the jobs a previous run left pending or running. */
-  start(): void {
-    for (const r of this.q.resumable.all() as unknown as Array<{ job_id: string }>) {
-      const row = this.row(r.job_id);
-      if (row && !this.d.archivalOf(row.experiment_id)) {
-        this.setState(row.job_id, 'failed', `experiment ${row.experiment_id} is no longer archived`);
-        continue;
-      }
-      this.d.log.info('resuming backfill', { jobId: r.job_id });
-      this.launch(r.job_id);
+  /** Resumes the jobs a previous run (or, with the shared store, a stopped replica) left pending or running. */
+  async start(): Promise<void> {
+    await this.resume();
+    // Shared store: the lease of the jobs this process runs is renewed a few times per lease.
+    if (this.store.kind !== 'sqlite') {
+      this.heartbeat = setInterval(() => {
+        if (this.running.size === 0) return;
+        this.store.renew(this.owner, [...this.running.keys()], this.leaseMs).catch((e: unknown) => {
+          this.d.log.warn('backfill lease not renewed', { err: errorFields(e) });
+        });
+      }, Math.max(100, this.leaseMs / 3));
+      this.heartbeat.unref();
     }
   }
 
-  private row(jobId: string): Row | undefined {
-    return this.q.get.get(jobId) as unknown as Row | undefined;
+  /** Claims and runs the unfinished jobs nobody runs. */
+  async resume(): Promise<void> {
+    for (const jobId of await this.store.claimResumable(this.owner, this.leaseMs)) {
+      if (this.running.has(jobId)) continue;
+      const row = await this.row(jobId);
+      if (!row) continue;
+      if (!this.d.archivalOf(row.experiment_id)) {
+        // Shared store: another replica may archive it; only the embedded store gives up on it.
+        if (this.store.kind === 'sqlite') await this.setState(row.job_id, 'failed', `experiment ${row.experiment_id} is no longer archived`);
+        else await this.store.release(this.owner, [jobId]);
+        continue;
+      }
+      this.d.log.info('resuming backfill', { jobId });
+      this.launch(row);
+    }
   }
 
-  private setState(jobId: string, state: BackfillState, error: string | null = null): void {
-    this.q.state.run(state, error, new Date(this.now()).toISOString(), jobId);
+  private row(jobId: string): Promise<Row | undefined> {
+    return this.store.get(jobId);
+  }
+
+  private setState(jobId: string, state: BackfillState, error: string | null = null): Promise<void> {
+    return this.store.setState(jobId, state, error, new Date(this.now()).toISOString());
   }
 
   private view(row: Row): BackfillJob {
@@ -244,14 +227,14 @@ export class BackfillManager implements Component {
     };
   }
 
-  get(jobId: string): BackfillJob {
-    const row = this.row(jobId);
+  async get(jobId: string): Promise<BackfillJob> {
+    const row = await this.row(jobId);
     if (!row) throw new ScorecarError('NOT_FOUND', `no backfill ${jobId}`, { details: { resource: 'backfill' } });
     return this.view(row);
   }
 
-  list(experimentId: string): BackfillJob[] {
-    return (this.q.list.all(experimentId) as unknown as Row[]).map((r) => this.view(r));
+  async list(experimentId: string): Promise<BackfillJob[]> {
+    return (await this.store.list(experimentId)).map((r) => this.view(r));
   }
 
   /** Creates a job and starts it. */
@@ -261,7 +244,8 @@ export class BackfillManager implements Component {
     if (!archival) {
       throw new ScorecarError('FAILED_PRECONDITION', `experiment ${experimentId} is not archived: backfills read archived traces (POST /api/v1/experiments/{exp}/archival)`);
     }
-    const active = this.q.active.get(experimentId) as { job_id: string } | undefined;
+    // Checked first for the clearer error; the store's insert checks again, atomically.
+    const active = (await this.store.list(experimentId)).find((r) => r.state === 'pending' || r.state === 'running');
     if (active) {
       throw new ScorecarError('BACKFILL_RUNNING', `backfill ${active.job_id} of experiment ${experimentId} is running; wait for it or cancel it`, {
         details: { jobId: active.job_id },
@@ -290,31 +274,33 @@ export class BackfillManager implements Component {
     const files = await reader.rangeFiles(start * 1000, end * 1000);
     const jobId = `bf-${randomUUID()}`;
     const at = new Date(this.now()).toISOString();
-    this.q.insert.run(
-      jobId,
-      experimentId,
-      JSON.stringify(scorers),
-      start,
-      end,
-      JSON.stringify(files.map((f) => f.path)),
-      files.reduce((n, f) => n + f.rows, 0),
-      at,
-      at,
+    await this.store.insert(
+      {
+        jobId,
+        experimentId,
+        scorersJson: JSON.stringify(scorers),
+        startMs: start,
+        endMs: end,
+        filesJson: JSON.stringify(files.map((f) => f.path)),
+        total: files.reduce((n, f) => n + f.rows, 0),
+        at,
+      },
+      this.owner,
     );
     this.d.log.info('backfill created', { jobId, experiment: experimentId, scorers: scorers.map((s) => `${s.name}@${s.version}:${s.sampleRate}`).join(','), files: files.length });
-    this.launch(jobId);
+    this.launch((await this.row(jobId))!);
     return this.get(jobId);
   }
 
   /** Asks a job to stop; it stops after the scoring jobs it already submitted. */
   async cancel(jobId: string): Promise<BackfillJob> {
-    const row = this.row(jobId);
+    const row = await this.row(jobId);
     if (!row) throw new ScorecarError('NOT_FOUND', `no backfill ${jobId}`, { details: { resource: 'backfill' } });
     const run = this.running.get(jobId);
     if (run) {
       run.cancel = true;
       await run.done;
-    } else if (row.state === 'pending' || row.state === 'running') this.setState(jobId, 'cancelled');
+    } else if (row.state === 'pending' || row.state === 'running') await this.setState(jobId, 'cancelled');
     return this.get(jobId);
   }
 
@@ -333,13 +319,14 @@ export class BackfillManager implements Component {
     }
   }
 
-  private launch(jobId: string): void {
-    const run: Running = { jobId, cancel: false, done: Promise.resolve(), startedAt: this.now(), scannedAtStart: this.row(jobId)?.scanned ?? 0 };
+  private launch(row: Row): void {
+    const jobId = row.job_id;
+    const run: Running = { jobId, cancel: false, done: Promise.resolve(), startedAt: this.now(), scannedAtStart: row.scanned };
     this.running.set(jobId, run);
     run.done = this.execute(run)
-      .catch((e: unknown) => {
+      .catch(async (e: unknown) => {
         this.d.log.error('backfill failed', { jobId, err: errorFields(e) });
-        this.setState(jobId, 'failed', errorMessage(e));
+        await this.setState(jobId, 'failed', errorMessage(e)).catch((err: unknown) => this.d.log.error('backfill state not saved', { jobId, err: errorFields(err) }));
       })
       .finally(() => {
         this.running.delete(jobId);
@@ -350,11 +337,11 @@ export class BackfillManager implements Component {
   }
 
   private async execute(run: Running): Promise<void> {
-    const row = this.row(run.jobId)!;
+    const row = (await this.row(run.jobId))!;
     const exp = row.experiment_id;
     const archival = this.d.archivalOf(exp);
     if (!archival) throw new ScorecarError('FAILED_PRECONDITION', `experiment ${exp} is not archived`);
-    this.setState(run.jobId, 'running');
+    await this.setState(run.jobId, 'running');
     const scorers = JSON.parse(row.scorers_json) as BackfillScorer[];
     const filters: Array<CompiledFilter | null> = scorers.map((s) => (s.filterString ? compileFilter(s.filterString) : null));
     const files = JSON.parse(row.files_json) as string[];
@@ -368,10 +355,10 @@ export class BackfillManager implements Component {
     const checkpoint = async (fileIndex: number, rowIndex: number): Promise<void> => {
       // Only once what was submitted up to here is scored and stored: a resume never skips a trace.
       await this.d.engine.whenIdle();
-      this.d.flushAssessments();
+      await this.d.flushAssessments();
       counts.scored = live.scored;
       counts.errors = live.errors;
-      this.q.progress.run(fileIndex, rowIndex, counts.scanned, counts.selected, counts.skipped, counts.scored, counts.errors, new Date(this.now()).toISOString(), run.jobId);
+      await this.store.progress(run.jobId, { fileIndex, rowIndex, ...counts, at: new Date(this.now()).toISOString() });
     };
     for (let fi = row.file_index; fi < files.length; fi++) {
       const path = files[fi]!;
@@ -414,11 +401,11 @@ export class BackfillManager implements Component {
     await this.d.engine.whenIdle();
     counts.scored = live.scored;
     counts.errors = live.errors;
-    const final = this.row(run.jobId)!;
-    this.q.progress.run(final.file_index, final.row_index, counts.scanned, counts.selected, counts.skipped, counts.scored, counts.errors, new Date(this.now()).toISOString(), run.jobId);
+    const final = (await this.row(run.jobId))!;
+    await this.store.progress(run.jobId, { fileIndex: final.file_index, rowIndex: final.row_index, ...counts, at: new Date(this.now()).toISOString() });
     // A shutdown (or a refusing engine) leaves the job running: the next start resumes it.
     if ((this.closed || run.refused) && !run.cancel) return;
-    this.setState(run.jobId, run.cancel ? 'cancelled' : 'succeeded');
+    await this.setState(run.jobId, run.cancel ? 'cancelled' : 'succeeded');
     this.d.log.info('backfill finished', { jobId: run.jobId, state: run.cancel ? 'cancelled' : 'succeeded', ...counts });
   }
 
@@ -460,7 +447,7 @@ export class BackfillManager implements Component {
       }
       counts.selected += chosen.length;
       this.m.pairs.inc({ experiment: exp, scorer: s.name, outcome: 'selected' }, chosen.length);
-      const done = this.d.assessedBy(exp, s.name, s.version, chosen.map((c) => c.id));
+      const done = await this.d.assessedBy(exp, s.name, s.version, chosen.map((c) => c.id));
       const version: ScorerVersion = { experimentId: exp, name: s.name, version: s.version, definition: s.definition };
       for (const c of chosen) {
         if (done.has(c.id)) {
@@ -498,6 +485,8 @@ export class BackfillManager implements Component {
   async shutdown(deadlineMs: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.heartbeat);
+    const ids = [...this.running.keys()];
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all([...this.running.values()].map((r) => r.done)),
@@ -506,7 +495,9 @@ export class BackfillManager implements Component {
       }),
     ]);
     clearTimeout(timer);
-    if (this.running.size === 0 && this.db.isOpen) this.db.close();
+    // Stopped cleanly at a checkpoint: another replica (or the next start) may take them at once.
+    if (this.running.size === 0) await this.store.release(this.owner, ids).catch(() => undefined);
+    if (this.running.size === 0) await this.store.close();
   }
 }
 

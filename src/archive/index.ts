@@ -4,13 +4,21 @@
 export { type Archival, ARCHIVAL_FILE_NAME, Archiver, type ArchiverOptions, ROW_BYTES_PER_WIRE_BYTE } from './archiver.ts';
 export {
   BACKFILLS_FILE_NAME,
+  type BackfillJobStore,
+  type BackfillProgress,
+  type BackfillRow,
+  type BackfillState,
+  type NewBackfill,
+  PostgresBackfillStore,
+  SqliteBackfillStore,
+} from './backfill-store.ts';
+export {
   type BackfillDeps,
   backfillEmitter,
   type BackfillJob,
   BackfillManager,
   type BackfillRequest,
   type BackfillScorer,
-  type BackfillState,
   SOURCE_METADATA,
 } from './backfill.ts';
 export { type AddAction, DeltaTable, LOG_DIR, type MetaData, type Protocol, type RemoveAction, versionFileName } from './delta.ts';

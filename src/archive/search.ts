@@ -384,7 +384,7 @@ export class TraceArchiveReader {
    * A page of traces matching the query, in order, with the token of the next page (absent on
    * the last). `assessmentsOf` adds each result's assessments.
    */
-  async search(q: SearchQuery, assessmentsOf: (traceId: string) => Assessment[]): Promise<{ traces: TraceInfo[]; nextPageToken?: string }> {
+  async search(q: SearchQuery, assessmentsOf: (traceId: string) => Promise<Assessment[]>): Promise<{ traces: TraceInfo[]; nextPageToken?: string }> {
     const order = parseOrder(q.orderBy);
     const filterText = q.filter?.trim() ?? '';
     const filter = filterText === '' ? null : compileFilter(filterText);
@@ -449,7 +449,7 @@ export class TraceArchiveReader {
       const rows = await this.read(file, INFO_COLUMNS, lo, hi);
       for (const h of list) rowsOf.set(h, rows[h.row - lo]!);
     }
-    const traces = page.map((h) => ({ ...info(rowsOf.get(h)!), assessments: assessmentsOf(h.id) }));
+    const traces = await Promise.all(page.map(async (h) => ({ ...info(rowsOf.get(h)!), assessments: await assessmentsOf(h.id) })));
     const last = page[page.length - 1];
     return more && last
       ? { traces, nextPageToken: encodeToken(order, { v: last.v, id: last.id }, filterText, q.startTimeMs, q.endTimeMs) }

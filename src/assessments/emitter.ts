@@ -9,6 +9,12 @@
 // nowhere again — not downstream, not to listeners, not into the metrics; it is counted in
 // scorecar_assessments_duplicate_total. One batched store lookup per flush finds them.
 //
+// The store may be a network away (PostgreSQL, storage.postgres.url): flushes run one at a time
+// (a flush asked for while one runs follows it), and a batch the store could not take is kept in
+// a bounded retry buffer and written again on the next flushes (by id, so never twice) — a
+// database restart loses no assessment. Its ids count as emitted, so a retried job arriving
+// meanwhile is still recognised as a duplicate.
+//
 // Metric labels stay bounded whatever scorers return: the `label` of scorecar_assessments_total
 // is yes/no/true/false, a prompt judge's declared choice, `numeric`, `error`, or one of a few
 // distinct short string verdicts per scorer (`other` beyond); error codes outside the error
@@ -51,6 +57,8 @@ interface ScorerLabels {
 }
 
 const NONE: ReadonlySet<string> = new Set();
+/** Assessments kept for the store while it cannot be written (beyond: the oldest are dropped, counted). */
+export const MAX_UNSTORED = 100_000;
 
 function aggregateOf(values: number[], kind: Aggregation): number {
   const n = values.length;
@@ -94,6 +102,13 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
   /** Assessments not sent downstream since the export queue filled (one warning per burst). */
   private notSent = 0;
   private closed = false;
+  /** The flush in progress (flushes never overlap: the store may be asynchronous). */
+  private flushing: Promise<void> | undefined;
+  private flushAgain = false;
+  /** Emitted, not yet in the store (it failed): written again on the next flushes. */
+  private unstored: ScoredAssessment[] = [];
+  private readonly unstoredIds = new Set<string>();
+  private storeFailing = false;
 
   constructor(opts: { store?: AssessmentStore; otlp?: OtlpSink; metrics: MetricsRegistry; log: Logger; version: string; flushMs?: number }) {
     this.store = opts.store;
@@ -107,6 +122,7 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
       score: m.histogram('scorecar_assessment_score', 'Numeric assessment values (yes/no and booleans as 1/0)', [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1, 2, 5, 10, 100, 1000, 10_000, 100_000], ['experiment', 'scorer']),
       storeErrors: m.counter('scorecar_assessment_store_errors_total', 'Failed assessment store writes and lookups'),
       exportDropped: m.counter('scorecar_assessment_export_dropped_total', 'Assessments not sent downstream because the export queue was full'),
+      storeDropped: m.counter('scorecar_assessment_store_dropped_total', `Assessments never stored: the store failed while ${MAX_UNSTORED} were waiting for it`),
       duplicates: m.counter(
         'scorecar_assessments_duplicate_total',
         'Assessments not emitted again because the store already holds their id (a replayed trace, a retried job)',
@@ -121,12 +137,13 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
       return out;
     });
     void this.aggGauge;
+    m.gauge('scorecar_assessment_store_pending', 'Assessments emitted and waiting for the store (it failed; retried on every flush)', [], () => this.unstored.length);
     this.flushMs = opts.flushMs ?? 200;
   }
 
   start(): void {
     if (this.timer || this.closed) return;
-    this.timer = setInterval(() => this.flush(), this.flushMs);
+    this.timer = setInterval(() => void this.flush(), this.flushMs);
     this.timer.unref();
   }
 
@@ -140,7 +157,7 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
 
   emit(items: readonly EmitItem[]): void {
     for (const it of items) this.pending.push(it);
-    if (this.pending.length >= 500) this.flush();
+    if (this.pending.length >= 500) void this.flush();
   }
 
   /** The `label` of scorecar_assessments_total for an assessment (bounded per scorer). */
@@ -193,22 +210,24 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
    * The items of a batch emitted for the first time: not stored already (one lookup for the
    * batch) and not earlier in the batch. The others are counted as duplicates.
    */
-  private firstEmissions(items: readonly EmitItem[]): EmitItem[] {
+  private async firstEmissions(items: readonly EmitItem[]): Promise<EmitItem[]> {
     let stored: ReadonlySet<string> = NONE;
     if (this.store) {
       try {
-        stored = this.store.existing(items.map((it) => it.assessment.assessmentId));
+        stored = await this.store.existing(items.map((it) => it.assessment.assessmentId));
       } catch (e) {
         // Emitting a duplicate beats losing an assessment: without the lookup, all go out.
         this.m.storeErrors.inc();
-        this.log.error('cannot look up stored assessments; emitting the batch as new', { count: items.length, err: errorFields(e) });
+        // One line per failure streak (a database outage would otherwise log every flush).
+        if (!this.storeFailing) this.log.error('cannot look up stored assessments; emitting the batch as new', { count: items.length, err: errorFields(e) });
+        this.storeFailing = true;
       }
     }
     const seen = new Set<string>();
     const out: EmitItem[] = [];
     for (const it of items) {
       const a = it.assessment;
-      if (stored.has(a.assessmentId) || seen.has(a.assessmentId)) {
+      if (stored.has(a.assessmentId) || seen.has(a.assessmentId) || this.unstoredIds.has(a.assessmentId)) {
         this.m.duplicates.inc({ experiment: a.experimentId, scorer: a.scorer.name });
         continue;
       }
@@ -234,21 +253,39 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
     }
   }
 
-  /** Writes and sends everything pending now. */
-  flush(): void {
+  /**
+   * Writes and sends everything pending now. Resolves when it is done (stored, or kept for a
+   * retry when the store failed); a call while a flush runs is served by one more flush after it.
+   */
+  flush(): Promise<void> {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return this.flushing;
+    }
+    if (this.pending.length === 0 && this.unstored.length === 0) return Promise.resolve();
+    const run = (async () => {
+      try {
+        do {
+          this.flushAgain = false;
+          await this.flushOnce();
+        } while (this.flushAgain && this.pending.length > 0);
+      } finally {
+        this.flushing = undefined;
+      }
+    })();
+    this.flushing = run;
+    return run;
+  }
+
+  private async flushOnce(): Promise<void> {
+    // What the store could not take before goes first (its order is emission order).
+    if (this.unstored.length > 0 && this.store) await this.storeBatch(this.unstored.splice(0), true);
     if (this.pending.length === 0) return;
     const pending = this.pending;
     this.pending = [];
-    const batch = this.firstEmissions(pending);
+    const batch = await this.firstEmissions(pending);
     if (batch.length === 0) return;
-    if (this.store) {
-      try {
-        this.store.put(batch);
-      } catch (e) {
-        this.m.storeErrors.inc();
-        this.log.error('cannot store assessments', { count: batch.length, err: errorFields(e) });
-      }
-    }
+    if (this.store) await this.storeBatch(batch, false);
     for (const it of batch) this.record(it);
     if (this.otlp?.enabled) {
       const logs = this.otlp.enqueue('logs', encodeAssessmentLogs(batch, this.version), batch.length);
@@ -266,16 +303,46 @@ export class AssessmentEmitter implements Consumer<readonly EmitItem[]>, Compone
     }
   }
 
-  /** Writes and sends everything pending, then stops the flush timer. */
-  shutdown(_deadlineMs?: number): Promise<void> {
-    this.close();
-    return Promise.resolve();
+  /** One store write; on failure the batch waits in the bounded retry buffer. */
+  private async storeBatch(batch: ScoredAssessment[], retry: boolean): Promise<void> {
+    try {
+      await this.store!.put(batch);
+      if (retry) {
+        for (const it of batch) this.unstoredIds.delete(it.assessment.assessmentId);
+        this.log.info('assessments stored after the store came back', { count: batch.length });
+      }
+      this.storeFailing = false;
+    } catch (e) {
+      this.m.storeErrors.inc();
+      if (!this.storeFailing) this.log.error('cannot store assessments; kept for a retry on the next flushes', { count: batch.length, err: errorFields(e) });
+      this.storeFailing = true;
+      if (!retry) for (const it of batch) this.unstoredIds.add(it.assessment.assessmentId);
+      this.unstored = batch.concat(this.unstored);
+      const over = this.unstored.length - MAX_UNSTORED;
+      if (over > 0) {
+        for (const it of this.unstored.splice(0, over)) this.unstoredIds.delete(it.assessment.assessmentId);
+        this.m.storeDropped.inc(undefined, over);
+      }
+    }
   }
 
-  close(): void {
+  /** Writes and sends everything pending, then stops the flush timer. */
+  shutdown(_deadlineMs?: number): Promise<void> {
+    return this.close();
+  }
+
+  /** Assessments emitted but not in the store yet (it failed; they are retried). */
+  get unstoredCount(): number {
+    return this.unstored.length;
+  }
+
+  async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.flush();
+    await this.flush();
+    // One more flush picks up what arrived during the last one.
+    if (this.pending.length > 0) await this.flush();
+    if (this.unstored.length > 0) this.log.error('assessments never stored: the store failed until shutdown', { count: this.unstored.length });
   }
 }

@@ -1,5 +1,5 @@
 // Assessments: the model, deterministic ids, the store, OTLP encoding and the emitter.
-export { type AssessmentListener, AssessmentEmitter, type EmitItem, type OtlpSink } from './emitter.ts';
+export { type AssessmentListener, AssessmentEmitter, MAX_UNSTORED, type EmitItem, type OtlpSink } from './emitter.ts';
 export { assessmentId } from './id.ts';
 export {
   assessmentAttributes,
@@ -11,6 +11,7 @@ export {
   scoreLabel,
   scoreValue,
 } from './otlp.ts';
+export { PostgresAssessmentStore } from './postgres.ts';
 export {
   type AggregateQuery,
   type AggregateRow,

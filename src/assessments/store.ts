@@ -64,16 +64,33 @@ export interface AggregateRow {
   latencyMs: number | null;
 }
 
+/**
+ * The store contract, one for both implementations (SQLite embedded, PostgreSQL shared; the
+ * contract tests run against both). Asynchronous because the shared store is a network round
+ * trip; the SQLite store answers synchronously inside the promise, so the emitter's hot path
+ * pays a microtask, not a thread hop.
+ */
 export interface AssessmentStore {
-  /** Inserts or replaces by assessmentId; all in one transaction. */
-  put(batch: readonly ScoredAssessment[]): void;
+  /** 'sqlite' or 'postgres' (logs, /healthz). */
+  readonly kind: string;
+  /**
+   * Stores a batch in one transaction. Idempotent by assessmentId: an id stored already keeps
+   * its first row (a replayed trace, a retried job, another replica scoring the same trace).
+   */
+  put(batch: readonly ScoredAssessment[]): Promise<void>;
   /** Which of these assessment ids are stored already (one query for the whole list). */
-  existing(ids: readonly string[]): Set<string>;
-  byTrace(traceId: string): Assessment[];
+  existing(ids: readonly string[]): Promise<Set<string>>;
+  byTrace(traceId: string): Promise<Assessment[]>;
+  /** An experiment's newest assessments (optionally one scorer's), newest first. */
+  recent(experimentId: string, q: RecentQuery): Promise<Assessment[]>;
+  /** Sums per scorer version, assessment name and time bucket (see AggregateRow). */
+  aggregate(experimentId: string, q: AggregateQuery): Promise<AggregateRow[]>;
+  /** Which of these traces already have an assessment of this scorer version (backfills skip them). */
+  tracesAssessedBy(scorerName: string, scorerVersion: number, experimentId: string, traceIds: readonly string[]): Promise<Set<string>>;
   /** Judge token usage and cost of one experiment since a time (ISO-8601). */
-  usageSince(experimentId: string, sinceIso: string): UsageTotals;
-  count(): number;
-  close(): void;
+  usageSince(experimentId: string, sinceIso: string): Promise<UsageTotals>;
+  count(): Promise<number>;
+  close(): Promise<void>;
 }
 
 const MIGRATIONS: string[] = [
@@ -113,7 +130,7 @@ const BINARY = `(error_code IS NULL AND value_json IN ('true', 'false', '"yes"',
 // Inclusion weight: 1 / inclusion probability (a rate of 0 cannot select a trace; 1 guards it).
 const W = '(CASE WHEN sample_rate > 0 THEN 1.0 / sample_rate ELSE 1.0 END)';
 
-interface Row {
+export interface Row {
   assessment_id: string;
   trace_id: string;
   span_id: string;
@@ -133,6 +150,7 @@ interface Row {
 }
 
 export class SqliteAssessmentStore implements AssessmentStore {
+  readonly kind = 'sqlite';
   private readonly db: DatabaseSync;
   private readonly insert: StatementSync;
   private readonly selectTrace: StatementSync;
@@ -149,8 +167,10 @@ export class SqliteAssessmentStore implements AssessmentStore {
     this.db = new DatabaseSync(path);
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
     this.migrate();
+    // First write wins (as ON CONFLICT DO NOTHING in PostgreSQL): ids are deterministic, so a
+    // second row with the same id is the same verdict coming back.
     this.insert = this.db.prepare(
-      `INSERT OR REPLACE INTO assessments (assessment_id, trace_id, span_id, experiment_id, scorer_name, scorer_version,
+      `INSERT OR IGNORE INTO assessments (assessment_id, trace_id, span_id, experiment_id, scorer_name, scorer_version,
          name, source_type, source_id, value_json, rationale, error_code, error_message, metadata_json, sample_rate,
          input_tokens, output_tokens, cost, created_at, latency_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -199,7 +219,7 @@ export class SqliteAssessmentStore implements AssessmentStore {
    * Which of these traces already have an assessment of this scorer version (backfills skip
    * them: a re-run adds nothing, and a live + backfill overlap never scores twice).
    */
-  tracesAssessedBy(scorerName: string, scorerVersion: number, experimentId: string, traceIds: readonly string[]): Set<string> {
+  async tracesAssessedBy(scorerName: string, scorerVersion: number, experimentId: string, traceIds: readonly string[]): Promise<Set<string>> {
     if (traceIds.length === 0) return new Set();
     const rows = this.selectAssessedBy.all(JSON.stringify(traceIds), experimentId, scorerName, scorerVersion) as unknown as Array<{ id: string }>;
     return new Set(rows.map((r) => r.id));
@@ -221,7 +241,7 @@ export class SqliteAssessmentStore implements AssessmentStore {
     }
   }
 
-  put(batch: readonly ScoredAssessment[]): void {
+  async put(batch: readonly ScoredAssessment[]): Promise<void> {
     if (batch.length === 0) return;
     this.db.exec('BEGIN IMMEDIATE');
     try {
@@ -257,18 +277,18 @@ export class SqliteAssessmentStore implements AssessmentStore {
     }
   }
 
-  existing(ids: readonly string[]): Set<string> {
+  async existing(ids: readonly string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     const rows = this.selectExisting.all(JSON.stringify(ids)) as unknown as Array<{ id: string }>;
     return new Set(rows.map((r) => r.id));
   }
 
-  byTrace(traceId: string): Assessment[] {
+  async byTrace(traceId: string): Promise<Assessment[]> {
     return (this.selectTrace.all(traceId.toLowerCase()) as unknown as Row[]).map(fromRow);
   }
 
   /** An experiment's newest assessments (optionally one scorer's), newest first. */
-  recent(experimentId: string, q: RecentQuery): Assessment[] {
+  async recent(experimentId: string, q: RecentQuery): Promise<Assessment[]> {
     const rows =
       q.scorer === undefined
         ? this.selectRecent.all(experimentId, q.limit)
@@ -277,7 +297,7 @@ export class SqliteAssessmentStore implements AssessmentStore {
   }
 
   /** Sums per scorer version, assessment name and time bucket (see AggregateRow). */
-  aggregate(experimentId: string, q: AggregateQuery): AggregateRow[] {
+  async aggregate(experimentId: string, q: AggregateQuery): Promise<AggregateRow[]> {
     const step = Math.max(1, Math.floor(q.stepSeconds));
     return this.selectAggregate.all({
       exp: experimentId,
@@ -289,21 +309,21 @@ export class SqliteAssessmentStore implements AssessmentStore {
     }) as unknown as AggregateRow[];
   }
 
-  usageSince(experimentId: string, sinceIso: string): UsageTotals {
+  async usageSince(experimentId: string, sinceIso: string): Promise<UsageTotals> {
     const r = this.selectUsage.get(experimentId, sinceIso) as { i: number; o: number; c: number };
     return { inputTokens: r.i, outputTokens: r.o, cost: r.c };
   }
 
-  count(): number {
+  async count(): Promise<number> {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM assessments').get() as { n: number }).n;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.isOpen) this.db.close();
   }
 }
 
-function fromRow(r: Row): Assessment {
+export function fromRow(r: Row): Assessment {
   const a: Assessment = {
     assessmentId: r.assessment_id,
     name: r.name,

@@ -5,6 +5,8 @@
 // exit 0; a second signal exits at once.
 import { ConfigError } from '../config/index.ts';
 import { createKafkaClient, ScoringWorker } from '../kafka/index.ts';
+import { PostgresDatabase } from '../postgres/index.ts';
+import { PostgresBudgetLedger } from '../scoring/index.ts';
 import { createLogger, errorFields, MetricsRegistry } from '../util/index.ts';
 import { loadRunConfig, parseRunArgs } from './run-args.ts';
 
@@ -36,13 +38,28 @@ export async function runWorker(argv: string[]): Promise<number> {
     requestTimeoutMs: config.kafka.requestTimeoutMs,
     log: log.child({ component: 'kafka' }),
   });
-  const worker = new ScoringWorker({ config, client, metrics, log });
+  // storage.postgres: the workers count judge budgets with the sidecars, in the shared store.
+  const pgc = config.storage.postgres;
+  let db: PostgresDatabase | undefined;
+  let budgetLedger: PostgresBudgetLedger | undefined;
+  if (pgc.url) {
+    try {
+      db = await PostgresDatabase.open({ url: pgc.url, schema: pgc.schema, poolSize: pgc.poolSize, connectTimeoutMs: pgc.connectTimeoutMs, logger: log.child({ component: 'postgres' }), metrics });
+      budgetLedger = await PostgresBudgetLedger.open(db, Math.max(60_000, config.scoring.timeoutMs * 4));
+    } catch (e) {
+      log.error('cannot open the shared store', { err: errorFields(e) });
+      await db?.close();
+      return 1;
+    }
+  }
+  const worker = new ScoringWorker({ config, client, metrics, log, budgetLedger });
   try {
     if (config.kafka.worker.metricsEndpoint) await worker.listen(config.kafka.worker.metricsEndpoint);
     await worker.start();
   } catch (e) {
     log.error('cannot start the worker', { err: errorFields(e) });
     await worker.shutdown(Date.now() + 1000).catch(() => {});
+    await db?.close();
     return 1;
   }
   await new Promise<void>((resolve) => {
@@ -62,6 +79,7 @@ export async function runWorker(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  await db?.close();
   log.info('scorecar worker stopped');
   // A client library may keep a socket or timer alive past the shutdown deadline: exit anyway.
   setTimeout(() => process.exit(0), 1000).unref();

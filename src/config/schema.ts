@@ -385,7 +385,35 @@ export const configSchema = z
       .strict()
       .prefault({}),
     storage: z
-      .object({ dir: z.string().min(1).default('./data') })
+      .object({
+        dir: z.string().min(1).default('./data'),
+        /**
+         * The shared store of several replicas: with a url, the registry, assessments, backfill
+         * jobs and judge budgets live in PostgreSQL instead of SQLite files under dir.
+         */
+        postgres: z
+          .object({
+            /** postgres://user:password@host:5432/db (libpq URL; ?sslmode= for TLS). '' = SQLite. */
+            url: z.string().default(''),
+            /** Schema of scorecar's tables (created when missing): several deployments may share a database. */
+            schema: z
+              .string()
+              .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a plain lower-case identifier')
+              .default('public'),
+            /** Connections per process. */
+            poolSize: z.number().int().min(2).max(200).default(10),
+            connectTimeoutMs: z.number().int().positive().default(5_000),
+            /** A statement running longer is cancelled by the server (0 = no limit). */
+            statementTimeoutMs: z.number().int().nonnegative().default(30_000),
+            /**
+             * /readyz answers 503 while the database cannot be reached (a gateway behind a Service).
+             * false keeps a replica ready through an outage (a sidecar: its pod stays in service).
+             */
+            requiredForReadiness: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
+      })
       .strict()
       .prefault({}),
     assembler: z

@@ -106,7 +106,7 @@ export interface AssessmentFeedOptions {
   batchSize: number;
   sessionTimeoutMs: number;
   /** The emitter: consume() takes a batch, flush() writes it (store, downstream) before the commit. */
-  emitter: Consumer<readonly EmitItem[]> & { flush(): void };
+  emitter: Consumer<readonly EmitItem[]> & { flush(): Promise<void> };
   metrics: MetricsRegistry;
   log: Logger;
 }
@@ -161,7 +161,7 @@ export class AssessmentFeed implements Component {
     if (items.length > 0) {
       this.o.emitter.consume(items);
       // Written (stored, queued downstream) before the offsets are committed.
-      this.o.emitter.flush();
+      await this.o.emitter.flush();
       this.m.read.inc(undefined, items.length);
     }
   }

@@ -10,14 +10,15 @@
 // same deterministic ids, which the emitting sidecar recognises (its store has them) and emits
 // once. So the topic is at least once, downstream and the store exactly once in effect.
 //
-// Judge budgets (scoring.budgets) are kept per worker process here: each worker counts the usage
-// of the jobs it ran since it started.
+// Judge budgets (scoring.budgets): with storage.postgres, every judge call is reserved in the
+// budget the sidecars and the other workers share (budgetLedger); without it, each worker counts
+// the usage of the jobs it ran since it started.
 import { createServer, type Server } from 'node:http';
 import type { EmitItem } from '../assessments/index.ts';
 import type { Component } from '../component/index.ts';
 import type { Config } from '../config/index.ts';
 import { parseModelUri } from '../definitions/index.ts';
-import { createScorerRunner, JudgeBudgets, type ScorerRunner, ScoringEngine } from '../scoring/index.ts';
+import { type BudgetLedger, createScorerRunner, JudgeBudgets, type ScorerRunner, ScoringEngine } from '../scoring/index.ts';
 import type { SelectedJob } from '../select/index.ts';
 import {
   errorFields,
@@ -47,6 +48,11 @@ export interface WorkerOptions {
   log: Logger;
   /** Environment for judge credentials and endpoints (default process.env). */
   env?: Record<string, string | undefined>;
+  /**
+   * Judge budgets shared with the sidecars and the other workers (PostgreSQL, storage.postgres):
+   * without it, each worker counts its own usage.
+   */
+  budgetLedger?: BudgetLedger | undefined;
 }
 
 export class ScoringWorker implements Component {
@@ -83,7 +89,10 @@ export class ScoringWorker implements Component {
     this.engine = new ScoringEngine({
       runner: this.runner,
       next: { consume: (items) => void this.out.push(...items) },
-      budgets: new JudgeBudgets(sc.budgets),
+      budgets: new JudgeBudgets(sc.budgets, undefined, Date.now, {
+        ledger: o.budgetLedger,
+        onError: (e) => scoringLog.warn('judge budget usage not recorded', { err: e }),
+      }),
       metrics,
       log: scoringLog,
       // The batch bounds what the engine holds: a job it refused for room would be committed

@@ -20,7 +20,7 @@ import type { MlflowStore } from './store.ts';
 export interface MlflowTracingOptions {
   store: MlflowStore;
   /** A trace's assessments (the assessment store). */
-  assessmentsOf: (traceId: string) => Assessment[];
+  assessmentsOf: (traceId: string) => Promise<Assessment[]>;
   /** scorecar's OTLP/HTTP receiver (its in-process entry, resolving once answered); undefined when it is off. */
   otlpHttp: () => ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
 }
@@ -40,8 +40,8 @@ export function assessmentJson(a: Assessment): Record<string, unknown> {
 }
 
 export function mlflowTracingRoutes(o: MlflowTracingOptions): MlflowExtraRoute[] {
-  const traceInfo = (hex: string): Record<string, unknown> => {
-    const list = o.assessmentsOf(hex);
+  const traceInfo = async (hex: string): Promise<Record<string, unknown>> => {
+    const list = await o.assessmentsOf(hex);
     if (list.length === 0) {
       throw new ScorecarError('NOT_FOUND', `Trace with ID tr-${hex} not found (scorecar keeps traces that have assessments)`, {
         details: { resource: 'trace' },
@@ -96,13 +96,13 @@ export function mlflowTracingRoutes(o: MlflowTracingOptions): MlflowExtraRoute[]
       method: 'GET',
       path: /^\/api\/[23]\.0\/mlflow\/traces\/get$/,
       label: '/api/3.0/mlflow/traces/get',
-      handler: (req) => ({ trace: { trace_info: traceInfo(hexOf(req.query.get('trace_id'))), spans: [] } }),
+      handler: async (req) => ({ trace: { trace_info: await traceInfo(hexOf(req.query.get('trace_id'))), spans: [] } }),
     },
     {
       method: 'GET',
       path: /^\/api\/[23]\.0\/mlflow\/traces\/(tr-[0-9a-f]{32})$/,
       label: '/api/3.0/mlflow/traces/{trace_id}',
-      handler: (req) => ({ trace: { trace_info: traceInfo(hexOf(req.match?.[1])) } }),
+      handler: async (req) => ({ trace: { trace_info: await traceInfo(hexOf(req.match?.[1])) } }),
     },
   ];
 }

@@ -15,6 +15,7 @@ export {
   type ValidateDefinition,
 } from './registry.ts';
 export { canonicalJson, checkExperimentId, checkSampleRate, checkScorerName, deriveStatus } from './rules.ts';
+export { PostgresRegistryStore } from './postgres.ts';
 export { SQLITE_FILE_NAME, SqliteRegistryStore, type SqliteStoreOptions } from './sqlite.ts';
 export type {
   RegisterInput,

@@ -5,7 +5,7 @@
 // service notices every committed change (its own at once, other processes' by polling the
 // store revision) and republishes the snapshot.
 import type { ScorerEntry } from '../config/index.ts';
-import { type Counter, type Logger, type MetricsRegistry, ScorecarError, silentLogger } from '../util/index.ts';
+import { type Counter, type Histogram, type Logger, type MetricsRegistry, ScorecarError, silentLogger } from '../util/index.ts';
 import {
   canonicalJson,
   checkExperimentId,
@@ -40,7 +40,10 @@ export interface RegistryOptions {
   store: RegistryStore;
   logger?: Logger;
   metrics?: MetricsRegistry;
-  /** How often the store revision is polled for changes made by other processes (default 250 ms). */
+  /**
+   * How often the store revision is polled for changes made by other processes (default 250 ms;
+   * 1000 ms when the store pushes changes, where polling is only the safety net). 0 = never.
+   */
   pollIntervalMs?: number;
   /** Default 20 (MAX_SCORERS_PER_EXPERIMENT). */
   maxScorersPerExperiment?: number;
@@ -110,6 +113,10 @@ export class Registry {
 
   private readonly mChanges: Counter | undefined;
   private readonly mPollErrors: Counter | undefined;
+  private readonly mPropagation: Histogram | undefined;
+  private unwatch: (() => void) | undefined;
+  /** Notified revisions not yet in the snapshot, with the sender's commit time (epoch ms). */
+  private notified: Array<{ revision: number; at: number }> = [];
 
   private constructor(opts: RegistryOptions) {
     this.store = opts.store;
@@ -117,7 +124,7 @@ export class Registry {
     this.validate = opts.validateDefinition ?? defaultValidateDefinition;
     this.compile = opts.compileFilter ?? defaultCompileFilter;
     this.clock = opts.now ?? (() => new Date());
-    this.pollIntervalMs = opts.pollIntervalMs ?? 250;
+    this.pollIntervalMs = opts.pollIntervalMs ?? (opts.store.watch ? 1000 : 250);
     this.maxScorersPerExperiment = opts.maxScorersPerExperiment ?? MAX_SCORERS_PER_EXPERIMENT;
     const m = opts.metrics;
     this.mChanges = m?.counter('scorecar_registry_changes_total', 'Registry snapshots rebuilt, by source', [
@@ -126,6 +133,11 @@ export class Registry {
     this.mPollErrors = m?.counter(
       'scorecar_registry_poll_errors_total',
       'Failed polls of the registry store',
+    );
+    this.mPropagation = m?.histogram(
+      'scorecar_registry_propagation_seconds',
+      'From a registry change committed by any replica (its clock) to this replica running with it (shared store)',
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
     );
     m?.gauge(
       'scorecar_registry_active_scorers',
@@ -145,7 +157,15 @@ export class Registry {
   /** Loads the first snapshot and starts watching the store for changes from other processes. */
   static async open(opts: RegistryOptions): Promise<Registry> {
     const r = new Registry(opts);
-    await r.refresh();
+    // Pushed changes (PostgreSQL NOTIFY) reach the snapshot at once; the poll stays as a net.
+    // Listening starts before the first read, so no change falls between the two.
+    if (opts.store.watch) r.unwatch = await opts.store.watch((payload) => r.onNotify(payload));
+    try {
+      await r.refresh();
+    } catch (e) {
+      r.unwatch?.();
+      throw e;
+    }
     if (r.pollIntervalMs > 0) {
       r.timer = setInterval(() => void r.poll(), r.pollIntervalMs);
       r.timer.unref();
@@ -211,6 +231,26 @@ export class Registry {
     return this.refreshing;
   }
 
+  private onNotify(payload: string): void {
+    if (this.closed) return;
+    const [rev, at] = payload.split(' ').map(Number);
+    if (rev !== undefined && at !== undefined && Number.isFinite(rev) && Number.isFinite(at) && rev > this.snapshotRevision) {
+      this.notified.push({ revision: rev, at });
+      if (this.notified.length > 1000) this.notified.shift();
+    }
+    // Not poll(): a notification during a refresh in flight must cause one more read.
+    this.refresh('external').then(
+      () => {
+        this.pollErrorLogged = false;
+      },
+      (e: unknown) => {
+        this.mPollErrors?.inc();
+        if (!this.pollErrorLogged) this.log.error('registry refresh after a change notification failed', { err: e });
+        this.pollErrorLogged = true;
+      },
+    );
+  }
+
   private async poll(): Promise<void> {
     if (this.closed || this.refreshing) return;
     try {
@@ -274,6 +314,14 @@ export class Registry {
     const frozen: ReadonlyMap<string, readonly ActiveScorer[]> = next;
     this.snapshot = frozen;
     this.snapshotRevision = rev;
+    if (this.notified.length > 0) {
+      const now = Date.now();
+      this.notified = this.notified.filter((n) => {
+        if (n.revision > rev) return true;
+        this.mPropagation?.observe(Math.max(0, now - n.at) / 1000);
+        return false;
+      });
+    }
     this.mChanges?.inc({ source });
     const change: RegistryChange = { revision: rev, active: frozen, source };
     for (const l of this.listeners) {
@@ -553,6 +601,26 @@ export class Registry {
       );
     }
 
+    // Replicas on a shared store reconcile one at a time (each sees what the previous wrote).
+    const results = this.store.exclusive ? await this.store.exclusive(() => this.applyEntries(prepared)) : await this.applyEntries(prepared);
+    await this.mutated();
+    for (const r of results) {
+      if (r.definition !== 'unchanged' || r.sampling !== 'unchanged') {
+        this.log.info('config scorer reconciled', {
+          experiment: r.experimentId,
+          scorer: r.name,
+          version: r.version,
+          definition: r.definition,
+          sampling: r.sampling,
+        });
+      }
+    }
+    return results;
+  }
+
+  private async applyEntries(
+    prepared: ReadonlyArray<{ e: ScorerEntry; def: ScorerDefinition; filter: string | null }>,
+  ): Promise<ReconcileResult[]> {
     const results: ReconcileResult[] = [];
     for (const { e, def, filter } of prepared) {
       let current: Scorer | null = null;
@@ -606,18 +674,6 @@ export class Registry {
         sampling,
       });
     }
-    await this.mutated();
-    for (const r of results) {
-      if (r.definition !== 'unchanged' || r.sampling !== 'unchanged') {
-        this.log.info('config scorer reconciled', {
-          experiment: r.experimentId,
-          scorer: r.name,
-          version: r.version,
-          definition: r.definition,
-          sampling: r.sampling,
-        });
-      }
-    }
     return results;
   }
 
@@ -625,6 +681,7 @@ export class Registry {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unwatch?.();
     if (this.timer) clearInterval(this.timer);
     this.listeners.clear();
     try {

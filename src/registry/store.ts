@@ -96,4 +96,17 @@ export interface RegistryStore {
 
   dump(): Promise<RegistryDump>;
   close(): Promise<void>;
+  /**
+   * Optional push notification of committed changes (PostgreSQL LISTEN/NOTIFY): onChange is
+   * called with the notification's payload (`<revision> <commit epoch ms>`, or '' after a
+   * reconnection, when changes may have been missed). Resolves once changes committed after it
+   * are sure to be reported. Stores without it are polled only.
+   */
+  watch?(onChange: (payload: string) => void): Promise<() => void>;
+  /**
+   * Optional: runs fn while no other process runs an exclusive section on the same store (a
+   * PostgreSQL advisory lock). Config-as-code reconciliation uses it, so replicas starting
+   * together with the same `scorers:` file add one version, not one each.
+   */
+  exclusive?<T>(fn: () => Promise<T>): Promise<T>;
 }

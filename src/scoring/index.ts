@@ -2,11 +2,13 @@
 // and the code-scorer sandbox. Each part is its own folder; this index names what other
 // folders may use.
 export {
+  type BudgetLedger,
   type BudgetLimit,
   createScorerRunner,
   type EngineOptions,
   JudgeBudgets,
   METADATA,
+  PostgresBudgetLedger,
   RUNNER_DEFAULTS,
   type ScorerHealth,
   type ScorerRunner,

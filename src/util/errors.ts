@@ -81,6 +81,7 @@ export const ERRORS = {
   TLS_INVALID: e('config', 400, GRPC.INVALID_ARGUMENT, false, 'A TLS certificate, key or client CA file is missing, unreadable, not PEM, or the key does not match the certificate; at start it is listed under CONFIG_INVALID with its key path, on reload the new files are refused and the old ones keep serving.'),
   // Downstream services.
   DOWNSTREAM_UNAVAILABLE: e('downstream', 503, GRPC.UNAVAILABLE, true, 'The downstream OTLP endpoint cannot be reached.'),
+  STORE_UNAVAILABLE: e('downstream', 503, GRPC.UNAVAILABLE, true, 'The shared store (PostgreSQL, storage.postgres.url) cannot be reached; admin writes are refused, assessments wait in a bounded buffer, replicas reconnect on their own.'),
   KAFKA_UNAVAILABLE: e('downstream', 503, GRPC.UNAVAILABLE, true, 'The Kafka brokers cannot be reached or refused a write; jobs and assessments wait in a bounded buffer, then are dropped and counted.'),
   DOWNSTREAM_REJECTED: e('downstream', 502, GRPC.FAILED_PRECONDITION, false, 'The downstream OTLP endpoint refused data permanently.'),
   TIMEOUT: e('downstream', 504, GRPC.DEADLINE_EXCEEDED, true, 'A call, a judge or a code scorer ran out of time (code scorers: CPU time).'),

@@ -121,7 +121,7 @@ archive: { commitIntervalMs: 200 }
   });
 
   it('tries the scorer on archived traces without emitting anything', async () => {
-    const before = sc.app.pipeline.store.count();
+    const before = (await sc.app.pipeline.store.count());
     await page.locator('tr[data-scorer="has_output"]').getByRole('button', { name: 'Try' }).click();
     await page.getByLabel('How many (newest first)').fill('3');
     await page.getByRole('button', { name: 'Run' }).click();
@@ -129,7 +129,7 @@ archive: { commitIntervalMs: 200 }
     expect(await page.locator('table.try-results tbody tr').count()).toBe(3);
     expect(await page.locator('table.try-results .chip').count()).toBeGreaterThanOrEqual(3);
     await shot('scorers-try');
-    expect(sc.app.pipeline.store.count()).toBe(before);
+    expect((await sc.app.pipeline.store.count())).toBe(before);
   });
 
   it('starts the scorer with the slider (keyboard) and a filter checked live', async () => {
@@ -159,7 +159,7 @@ archive: { commitIntervalMs: 200 }
   it('scores traces sent over OTLP: verdicts on the scorers page', async () => {
     traceIds = await sendTraces('live');
     await waitFor(
-      () => traceIds.every((id) => sc.app.pipeline.store.byTrace(id).length > 0),
+      async () => (await Promise.all(traceIds.map((id) => sc.app.pipeline.store.byTrace(id)))).every((a) => a.length > 0),
       60_000,
       'every trace assessed',
     );
@@ -183,7 +183,8 @@ archive: { commitIntervalMs: 200 }
     await audit('traces');
     await shot('traces');
     // A trace whose content the GenAI view read (the verdict is true), so the page shows real inputs and outputs.
-    const shown = traceIds.find((id) => sc.app.pipeline.store.byTrace(id).some((a) => a.value === true));
+    const byTrace = await Promise.all(traceIds.map((id) => sc.app.pipeline.store.byTrace(id)));
+    const shown = traceIds.find((_, i) => byTrace[i]!.some((a) => a.value === true));
     expect(shown).toBeDefined();
     await page.locator(`a[href="#/trace/${shown}"]`).click();
     await page.locator('.waterfall li.span').first().waitFor();

@@ -28,8 +28,9 @@ const NODE = join(ROOT, 'node_modules/.bin/node');
 const LAYERS: readonly (readonly string[])[] = [
   // Shared by everything: the error table, logging, metrics, retry timing, clocks.
   ['util'],
-  // Contracts and pure data: the stage contract, config schema, scorer definitions, OTLP codec.
-  ['component', 'config', 'definitions', 'wire'],
+  // Contracts and pure data: the stage contract, config schema, scorer definitions, OTLP codec;
+  // and the PostgreSQL connection every shared store is built on.
+  ['component', 'config', 'definitions', 'wire', 'postgres'],
   // Trace assembly: whole traces out of wire batches.
   ['assembly'],
   // What reads a whole trace (genai), and the stages at the edges of the data path.

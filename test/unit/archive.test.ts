@@ -166,12 +166,12 @@ describe('compaction', () => {
     }
     const a = w.archives.get('exp')!;
     const reader = new TraceArchiveReader(dir, 'exp');
-    const before = await reader.search({ maxResults: 1000 }, () => []);
+    const before = await reader.search({ maxResults: 1000 }, async () => []);
     expect(a.traces.table.files().length).toBe(n);
     const r = await compactTable(a.traces.table, a.traces.schema, 'unit', { minFiles: 4 });
     expect(r).toEqual({ replaced: n, written: 1 });
     expect(a.traces.table.files().length).toBe(1);
-    const after = await reader.search({ maxResults: 1000 }, () => []);
+    const after = await reader.search({ maxResults: 1000 }, async () => []);
     expect(after).toEqual(before);
     const one = await reader.get(`0${ts[0]!.traceId.slice(1)}`);
     expect(one?.spans.length).toBe(buildTraceView(ts[0]!, DEFAULT_VIEW_OPTIONS).spans.length);
@@ -292,12 +292,12 @@ describe('writer', () => {
     expect(await w2.close('exp')).toEqual([]);
     // A reader over it finds both traces.
     const reader = new TraceArchiveReader(path, 'exp');
-    const page = await reader.search({ maxResults: 10 }, () => []);
+    const page = await reader.search({ maxResults: 10 }, async () => []);
     expect(page.traces.map((t) => t.traceId).sort()).toEqual([ts[0]!.traceId, ts[1]!.traceId].sort());
     expect((await reader.get(ts[1]!.traceId))?.spans.length).toBe(buildTraceView(ts[1]!, DEFAULT_VIEW_OPTIONS).spans.length);
     expect(await reader.get('f'.repeat(32))).toBeUndefined();
-    await expect(reader.search({ maxResults: 1, orderBy: 'name' }, () => [])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(reader.search({ maxResults: 1, pageToken: 'garbage' }, () => [])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(reader.search({ maxResults: 1, orderBy: 'name' }, async () => [])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(reader.search({ maxResults: 1, pageToken: 'garbage' }, async () => [])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('keeps rows buffered when a commit fails, and commits them once the disk lets it', async () => {
@@ -398,10 +398,10 @@ describe('archive stage (writer on this thread)', () => {
     expect(metric(metrics, 'scorecar_archive_rows_total')).toContain(`table="assessments"} 1`);
     const st = await a.status();
     expect(st.find((s) => s.experimentId === exp)?.traces.committedRows).toBe(ts.length);
-    const page = await a.search(exp, { maxResults: 100 }, () => []);
+    const page = await a.search(exp, { maxResults: 100 }, async () => []);
     expect(page.traces.length).toBe(ts.length);
     expect((await a.getTrace(ts[0]!.traceId))?.traceId).toBe(ts[0]!.traceId);
-    await expect(a.search('nope', { maxResults: 1 }, () => [])).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(a.search('nope', { maxResults: 1 }, async () => [])).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(await a.maintain()).toEqual({ removedFiles: 0, deletedFiles: 0, compactedFiles: 0 });
     expect(await a.disable(exp)).toBe(true);
     expect(await a.disable(exp)).toBe(false);

@@ -62,7 +62,7 @@ scorers:
     expect(dropped).toBeGreaterThan(0);
     expect(model.stats().requests).toBeLessThan(traces);
     expect(await sc.metric('scorecar_judge_budget_exhausted', { experiment: EXP })).toBe(1);
-    const judged = sc.app.pipeline.store.count();
+    const judged = await sc.app.pipeline.store.count();
     expect(judged + dropped).toBe(traces);
     // Downstream: one log event per assessment, each marked as a backfill.
     const events = capture.requests

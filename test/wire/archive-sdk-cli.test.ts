@@ -123,7 +123,7 @@ scorers:
     const cancelled = await manager.cancel(job.jobId);
     expect(cancelled.state).toBe('cancelled');
     expect(cancelled.scored).toBe(0);
-    expect(manager.list(EXP)[0]?.jobId).toBe(job.jobId);
+    expect((await manager.list(EXP))[0]?.jobId).toBe(job.jobId);
   });
 
   it('archival status and disable from the CLI and the SDK', async () => {

@@ -154,12 +154,12 @@ scorers:
   it('a backfill at the live rate over live-scored traffic scores nothing twice', async () => {
     // The live scorer `spans` at 0.5 scored its sample as the traces arrived.
     const live = views.filter((v) => isSelected(v.traceId, 0.5, DEFAULT_SAMPLING_SALT)).length;
-    expect(sc.app.pipeline.store.count()).toBe(live);
+    expect((await sc.app.pipeline.store.count())).toBe(live);
     const manager = sc.app.pipeline.backfills;
     const job = await manager.create(EXP, { scorers: ['spans'], startTimeMs: 0 });
     const done = await manager.whenDone(job.jobId);
     expect(done).toMatchObject({ state: 'succeeded', selected: live, skipped: live, scored: 0, errors: 0 });
-    expect(sc.app.pipeline.store.count()).toBe(live);
+    expect((await sc.app.pipeline.store.count())).toBe(live);
   });
 
   it('archival status, listing and disable through the API', async () => {

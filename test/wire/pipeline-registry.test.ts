@@ -1,16 +1,21 @@
 // The control plane against a running `scorecar start` (a real process): the seed's lifecycle
 // through the SDK and the CLI, config as code, and registry changes taking effect in the
-// running pipeline — through the API at once, from another process within 2 s.
+// running pipeline — through the API at once, from another process within 2 s. Over both stores:
+// SQLite under storage.dir, and PostgreSQL (storage.postgres, a schema of its own), where the
+// other process's change arrives by LISTEN/NOTIFY instead of the revision poll.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteRegistry } from '../../src/registry/index.ts';
+import { PostgresDatabase } from '../../src/postgres/index.ts';
+import { openSqliteRegistry, PostgresRegistryStore, Registry } from '../../src/registry/index.ts';
 import { isSelected } from '../../src/select/index.ts';
 import { jsonToProtobuf } from '../../src/wire/index.ts';
 import { configure, getScorer, Guidelines, listScorers, listScorerVersions, resetConfiguration, Safety, ScorerSamplingConfig, scorer } from 'scorecar/sdk';
 import { type ChildScorecar, NODE, scrape, startChild } from '../support/child.ts';
+import { dropSchema, sharedPostgres, uniqueSchema } from '../support/postgres.ts';
 import { waitFor } from '../support/scorecar.ts';
+import { STORE_KINDS } from '../support/stores.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const SALT = 'scorecar/sampling/v1';
@@ -47,10 +52,15 @@ function cli(sc: ChildScorecar, ...args: string[]): Promise<{ status: number | n
   });
 }
 
-describe('control plane against a running scorecar start', () => {
+describe.each(STORE_KINDS)('control plane against a running scorecar start (%s store)', (kind) => {
   let sc: ChildScorecar;
+  let pgUrl = '';
+  const schema = uniqueSchema('pipreg');
 
   beforeAll(async () => {
+    if (kind === 'postgres') pgUrl = await sharedPostgres();
+    const env: Record<string, string> =
+      kind === 'postgres' ? { SCORECAR_STORAGE__POSTGRES__URL: pgUrl, SCORECAR_STORAGE__POSTGRES__SCHEMA: schema } : {};
     sc = await startChild(
       'assembler: {settleMs: 100}\n' +
         'scorers:\n' +
@@ -59,11 +69,13 @@ describe('control plane against a running scorecar start', () => {
         '    definition: {type: code, source: "(ctx) => String(ctx.outputs ?? \'\').length"}\n' +
         '    sampleRate: 1.0\n' +
         '    filterString: "trace.status = \'OK\'"\n',
+      env,
     );
   }, 60_000);
   afterAll(async () => {
     resetConfiguration();
     await sc?.terminate();
+    if (pgUrl) await dropSchema(pgUrl, schema);
   });
 
   it('reconciled the scorers: list from config as code', async () => {
@@ -142,12 +154,16 @@ describe('control plane against a running scorecar start', () => {
   });
 
   it('sees a change written by another process to the same store within 2 s', async () => {
-    const other = await openSqliteRegistry({ dir: sc.dir, pollIntervalMs: 0 });
+    const db = kind === 'postgres' ? await PostgresDatabase.open({ url: pgUrl, schema }) : undefined;
+    const other = db
+      ? await Registry.open({ store: await PostgresRegistryStore.open(db), pollIntervalMs: 0 })
+      : await openSqliteRegistry({ dir: sc.dir, pollIntervalMs: 0 });
     try {
       await other.register('external', 'ext_len', { type: 'code', source: '(ctx) => 1' });
       await other.start('external', 'ext_len', { sampleRate: 1 });
     } finally {
       await other.close();
+      await db?.close();
     }
     // The pipeline's own snapshot of active scorers (not the API, which reads the store
     // directly and may list the scorer before it was started, or before the poll ran).
@@ -157,7 +173,7 @@ describe('control plane against a running scorecar start', () => {
       10_000,
       'the running pipeline to have the new scorer active',
     );
-    // The registry polls the store every 250 ms; 2 s is the contract.
+    // The registry polls SQLite every 250 ms, PostgreSQL notifies it; 2 s is the contract.
     expect(Date.now() - t0).toBeLessThan(2_000);
     const ids = await sendTraces(sc.httpUrl, 50, 'x', 'external');
     try {

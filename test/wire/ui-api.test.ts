@@ -115,7 +115,7 @@ describe('web UI files and routes on the admin server', () => {
       batch.push(scored(300 + i, { scorer: 'len', value: v, rate: 0.5, at: HOUR + i * 1000, tokens: 10 }));
     batch.push(scored(310, { scorer: 'len', value: null, rate: 0.5, at: HOUR + 5000, error: true }));
     batch.push(scored(320, { scorer: 'len', version: 2, value: 9, rate: 1, at: HOUR + 6000 }));
-    store.put(batch);
+    await store.put(batch);
   });
 
   afterAll(async () => {

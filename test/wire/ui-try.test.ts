@@ -60,7 +60,7 @@ assembler: { settleMs: 100, idleTimeoutMs: 1000 }
         sampleRate: 1,
       });
     }
-    expect(sc.app.pipeline.store.count()).toBe(0);
+    expect((await sc.app.pipeline.store.count())).toBe(0);
     expect(emitted).toEqual([]);
   });
 
@@ -84,6 +84,6 @@ assembler: { settleMs: 100, idleTimeoutMs: 1000 }
     expect(r.body.results.length).toBe(4);
     expect(r.body.results[0].assessments[0].scorer).toEqual({ name: 'len', version: 1 });
     expect((await sc.app.registry.get(EXP, 'len')).status).toBe('registered');
-    expect(sc.app.pipeline.store.count()).toBe(0);
+    expect((await sc.app.pipeline.store.count())).toBe(0);
   });
 });

@@ -11,7 +11,7 @@ import type { Component, Consumer } from '../../component/index.ts';
 import { type Aggregation, isCodeScorer } from '../../definitions/index.ts';
 import type { JobAdmission, SelectedJob } from '../../select/index.ts';
 import { errorFields, type Logger, type MetricsRegistry, ScorecarError } from '../../util/index.ts';
-import type { JudgeBudgets } from './budget.ts';
+import type { BudgetTicket, JudgeBudgets } from './budget.ts';
 import type { ScorerRunner } from './runner.ts';
 
 export interface ScorerHealth {
@@ -260,14 +260,19 @@ export class ScoringEngine implements Consumer<SelectedJob>, JobAdmission, Compo
     const enqueued = (job as SelectedJob & { enqueuedMs?: number }).enqueuedMs ?? this.now();
     this.m.wait.observe((this.now() - enqueued) / 1000, { lane: lane.label });
     const isJudge = lane.label !== CODE_LANE;
+    let ticket: BudgetTicket | undefined;
     if (isJudge) {
-      const reason = this.o.budgets.exhausted(exp);
-      this.m.budgetPaused.set(reason ? 1 : 0, { experiment: exp });
-      if (reason) {
-        this.m.dropped.inc({ ...labels, reason: 'budget_exhausted' });
-        this.setHealth(exp, scorer.name, { state: 'paused', code: 'BUDGET_EXHAUSTED', message: reason });
+      // A shared budget (PostgreSQL) reserves the call in the database before it is made.
+      const pending = this.o.budgets.admit(exp);
+      // Awaited only when it is a promise: without a shared budget, judges start in this turn.
+      const admission = pending instanceof Promise ? await pending : pending;
+      this.m.budgetPaused.set(admission.ok ? 0 : 1, { experiment: exp });
+      if (!admission.ok) {
+        this.m.dropped.inc({ ...labels, reason: admission.code === 'BUDGET_EXHAUSTED' ? 'budget_exhausted' : 'budget_unavailable' });
+        this.setHealth(exp, scorer.name, { state: 'paused', code: admission.code, message: admission.reason });
         return;
       }
+      ticket = admission.ticket;
     }
     const started = this.now();
     let scored: ScoredAssessment[];
@@ -277,6 +282,8 @@ export class ScoringEngine implements Consumer<SelectedJob>, JobAdmission, Compo
         this.abort.signal,
       );
     } catch (e) {
+      // The reservation is released with nothing used (the call did not complete).
+      this.o.budgets.settle(ticket, 0, 0);
       // Only an abort (shutdown) or a closed runner gets here; anything else is a bug we count.
       this.m.dropped.inc({ ...labels, reason: this.abort.signal.aborted ? 'shutdown' : 'internal' });
       if (!this.abort.signal.aborted) this.o.log.error('scoring job failed unexpectedly', { ...labels, err: errorFields(e) });
@@ -303,7 +310,7 @@ export class ScoringEngine implements Consumer<SelectedJob>, JobAdmission, Compo
       if (a.error?.code === 'UNAUTHENTICATED' || a.error?.code === 'PROVIDER_NOT_CONFIGURED')
         authError = a.error;
     }
-    if (isJudge) this.o.budgets.add(exp, tokens, cost);
+    if (isJudge) this.o.budgets.settle(ticket, tokens, cost);
     if (authError)
       this.setHealth(exp, scorer.name, { state: 'error', code: authError.code, message: authError.message });
     else this.setHealth(exp, scorer.name, { state: 'ok' });

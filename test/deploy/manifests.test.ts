@@ -21,9 +21,13 @@ function podConfig(objs: K8s[], podSpec: K8s, container: K8s) {
   const mount = (container.volumeMounts as K8s[]).find((m) => m.mountPath === '/etc/scorecar');
   const vol = (podSpec.volumes as K8s[]).find((v) => v.name === mount.name);
   const text = find(objs, 'ConfigMap', vol.configMap.name).data['scorecar.yaml'] as string;
-  // Values from Secrets are left out: the shared-store key (storage.postgres.url) is not in this
-  // version's schema yet, and the token is not a config file matter.
-  const env = Object.fromEntries(((container.env ?? []) as K8s[]).filter((e) => e.value !== undefined).map((e) => [e.name, String(e.value)]));
+  // Values from Secrets stand in as what such a Secret would hold (the admin token needs none).
+  const fromSecret: Record<string, string> = { SCORECAR_STORAGE__POSTGRES__URL: 'postgres://scorecar@db.example:5432/scorecar' };
+  const env = Object.fromEntries(
+    ((container.env ?? []) as K8s[])
+      .map((e) => [e.name as string, e.value !== undefined ? String(e.value) : fromSecret[e.name as string]] as const)
+      .filter((e): e is readonly [string, string] => e[1] !== undefined),
+  );
   return loadConfig({ text, env });
 }
 
@@ -109,6 +113,19 @@ describe('deploy/ manifests', () => {
       expect(cfg.receivers.otlp.http.endpoint).toBe('127.0.0.1:4318');
       expect(cfg.limits.memoryBytes).toBe(128 * 1024 * 1024);
       expect(envOf(pod.containers[0]).OTEL_EXPORTER_OTLP_ENDPOINT.value).toBe('http://localhost:4318');
+      expect(envOf(sc).SCORECAR_STORAGE__POSTGRES__URL).toBeUndefined();
+    });
+
+    it('keeps a sidecar on the shared store ready through a database outage (the app pod stays in service)', async () => {
+      if (!tools) return;
+      const text = await helmTemplate(tools.helm, [values('sidecar')], ['postgres.existingSecret=scorecar-postgres'], KUBE);
+      const r = await check(tools.checker, text, EXTERNAL);
+      expect(r.errors).toBe('');
+      const sc = podOf(parseManifests(text), 'Deployment', 'chat-app').initContainers[0];
+      expect(envOf(sc).SCORECAR_STORAGE__POSTGRES__URL.valueFrom.secretKeyRef).toEqual({ name: 'scorecar-postgres', key: 'url' });
+      expect(envOf(sc).SCORECAR_STORAGE__POSTGRES__REQUIREDFORREADINESS.value).toBe('false');
+      const cfg = podConfig(parseManifests(text), podOf(parseManifests(text), 'Deployment', 'chat-app'), sc);
+      expect(cfg.storage.postgres).toMatchObject({ url: 'postgres://scorecar@db.example:5432/scorecar', requiredForReadiness: false });
     });
 
     it('renders every option: Kafka workers, the shared store and TLS from Secrets, model keys, a ServiceMonitor, a claim', async () => {
@@ -124,6 +141,8 @@ describe('deploy/ manifests', () => {
       const pod = podOf(objs, 'Deployment', 'scorecar');
       const c = pod.containers[0];
       expect(envOf(c).SCORECAR_STORAGE__POSTGRES__URL.valueFrom.secretKeyRef).toEqual({ name: 'scorecar-postgres', key: 'url' });
+      // A gateway replica without its database is not ready: the Service sends to the others.
+      expect(envOf(c).SCORECAR_STORAGE__POSTGRES__REQUIREDFORREADINESS).toBeUndefined();
       expect(c.envFrom).toEqual([{ secretRef: { name: 'scorecar-model-keys' } }]);
       expect(c.volumeMounts).toContainEqual({ name: 'otlp-tls', mountPath: '/etc/scorecar/tls/otlp', readOnly: true });
       expect(pod.volumes).toContainEqual({ name: 'scorecar-data', persistentVolumeClaim: { claimName: 'scorecar-archive' } });

@@ -73,6 +73,11 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ .Values.postgres.existingSecret }}
       key: {{ .Values.postgres.key }}
+{{- if eq .Values.mode "sidecar" }}
+{{- /* A database outage must not take the app's pod out of service with its sidecar. */}}
+- name: SCORECAR_STORAGE__POSTGRES__REQUIREDFORREADINESS
+  value: "false"
+{{- end }}
 {{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}

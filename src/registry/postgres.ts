@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PostgresDatabase, Tx } from '../postgres/index.ts';
 import { ScorecarError } from '../util/index.ts';
-import { deriveStatus } from './rules.ts';
+import { type JoinedScorer, LATEST, notFoundExperiment, notFoundScorer, notFoundVersion, SELECT_JOINED, scorerOfRow } from './rows.ts';
 import type {
   RegisterInput,
   RegisterResult,
@@ -73,58 +73,6 @@ interface ScorerRow {
   created_at: string;
   updated_at: string;
 }
-interface JoinedRow {
-  experiment_id: string;
-  name: string;
-  sample_rate: number;
-  filter_string: string | null;
-  ever_started: boolean;
-  updated_at: string;
-  version: number;
-  definition: ScorerDefinition;
-  version_created_at: string;
-}
-
-const SELECT_JOINED = `
-  SELECT s.experiment_id, s.name, s.sample_rate, s.filter_string, s.ever_started, s.updated_at,
-         v.version, v.definition, v.created_at AS version_created_at
-  FROM scorers s
-  JOIN scorer_versions v ON v.experiment_id = s.experiment_id AND v.name = s.name`;
-const LATEST = `v.version = (SELECT MAX(version) FROM scorer_versions m
-                             WHERE m.experiment_id = s.experiment_id AND m.name = s.name)`;
-
-function toScorer(r: JoinedRow): Scorer {
-  return {
-    experimentId: r.experiment_id,
-    name: r.name,
-    version: r.version,
-    definition: r.definition,
-    sampleRate: r.sample_rate,
-    filterString: r.filter_string,
-    status: deriveStatus(r.sample_rate, r.ever_started),
-    createdAt: r.version_created_at,
-    updatedAt: r.updated_at,
-  };
-}
-
-function notFoundExperiment(experimentId: string): ScorecarError {
-  return new ScorecarError(
-    'NOT_FOUND',
-    `experiment '${experimentId}' not found (an experiment is created by registering its first scorer)`,
-    { details: { resource: 'experiment', experimentId } },
-  );
-}
-function notFoundScorer(experimentId: string, name: string): ScorecarError {
-  return new ScorecarError('NOT_FOUND', `scorer '${name}' not found in experiment '${experimentId}'`, {
-    details: { resource: 'scorer', experimentId, name },
-  });
-}
-function notFoundVersion(experimentId: string, name: string, version: number): ScorecarError {
-  return new ScorecarError('NOT_FOUND', `scorer '${name}' has no version ${version} in experiment '${experimentId}'`, {
-    details: { resource: 'version', experimentId, name, version },
-  });
-}
-
 const WHAT = 'registry store';
 
 export class PostgresRegistryStore implements RegistryStore {
@@ -200,12 +148,12 @@ export class PostgresRegistryStore implements RegistryStore {
   }
 
   private async latest(q: Tx, experimentId: string, name: string): Promise<Scorer> {
-    const { rows } = await q.query<JoinedRow>(`${SELECT_JOINED} WHERE s.experiment_id = $1 AND s.name = $2 AND ${LATEST}`, [
+    const { rows } = await q.query<JoinedScorer>(`${SELECT_JOINED} WHERE s.experiment_id = $1 AND s.name = $2 AND ${LATEST}`, [
       experimentId,
       name,
     ]);
     if (rows.length === 0) throw notFoundScorer(experimentId, name);
-    return toScorer(rows[0]!);
+    return scorerOfRow(rows[0]!);
   }
 
   async revision(): Promise<number> {
@@ -233,44 +181,44 @@ export class PostgresRegistryStore implements RegistryStore {
   listScorers(experimentId: string): Promise<Scorer[] | null> {
     return this.read(async (q) => {
       if (!(await this.experimentExists(q, experimentId))) return null;
-      const { rows } = await q.query<JoinedRow>(`${SELECT_JOINED} WHERE s.experiment_id = $1 AND ${LATEST} ORDER BY s.name COLLATE "C"`, [
+      const { rows } = await q.query<JoinedScorer>(`${SELECT_JOINED} WHERE s.experiment_id = $1 AND ${LATEST} ORDER BY s.name COLLATE "C"`, [
         experimentId,
       ]);
-      return rows.map(toScorer);
+      return rows.map(scorerOfRow);
     });
   }
 
   async listActive(): Promise<Scorer[]> {
-    const { rows } = await this.db.query<JoinedRow>(
+    const { rows } = await this.db.query<JoinedScorer>(
       `${SELECT_JOINED} WHERE s.sample_rate > 0 AND ${LATEST} ORDER BY s.experiment_id COLLATE "C", s.name COLLATE "C"`,
       [],
       WHAT,
     );
-    return rows.map(toScorer);
+    return rows.map(scorerOfRow);
   }
 
   getScorer(experimentId: string, name: string, version?: number): Promise<Scorer> {
     return this.read(async (q) => {
       await this.scorerRow(q, experimentId, name);
       if (version === undefined) return this.latest(q, experimentId, name);
-      const { rows } = await q.query<JoinedRow>(`${SELECT_JOINED} WHERE s.experiment_id = $1 AND s.name = $2 AND v.version = $3`, [
+      const { rows } = await q.query<JoinedScorer>(`${SELECT_JOINED} WHERE s.experiment_id = $1 AND s.name = $2 AND v.version = $3`, [
         experimentId,
         name,
         version,
       ]);
       if (rows.length === 0) throw notFoundVersion(experimentId, name, version);
-      return toScorer(rows[0]!);
+      return scorerOfRow(rows[0]!);
     });
   }
 
   listVersions(experimentId: string, name: string): Promise<Scorer[]> {
     return this.read(async (q) => {
       await this.scorerRow(q, experimentId, name);
-      const { rows } = await q.query<JoinedRow>(`${SELECT_JOINED} WHERE s.experiment_id = $1 AND s.name = $2 ORDER BY v.version`, [
+      const { rows } = await q.query<JoinedScorer>(`${SELECT_JOINED} WHERE s.experiment_id = $1 AND s.name = $2 ORDER BY v.version`, [
         experimentId,
         name,
       ]);
-      return rows.map(toScorer);
+      return rows.map(scorerOfRow);
     });
   }
 

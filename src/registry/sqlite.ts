@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { ScorecarError } from '../util/index.ts';
-import { deriveStatus } from './rules.ts';
+import { LATEST, notFoundExperiment, notFoundScorer, notFoundVersion, SELECT_JOINED, scorerOfRow } from './rows.ts';
 import type {
   RegisterInput,
   RegisterResult,
@@ -106,26 +106,9 @@ interface JoinedRow {
   version_created_at: string;
 }
 
-const SELECT_JOINED = `
-  SELECT s.experiment_id, s.name, s.sample_rate, s.filter_string, s.ever_started, s.updated_at,
-         v.version, v.definition, v.created_at AS version_created_at
-  FROM scorers s
-  JOIN scorer_versions v ON v.experiment_id = s.experiment_id AND v.name = s.name`;
-const LATEST = `v.version = (SELECT MAX(version) FROM scorer_versions m
-                             WHERE m.experiment_id = s.experiment_id AND m.name = s.name)`;
-
+/** The store's row as the shared reader takes it (SQLite keeps the definition as text, the flag as 0/1). */
 function toScorer(r: JoinedRow): Scorer {
-  return {
-    experimentId: r.experiment_id,
-    name: r.name,
-    version: r.version,
-    definition: JSON.parse(r.definition) as ScorerDefinition,
-    sampleRate: r.sample_rate,
-    filterString: r.filter_string,
-    status: deriveStatus(r.sample_rate, r.ever_started === 1),
-    createdAt: r.version_created_at,
-    updatedAt: r.updated_at,
-  };
+  return scorerOfRow({ ...r, definition: JSON.parse(r.definition) as ScorerDefinition, ever_started: r.ever_started === 1 });
 }
 
 const SQLITE_BUSY = 5;
@@ -148,28 +131,6 @@ function mapSqliteError(e: unknown): unknown {
   return new ScorecarError('INTERNAL', `registry store error: ${(e as Error).message ?? String(e)}`, {
     cause: e,
   });
-}
-
-function notFoundExperiment(experimentId: string): ScorecarError {
-  return new ScorecarError(
-    'NOT_FOUND',
-    `experiment '${experimentId}' not found (an experiment is created by registering its first scorer)`,
-    { details: { resource: 'experiment', experimentId } },
-  );
-}
-function notFoundScorer(experimentId: string, name: string): ScorecarError {
-  return new ScorecarError('NOT_FOUND', `scorer '${name}' not found in experiment '${experimentId}'`, {
-    details: { resource: 'scorer', experimentId, name },
-  });
-}
-function notFoundVersion(experimentId: string, name: string, version: number): ScorecarError {
-  return new ScorecarError(
-    'NOT_FOUND',
-    `scorer '${name}' has no version ${version} in experiment '${experimentId}'`,
-    {
-      details: { resource: 'version', experimentId, name, version },
-    },
-  );
 }
 
 export class SqliteRegistryStore implements RegistryStore {

@@ -150,7 +150,10 @@ EOF
   if [[ $fresh == 1 || ! -f "$DIR/data/meta.properties" ]]; then
     local id
     id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' | head -c 22)"
-    java_cmd kafka.tools.StorageTool format --standalone -t "$id" -c "$DIR/server.properties" >"$DIR/format.log" 2>&1 ||
+    # An id starting with '-' (1 in 64) would read as an option: Kafka's own ids never start
+    # with one, and the '=' form keeps the argument whole anyway.
+    id="A${id:1}"
+    java_cmd kafka.tools.StorageTool format --standalone "--cluster-id=$id" -c "$DIR/server.properties" >"$DIR/format.log" 2>&1 ||
       { log "format failed:"; cat "$DIR/format.log" >&2; exit 1; }
   fi
   local logf="$DIR/server.log"

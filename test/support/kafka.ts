@@ -2,12 +2,13 @@
 // when it must restart the broker. A test that needs Kafka and cannot get it fails, never skips.
 // Topics are named per test (uniqueTopic), so files sharing the broker do not see each other.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
+import { runService } from './run-service.ts';
 import { waitFor } from './scorecar.ts';
 
 const run = promisify(execFile);
@@ -48,39 +49,7 @@ export function sharedBroker(): Promise<string> {
   shared ??= (async () => {
     const env = process.env.KAFKA_BOOTSTRAP;
     if (env) return env;
-    const runDir = inject('kafkaRunDir');
-    const addr = join(runDir, 'bootstrap');
-    try {
-      mkdirSync(join(runDir, 'lock'));
-    } catch {
-      // Another file is starting it: wait for its address (or its failure).
-      await waitFor(
-        () => {
-          try {
-            readFileSync(join(runDir, 'failed'), 'utf8');
-            throw new Error('the shared Kafka broker failed to start (see the first Kafka test file)');
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-          }
-          try {
-            return readFileSync(addr, 'utf8').length > 0;
-          } catch {
-            return false;
-          }
-        },
-        BROKER_START_MS,
-        'the shared Kafka broker',
-      );
-      return readFileSync(addr, 'utf8');
-    }
-    try {
-      const b = await startIn(join(runDir, 'broker'));
-      writeFileSync(addr, b.bootstrap);
-      return b.bootstrap;
-    } catch (e) {
-      writeFileSync(join(runDir, 'failed'), String(e));
-      throw e;
-    }
+    return runService({ runDir: inject('kafkaRunDir'), what: 'Kafka broker', startMs: BROKER_START_MS, dirName: 'broker', start: async (dir) => (await startIn(dir)).bootstrap });
   })();
   return shared;
 }

@@ -3,7 +3,7 @@
 // fails, never skips. Tests share the server through a schema each (storage.postgres.schema),
 // so files and tests never see each other's rows.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { PostgresDatabase } from '../../src/postgres/index.ts';
-import { waitFor } from './scorecar.ts';
+import { runService } from './run-service.ts';
 
 const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL('../../scripts/postgres.sh', import.meta.url));
@@ -40,40 +40,7 @@ export function sharedPostgres(): Promise<string> {
   shared ??= (async () => {
     const env = process.env.SCORECAR_TEST_POSTGRES_URL;
     if (env) return env;
-    const runDir = inject('postgresRunDir');
-    const addr = join(runDir, 'url');
-    try {
-      mkdirSync(join(runDir, 'lock'));
-    } catch {
-      await waitFor(
-        () => {
-          try {
-            readFileSync(join(runDir, 'failed'), 'utf8');
-            throw new Error(
-              'the shared PostgreSQL server failed to start (see the first PostgreSQL test file)',
-            );
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-          }
-          try {
-            return readFileSync(addr, 'utf8').length > 0;
-          } catch {
-            return false;
-          }
-        },
-        SERVER_START_MS,
-        'the shared PostgreSQL server',
-      );
-      return readFileSync(addr, 'utf8');
-    }
-    try {
-      const url = await startIn(join(runDir, 'server'));
-      writeFileSync(addr, url);
-      return url;
-    } catch (e) {
-      writeFileSync(join(runDir, 'failed'), String(e));
-      throw e;
-    }
+    return runService({ runDir: inject('postgresRunDir'), what: 'PostgreSQL server', startMs: SERVER_START_MS, dirName: 'server', start: startIn });
   })();
   return shared;
 }

@@ -7,51 +7,15 @@
 //    configured. The SDK still works (it sends x-scorecar-request).
 //  - /metrics follows the token unless admin.metricsAuth is none.
 // Every refusal is checked against the registry: nothing was stopped, registered or deleted.
-import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scorer } from '../../src/definitions/index.ts';
 import { ScorecarClient } from '../../src/sdk/index.ts';
+import { type RawReply, rawRequest } from '../support/raw-http.ts';
 import { startScorecar, type TestScorecar } from '../support/scorecar.ts';
 
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json: unknown;
-}
+const send = rawRequest;
 
-/** One raw request: node:http lets a test set Host, Origin and Sec-Fetch-* as a browser would. */
-function send(
-  base: string,
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-  body?: string,
-): Promise<Reply> {
-  const h = { ...headers };
-  if (body !== undefined) h['content-length'] = String(Buffer.byteLength(body));
-  return new Promise<Reply>((resolve, reject) => {
-    const req = httpRequest(base + path, { method, headers: h }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const codeOf = (r: Reply): string | undefined => (r.json as { error?: { code?: string } } | undefined)?.error?.code;
+const codeOf = (r: RawReply): string | undefined => (r.json as { error?: { code?: string } } | undefined)?.error?.code;
 
 const EXP = 'guarded';
 const DEF = { type: 'code', source: '(ctx) => 1' };

@@ -2,41 +2,11 @@
 // admin port's Host / Origin / token / CSRF guards on MLflow's paths (MLflow's clients send JSON
 // bodies on every mutating call, DELETE included, and a bearer token from MLFLOW_TRACKING_TOKEN),
 // numeric experiment ids, proto3-style answers, and the trace-ingest path of MLflow-traced apps.
-import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawRequest } from '../support/raw-http.ts';
 import { startScorecar, type TestScorecar } from '../support/scorecar.ts';
 
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON, checked field by field
-  json: any;
-}
-
-function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Reply> {
-  const h = { ...headers };
-  if (body !== undefined) h['content-length'] = String(Buffer.byteLength(body));
-  return new Promise<Reply>((resolve, reject) => {
-    const req = httpRequest(base + path, { method, headers: h }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const send = rawRequest;
 
 const JSON_CT = { 'content-type': 'application/json' };
 const SAFETY = JSON.stringify({ name: 'safety', builtin_scorer_class: 'Safety', builtin_scorer_pydantic_data: { name: 'safety', model: null } });
